@@ -1,0 +1,1 @@
+"""What both models share: mel features, audio I/O, configs, checkpoints and the training loop."""

