@@ -1,0 +1,1 @@
+"""Grad-TTS acoustic model: config, model, data, training and inference."""

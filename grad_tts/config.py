@@ -1,0 +1,49 @@
+"""Grad-TTS configuration: the model (upstream constructor arguments) and its training."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.mel import MelConfig
+from common.train_config import TrainConfig
+from text import TextConfig
+
+
+@dataclass
+class GradTTSModelConfig:
+    """Field names are the upstream `GradTTS.__init__` arguments, so upstream configs load as they are."""
+
+    n_vocab: int = 149
+    n_spks: int = 1
+    spk_emb_dim: int = 64
+    n_enc_channels: int = 192
+    filter_channels: int = 768
+    filter_channels_dp: int = 256
+    n_heads: int = 2
+    n_enc_layers: int = 6
+    enc_kernel: int = 3
+    enc_dropout: float = 0.1
+    window_size: int = 4
+    n_feats: int = 80
+    dec_dim: int = 64
+    beta_min: float = 0.05
+    beta_max: float = 20.0
+    pe_scale: int = 1000
+    # Masked GroupNorm and linear attention in the U-Net: an item's output then does not depend on
+    # how much padding the batch adds. False reproduces upstream exactly (padding leaks into stats).
+    padding_invariant: bool = True
+
+
+@dataclass
+class GradTTSTrainConfig(TrainConfig):
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    segment_frames: int = 172  # random 2 s decoder segments (None-like when <= 0: whole utterances)
+    grad_clip: float = 1.0
+
+
+@dataclass
+class GradTTSConfig:
+    model: GradTTSModelConfig = field(default_factory=GradTTSModelConfig)
+    mel: MelConfig = field(default_factory=MelConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    train: GradTTSTrainConfig = field(default_factory=GradTTSTrainConfig)

@@ -1,0 +1,68 @@
+"""The Grad-TTS diffusion: forward noising towards N(mu, I), its loss, and the reverse SDE/ODE solver."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from .unet import GradLogPEstimator2d
+
+
+def beta(t: torch.Tensor, beta_min: float, beta_max: float, cumulative: bool = False) -> torch.Tensor:
+    """Noise schedule beta_t (linear in t), or its integral from 0 to t."""
+    if cumulative:
+        return beta_min * t + 0.5 * (beta_max - beta_min) * t ** 2
+    return beta_min + (beta_max - beta_min) * t
+
+
+NoiseFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Diffusion(nn.Module):
+    def __init__(self, n_feats, dim, n_spks=1, spk_emb_dim=64, beta_min=0.05, beta_max=20.0, pe_scale=1000,
+                 padding_invariant=True):
+        super().__init__()
+        self.n_feats = n_feats
+        self.beta_min = beta_min
+        self.beta_max = beta_max
+        self.estimator = GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
+                                             pe_scale=pe_scale, padding_invariant=padding_invariant)
+
+    def forward_diffusion(self, x0, mask, mu, t):
+        cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
+        mean = x0 * torch.exp(-0.5 * cum) + mu * (1.0 - torch.exp(-0.5 * cum))
+        variance = 1.0 - torch.exp(-cum)
+        z = torch.randn_like(x0)
+        xt = mean + z * torch.sqrt(variance)
+        return xt * mask, z * mask
+
+    @torch.no_grad()
+    def reverse_diffusion(self, z, mask, mu, n_timesteps: int, stoc: bool = False, spk=None,
+                          noise: Optional[NoiseFn] = None):
+        """Euler steps from t=1 to t=0. `noise(like)` draws the stochastic sampler's noise
+        (default `torch.randn_like`), so callers can make it per item."""
+        noise = noise or torch.randn_like
+        h = 1.0 / n_timesteps
+        xt = z * mask
+        for i in range(n_timesteps):
+            t = (1.0 - (i + 0.5) * h) * torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
+            beta_t = beta(t[:, None, None], self.beta_min, self.beta_max)
+            if stoc:
+                dxt = (0.5 * (mu - xt) - self.estimator(xt, mask, mu, t, spk)) * beta_t * h
+                dxt = dxt + noise(z) * torch.sqrt(beta_t * h)
+            else:
+                dxt = 0.5 * (mu - xt - self.estimator(xt, mask, mu, t, spk)) * beta_t * h
+            xt = (xt - dxt) * mask
+        return xt
+
+    def loss_t(self, x0, mask, mu, t, spk=None):
+        xt, z = self.forward_diffusion(x0, mask, mu, t)
+        cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
+        estimate = self.estimator(xt, mask, mu, t, spk) * torch.sqrt(1.0 - torch.exp(-cum))
+        loss = torch.sum((estimate + z) ** 2) / (torch.sum(mask) * self.n_feats)
+        return loss, xt
+
+    def compute_loss(self, x0, mask, mu, spk=None, offset: float = 1e-5):
+        t = torch.rand(x0.shape[0], dtype=x0.dtype, device=x0.device).clamp(offset, 1.0 - offset)
+        return self.loss_t(x0, mask, mu, t, spk)

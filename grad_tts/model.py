@@ -1,0 +1,143 @@
+"""Grad-TTS (Popov et al., 2021): text encoder + duration predictor + MAS + diffusion decoder."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+import monotonic_align
+
+from .config import GradTTSModelConfig
+from .diffusion import Diffusion
+from .text_encoder import TextEncoder, sequence_mask
+
+UNET_MULTIPLE = 4  # two down-samplings in the U-Net
+
+
+def round_up_frames(length: int) -> int:
+    return int(math.ceil(length / UNET_MULTIPLE) * UNET_MULTIPLE)
+
+
+def durations_to_path(durations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, T_text) durations (possibly fractional) -> hard alignment (B, T_text, T_mel) within `mask`."""
+    b, t_x, t_y = mask.shape
+    ends = torch.cumsum(durations, 1)
+    path = sequence_mask(ends.reshape(-1), t_y).to(mask.dtype).view(b, t_x, t_y)
+    path = path - nn.functional.pad(path, (0, 0, 1, 0))[:, :-1]
+    return path * mask
+
+
+def duration_loss(logw, logw_target, lengths):
+    return torch.sum((logw - logw_target) ** 2) / torch.sum(lengths)
+
+
+class GradTTS(nn.Module):
+    def __init__(self, config: GradTTSModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.n_feats = c.n_feats
+        if c.n_spks > 1:
+            self.spk_emb = nn.Embedding(c.n_spks, c.spk_emb_dim)
+        self.encoder = TextEncoder(c.n_vocab, c.n_feats, c.n_enc_channels, c.filter_channels, c.filter_channels_dp,
+                                   c.n_heads, c.n_enc_layers, c.enc_kernel, c.enc_dropout, c.window_size)
+        self.decoder = Diffusion(c.n_feats, c.dec_dim, c.n_spks, c.spk_emb_dim, c.beta_min, c.beta_max, c.pe_scale,
+                                 c.padding_invariant)
+
+    def speaker_embedding(self, spk: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        if self.config.n_spks <= 1:
+            return None
+        if spk is None:
+            raise ValueError(f"this model has {self.config.n_spks} speakers: pass speaker ids")
+        return self.spk_emb(spk)
+
+    def log_prior(self, mu_x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """log N(y_j; mu_i, I) for every token i and frame j: (B, T_text, T_mel), in float32."""
+        mu_x, y = mu_x.float(), y.float()
+        const = -0.5 * math.log(2 * math.pi) * self.n_feats
+        y_square = -0.5 * y.pow(2).sum(1, keepdim=True)
+        mu_square = -0.5 * mu_x.pow(2).sum(1).unsqueeze(-1)
+        return y_square + torch.matmul(mu_x.transpose(1, 2), y) + mu_square + const
+
+    def losses(self, x, x_lengths, y, y_lengths, spk=None, out_size: Optional[int] = None):
+        """Upstream `compute_loss`: (dur_loss, prior_loss, diff_loss)."""
+        spk = self.speaker_embedding(spk)
+        mu_x, logw, x_mask = self.encoder(x, x_lengths)
+        y_mask = sequence_mask(y_lengths, y.shape[-1]).unsqueeze(1).to(x_mask.dtype)
+        attn_mask = x_mask.unsqueeze(-1) * y_mask.unsqueeze(2)
+        with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+            attn = monotonic_align.maximum_path(self.log_prior(mu_x, y), attn_mask.squeeze(1).float(),
+                                                check_mask=False).detach()
+        logw_target = torch.log(1e-8 + attn.sum(-1)).unsqueeze(1) * x_mask
+        dur_loss = duration_loss(logw.float(), logw_target, x_lengths)
+        if out_size is not None and out_size > 0:
+            y, attn, y_mask = self._random_segments(y, y_lengths, attn, out_size)
+        mu_y = torch.matmul(attn.transpose(1, 2).to(mu_x.dtype), mu_x.transpose(1, 2)).transpose(1, 2)
+        diff_loss, _ = self.decoder.compute_loss(y, y_mask, mu_y, spk)
+        y32, mu32, mask32 = y.float(), mu_y.float(), y_mask.float()
+        prior_loss = torch.sum(0.5 * ((y32 - mu32) ** 2 + math.log(2 * math.pi)) * mask32)
+        prior_loss = prior_loss / (torch.sum(mask32) * self.n_feats)
+        return dur_loss, prior_loss, diff_loss.float()
+
+    @staticmethod
+    def _random_segments(y, y_lengths, attn, out_size):
+        """A random window of `out_size` frames per item (the whole item when shorter)."""
+        max_offset = (y_lengths - out_size).clamp_min(0)
+        offset = (torch.rand(y.shape[0], device=y.device) * max_offset).long()
+        index = offset[:, None] + torch.arange(out_size, device=y.device)[None, :]
+        cut_lengths = torch.clamp(y_lengths, max=out_size)
+        valid = torch.arange(out_size, device=y.device)[None, :] < cut_lengths[:, None]
+        index = torch.where(valid, index, torch.zeros_like(index)).clamp(max=y.shape[-1] - 1)
+        y_cut = torch.gather(y, 2, index[:, None, :].expand(-1, y.shape[1], -1)) * valid[:, None, :]
+        attn_cut = torch.gather(attn, 2, index[:, None, :].expand(-1, attn.shape[1], -1)) * valid[:, None, :]
+        return y_cut, attn_cut, valid[:, None, :].to(y.dtype)
+
+    def compute_loss(self, batch: dict) -> dict:
+        dur_loss, prior_loss, diff_loss = self.losses(batch["x"], batch["x_lengths"], batch["y"], batch["y_lengths"],
+                                                      batch.get("spk"), batch.get("out_size"))
+        return {"loss": dur_loss + prior_loss + diff_loss, "dur_loss": dur_loss, "prior_loss": prior_loss,
+                "diff_loss": diff_loss}
+
+    def forward(self, batch: dict) -> dict:
+        """The training loss (inside `forward` so that DistributedDataParallel sees it)."""
+        return self.compute_loss(batch)
+
+    @torch.no_grad()
+    def synthesise(self, x, x_lengths, n_timesteps: int = 10, temperature: float = 1.0, stoc: bool = False,
+                   length_scale: float = 1.0, spk=None,
+                   generators: Optional[Sequence[torch.Generator]] = None) -> dict:
+        """Text ids -> mel. Returns `mel` and `encoder` (B, n_feats, T_max), `mel_lengths` (B,),
+        `attn` (B, 1, T_text, T_max) and `durations` (B, T_text), each item masked to its length.
+
+        Without `generators` the noise is drawn as upstream does (`randn_like` over the padded
+        batch). With one generator per item, each item's noise depends only on its own generator
+        and length, so batched output equals item-by-item output.
+        """
+        spk = self.speaker_embedding(spk)
+        mu_x, logw, x_mask = self.encoder(x, x_lengths)
+        durations = torch.ceil(torch.exp(logw) * x_mask) * length_scale
+        y_lengths = torch.clamp_min(durations.sum((1, 2)), 1).long()
+        y_max = int(y_lengths.max())
+        y_mask = sequence_mask(y_lengths, round_up_frames(y_max)).unsqueeze(1).to(x_mask.dtype)
+        attn = durations_to_path(durations.squeeze(1), x_mask.squeeze(1).unsqueeze(-1) * y_mask)
+        mu_y = torch.matmul(attn.transpose(1, 2), mu_x.transpose(1, 2)).transpose(1, 2)
+        if generators is None:
+            z = mu_y + torch.randn_like(mu_y) / temperature
+            noise = None
+        else:
+            if len(generators) != x.shape[0]:
+                raise ValueError(f"{len(generators)} generators for a batch of {x.shape[0]}")
+            lengths = y_lengths.tolist()
+
+            def noise(like: torch.Tensor) -> torch.Tensor:
+                out = torch.zeros_like(like)
+                for i, (gen, length) in enumerate(zip(generators, lengths)):
+                    out[i, :, :length] = torch.randn(like.shape[1], length, generator=gen).to(like)
+                return out
+
+            z = mu_y + noise(mu_y) / temperature
+        mel = self.decoder.reverse_diffusion(z, y_mask, mu_y, n_timesteps, stoc, spk, noise)
+        return {"mel": mel[:, :, :y_max], "encoder": mu_y[:, :, :y_max], "mel_lengths": y_lengths,
+                "attn": attn[:, :, :y_max].unsqueeze(1), "durations": durations.squeeze(1)}

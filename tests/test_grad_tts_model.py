@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import torch
+
+from grad_tts.config import GradTTSModelConfig
+from grad_tts.model import GradTTS
+
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def assert_close_to_scale(actual, expected):
+    """Reverse-diffusion outputs reach ~100 in magnitude and pass through 4 U-Net evaluations, where
+    float32 summation order alone moves values by a few 1e-6 of that scale: compare the largest
+    error with 1e-5 of the largest value (an error in the model gives errors of order 1 or more)."""
+    assert actual.shape == expected.shape
+    error = (actual - expected).abs().max().item()
+    assert error <= 1e-5 * max(1.0, expected.abs().max().item()), error
+
+
+def reference_model(ref, **overrides):
+    model = GradTTS(GradTTSModelConfig(**ref["config"], padding_invariant=False, **overrides)).eval()
+    model.load_state_dict(ref["state_dict"], strict=True)
+    return model
+
+
+@pytest.fixture(scope="module", params=["single", "multi"])
+def case(request, load_reference):
+    ref = load_reference("grad_tts_tiny.pt")[request.param]
+    return ref, reference_model(ref)
+
+
+def test_encoder(case):
+    ref, model = case
+    mu, logw, x_mask = model.encoder(ref["x"], ref["x_lengths"])
+    torch.testing.assert_close(mu, ref["encoder"]["mu_x"], **TOL)
+    torch.testing.assert_close(logw, ref["encoder"]["logw"], **TOL)
+    torch.testing.assert_close(x_mask, ref["encoder"]["x_mask"])
+
+
+def test_score_network(case):
+    ref, model = case
+    est = ref["estimator"]
+    out = model.decoder.estimator(est["xt"], est["mask"], est["mu"], est["t"], model.speaker_embedding(ref["spk"]))
+    torch.testing.assert_close(out, est["out"], **TOL)
+
+
+def test_reverse_diffusion(case):
+    ref, model = case
+    rd = ref["reverse_diffusion"]
+    out = model.decoder.reverse_diffusion(rd["z"], rd["mask"], rd["mu"], rd["n_timesteps"], False,
+                                          model.speaker_embedding(ref["spk"]))
+    assert_close_to_scale(out, rd["out"])
+
+
+def test_losses(case):
+    ref, model = case
+    loss = ref["losses"]
+    dur, prior, diff = model.losses(ref["x"], ref["x_lengths"], loss["y"], loss["y_lengths"], ref["spk"])
+    torch.testing.assert_close(dur, loss["dur_loss"], **TOL)
+    torch.testing.assert_close(prior, loss["prior_loss"], **TOL)
+    assert torch.isfinite(diff)
+
+
+def test_seeded_inference(case):
+    ref, model = case
+    inf = ref["inference"]
+    torch.manual_seed(inf["seed"])
+    out = model.synthesise(ref["x"], ref["x_lengths"], inf["n_timesteps"], inf["temperature"], False,
+                           inf["length_scale"], ref["spk"])
+    frames = out["mel"].shape[-1]
+    torch.testing.assert_close(out["encoder"], inf["encoder_outputs"], **TOL)
+    assert_close_to_scale(out["mel"], inf["decoder_outputs"])
+    # upstream returns the alignment padded to a multiple of 4 frames; ours is trimmed
+    torch.testing.assert_close(out["attn"], inf["attn"][..., :frames])
+    assert inf["attn"][..., frames:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("name", ["grad_tts_ljspeech", "grad_tts_libritts"])
+def test_full_size_layout(reference_dir, name):
+    layout = json.loads((reference_dir / "checkpoint_layouts.json").read_text())[name]
+    model = GradTTS(GradTTSModelConfig(**layout["config"]))
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == layout["state_dict"]
+    assert sum(p.numel() for p in model.parameters()) == layout["n_params"]
+
+
+def test_speaker_mlp_follows_n_feats():
+    model = GradTTS(GradTTSModelConfig(n_spks=3, spk_emb_dim=8, n_enc_channels=16, filter_channels=32,
+                                       filter_channels_dp=16, n_enc_layers=1, n_feats=40, dec_dim=8))
+    assert model.decoder.estimator.spk_mlp[2].out_features == 40
+    x = torch.randint(0, 149, (2, 9))
+    out = model.synthesise(x, torch.tensor([9, 5]), n_timesteps=2, spk=torch.tensor([0, 2]))
+    assert out["mel"].shape[1] == 40
+
+
+def tiny_config(**overrides):
+    base = dict(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=2, dec_dim=8,
+                n_feats=80)
+    base.update(overrides)
+    return GradTTSModelConfig(**base)
+
+
+@pytest.mark.parametrize("stoc", [False, True])
+def test_batched_equals_item_by_item(stoc):
+    torch.manual_seed(3)
+    model = GradTTS(tiny_config(n_spks=2, spk_emb_dim=8)).eval()
+    for p in model.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    lengths = torch.tensor([17, 6, 11])
+    x = torch.randint(0, 149, (3, 17)) * (torch.arange(17)[None] < lengths[:, None])
+    spk = torch.tensor([1, 0, 1])
+
+    def gens():
+        return [torch.Generator().manual_seed(100 + i) for i in range(3)]
+
+    batched = model.synthesise(x, lengths, n_timesteps=3, temperature=1.5, stoc=stoc, spk=spk, generators=gens())
+    for i in range(3):
+        single = model.synthesise(x[i:i + 1, :lengths[i]], lengths[i:i + 1], n_timesteps=3, temperature=1.5,
+                                  stoc=stoc, spk=spk[i:i + 1], generators=[gens()[i]])
+        n = int(batched["mel_lengths"][i])
+        assert n == int(single["mel_lengths"][0])
+        torch.testing.assert_close(batched["mel"][i, :, :n], single["mel"][0, :, :n], atol=1e-4, rtol=1e-4)
+        assert batched["mel"][i, :, n:].abs().sum() == 0
