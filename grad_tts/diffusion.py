@@ -6,6 +6,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from common.sampling import per_item_rand, per_item_randn
+
 from .unet import GradLogPEstimator2d
 
 
@@ -29,11 +31,11 @@ class Diffusion(nn.Module):
         self.estimator = GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
                                              pe_scale=pe_scale, padding_invariant=padding_invariant)
 
-    def forward_diffusion(self, x0, mask, mu, t):
+    def forward_diffusion(self, x0, mask, mu, t, z=None):
         cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
         mean = x0 * torch.exp(-0.5 * cum) + mu * (1.0 - torch.exp(-0.5 * cum))
         variance = 1.0 - torch.exp(-cum)
-        z = torch.randn_like(x0)
+        z = torch.randn_like(x0) if z is None else z
         xt = mean + z * torch.sqrt(variance)
         return xt * mask, z * mask
 
@@ -56,13 +58,20 @@ class Diffusion(nn.Module):
             xt = (xt - dxt) * mask
         return xt
 
-    def loss_t(self, x0, mask, mu, t, spk=None):
-        xt, z = self.forward_diffusion(x0, mask, mu, t)
+    def loss_t(self, x0, mask, mu, t, spk=None, z=None):
+        xt, z = self.forward_diffusion(x0, mask, mu, t, z)
         cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
         estimate = self.estimator(xt, mask, mu, t, spk) * torch.sqrt(1.0 - torch.exp(-cum))
         loss = torch.sum((estimate + z) ** 2) / (torch.sum(mask) * self.n_feats)
         return loss, xt
 
-    def compute_loss(self, x0, mask, mu, spk=None, offset: float = 1e-5):
-        t = torch.rand(x0.shape[0], dtype=x0.dtype, device=x0.device).clamp(offset, 1.0 - offset)
-        return self.loss_t(x0, mask, mu, t, spk)
+    def compute_loss(self, x0, mask, mu, spk=None, offset: float = 1e-5,
+                     generators: Optional[list[torch.Generator]] = None):
+        """Loss at a random time per item; with `generators` (one per item) t and the noise come from them."""
+        if generators is None:
+            t = torch.rand(x0.shape[0], dtype=x0.dtype, device=x0.device)
+            z = None
+        else:
+            t = per_item_rand(generators, x0)
+            z = per_item_randn(tuple(x0.shape[1:]), generators, x0)
+        return self.loss_t(x0, mask, mu, t.clamp(offset, 1.0 - offset), spk, z)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import monotonic_align
+from common.sampling import generators_from_seeds, per_item_rand
 
 from .config import GradTTSModelConfig
 from .diffusion import Diffusion
@@ -61,8 +62,10 @@ class GradTTS(nn.Module):
         mu_square = -0.5 * mu_x.pow(2).sum(1).unsqueeze(-1)
         return y_square + torch.matmul(mu_x.transpose(1, 2), y) + mu_square + const
 
-    def losses(self, x, x_lengths, y, y_lengths, spk=None, out_size: Optional[int] = None):
-        """Upstream `compute_loss`: (dur_loss, prior_loss, diff_loss)."""
+    def losses(self, x, x_lengths, y, y_lengths, spk=None, out_size: Optional[int] = None,
+               generators: Optional[list[torch.Generator]] = None):
+        """Upstream `compute_loss`: (dur_loss, prior_loss, diff_loss). With `generators` (one per item)
+        the segment offsets and diffusion noise of each item come from its own generator."""
         spk = self.speaker_embedding(spk)
         mu_x, logw, x_mask = self.encoder(x, x_lengths)
         y_mask = sequence_mask(y_lengths, y.shape[-1]).unsqueeze(1).to(x_mask.dtype)
@@ -73,19 +76,20 @@ class GradTTS(nn.Module):
         logw_target = torch.log(1e-8 + attn.sum(-1)).unsqueeze(1) * x_mask
         dur_loss = duration_loss(logw.float(), logw_target, x_lengths)
         if out_size is not None and out_size > 0:
-            y, attn, y_mask = self._random_segments(y, y_lengths, attn, out_size)
+            y, attn, y_mask = self._random_segments(y, y_lengths, attn, out_size, generators)
         mu_y = torch.matmul(attn.transpose(1, 2).to(mu_x.dtype), mu_x.transpose(1, 2)).transpose(1, 2)
-        diff_loss, _ = self.decoder.compute_loss(y, y_mask, mu_y, spk)
+        diff_loss, _ = self.decoder.compute_loss(y, y_mask, mu_y, spk, generators=generators)
         y32, mu32, mask32 = y.float(), mu_y.float(), y_mask.float()
         prior_loss = torch.sum(0.5 * ((y32 - mu32) ** 2 + math.log(2 * math.pi)) * mask32)
         prior_loss = prior_loss / (torch.sum(mask32) * self.n_feats)
         return dur_loss, prior_loss, diff_loss.float()
 
     @staticmethod
-    def _random_segments(y, y_lengths, attn, out_size):
+    def _random_segments(y, y_lengths, attn, out_size, generators=None):
         """A random window of `out_size` frames per item (the whole item when shorter)."""
         max_offset = (y_lengths - out_size).clamp_min(0)
-        offset = (torch.rand(y.shape[0], device=y.device) * max_offset).long()
+        draw = torch.rand(y.shape[0], device=y.device) if generators is None else per_item_rand(generators, y)
+        offset = (draw * max_offset).long()
         index = offset[:, None] + torch.arange(out_size, device=y.device)[None, :]
         cut_lengths = torch.clamp(y_lengths, max=out_size)
         valid = torch.arange(out_size, device=y.device)[None, :] < cut_lengths[:, None]
@@ -95,8 +99,10 @@ class GradTTS(nn.Module):
         return y_cut, attn_cut, valid[:, None, :].to(y.dtype)
 
     def compute_loss(self, batch: dict) -> dict:
+        seeds = batch.get("seeds")
+        generators = None if seeds is None else generators_from_seeds(seeds)
         dur_loss, prior_loss, diff_loss = self.losses(batch["x"], batch["x_lengths"], batch["y"], batch["y_lengths"],
-                                                      batch.get("spk"), batch.get("out_size"))
+                                                      batch.get("spk"), batch.get("out_size"), generators)
         return {"loss": dur_loss + prior_loss + diff_loss, "dur_loss": dur_loss, "prior_loss": prior_loss,
                 "diff_loss": diff_loss}
 

@@ -1,0 +1,63 @@
+"""Deterministic, resumable batching shared by every dataset.
+
+The batch sampler yields lists of `(index, seed)` keys. The order depends only on (seed, epoch),
+each rank takes its own slice, and every item carries its own seed for whatever randomness it
+needs (crops, segments, diffusion noise). So training randomness does not depend on the number
+of processes or workers, and a run resumed at step N sees exactly the batches it would have seen.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+
+class SeededBatchSampler(Sampler):
+    def __init__(self, n_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 shuffle: bool = True):
+        if n_items < batch_size * world_size:
+            raise ValueError(f"{n_items} training items cannot fill one batch of {batch_size} on "
+                             f"{world_size} process(es); lower the batch size or add data")
+        self.n_items = n_items
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.skip = 0
+
+    def __len__(self) -> int:
+        return self.n_items // (self.batch_size * self.world_size) - self.skip
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.n_items // (self.batch_size * self.world_size)
+
+    def set_position(self, epoch: int, skip_batches: int = 0) -> None:
+        self.epoch = epoch
+        self.skip = skip_batches
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n_items, generator=gen) if self.shuffle else torch.arange(self.n_items)
+        seeds = torch.randint(0, 2**62, (self.n_items,), generator=gen)
+        global_batch = self.batch_size * self.world_size
+        for b in range(self.skip, self.batches_per_epoch):
+            chunk = order[b * global_batch:(b + 1) * global_batch]
+            mine = chunk[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+            yield [(int(i), int(seeds[b * global_batch + self.rank * self.batch_size + k]))
+                   for k, i in enumerate(mine)]
+
+
+def generators_from_seeds(seeds: torch.Tensor) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
+def per_item_randn(shape_per_item: tuple, generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.randn(shape_per_item, generator=g) for g in generators]).to(like)
+
+
+def per_item_rand(generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:
+    return torch.cat([torch.rand(1, generator=g) for g in generators]).to(like)

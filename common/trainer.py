@@ -1,0 +1,246 @@
+"""The one training loop: device placement, AMP, clipping, NaN guard, TensorBoard, tqdm,
+checkpoints (keep-last-N + last.pt), exact resume, and DDP under `torchrun`.
+
+A model plugs in through `TrainingTask`: its module (whose `forward(batch)` returns a dict of
+losses with a `loss` key), the dataset, a collate function, the parameter groups to clip
+separately, what to store in checkpoints, and an optional callback that writes samples.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .checkpoint import (capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
+                         save_training_checkpoint)
+from .sampling import SeededBatchSampler
+from .train_config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainingTask:
+    kind: str
+    model: torch.nn.Module
+    dataset: Dataset
+    collate: Callable[[list], dict]
+    config: TrainConfig
+    describe: dict  # {"config", "mel", "text", "speakers"} stored in every checkpoint
+    clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
+    write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Distributed:
+    """Joins the process group when started by torchrun (WORLD_SIZE > 1); a no-op otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    return Distributed(dist.get_rank(), local, dist.get_world_size())
+
+
+def pick_device(requested: Optional[str], dist_info: Distributed) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist_info.local_rank)
+    return torch.device("cpu")
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k != "seeds" else v)
+            for k, v in batch.items()}
+
+
+def autocast_dtype(amp: str) -> Optional[torch.dtype]:
+    try:
+        return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    except KeyError:
+        raise ValueError(f"train.amp: {amp!r} is not one of none, bf16, fp16") from None
+
+
+class Trainer:
+    def __init__(self, task: TrainingTask, out_dir: str | Path, device: Optional[str] = None,
+                 resume: Optional[str | Path] = None, init_from: Optional[str | Path] = None,
+                 progress: bool = True):
+        self.task = task
+        self.config = task.config
+        self.out_dir = Path(out_dir)
+        self.dist = init_distributed()
+        self.device = pick_device(device, self.dist)
+        self.progress = progress and self.dist.is_main
+        torch.manual_seed(self.config.seed)
+        self.model = task.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        self.amp_dtype = autocast_dtype(self.config.amp)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.step = 0
+        if init_from:
+            self._init_weights(init_from)
+        if resume:
+            self._resume(resume)
+        self.wrapped = self.model
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size, self.config.seed,
+                                          self.dist.rank, self.dist.world_size)
+        self.loader = DataLoader(task.dataset, batch_sampler=self.sampler, collate_fn=task.collate,
+                                 num_workers=self.config.num_workers,
+                                 persistent_workers=False, pin_memory=self.device.type == "cuda")
+        self.writer = None
+
+    def _init_weights(self, path):
+        data = read_file(path)
+        state = data.get("model", data) if isinstance(data, dict) else data
+        own = self.model.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        mismatched = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+                      if k in own and own[k].shape != v.shape]
+        missing = [k for k in own if k not in usable]
+        self.model.load_state_dict(usable, strict=False)
+        if self.dist.is_main:
+            log.warning("init from %s: %d tensors loaded; %d mismatched shapes%s; %d not in the file",
+                        path, len(usable), len(mismatched),
+                        (" (" + "; ".join(mismatched[:10]) + ")") if mismatched else "", len(missing))
+        self.init_report = {"loaded": len(usable), "mismatched": mismatched, "missing": missing}
+
+    def _resume(self, path):
+        ckpt = load_checkpoint(path, self.task.kind, map_location="cpu")
+        self.model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer"):
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        if ckpt.get("rng"):
+            restore_rng(ckpt["rng"])
+        self.step = int(ckpt["step"])
+        if self.dist.is_main:
+            log.info("resumed from %s at step %d", path, self.step)
+
+    def checkpoint(self) -> dict:
+        d = self.task.describe
+        return make_checkpoint(self.task.kind, self.model.state_dict(), d["config"], d.get("mel"),
+                               text=d.get("text"), speakers=d.get("speakers"), step=self.step,
+                               optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
+                               rng=capture_rng())
+
+    def save(self) -> Optional[Path]:
+        if not self.dist.is_main:
+            return None
+        return save_training_checkpoint(self.checkpoint(), self.out_dir, self.config.keep_last)
+
+    def _open_writer(self):
+        if self.writer is None and self.dist.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out_dir / "logs"))
+        return self.writer
+
+    def _clip(self) -> dict[str, float]:
+        groups = self.task.clip_groups or {"all": list(self.model.parameters())}
+        norms = {}
+        for name, params in groups.items():
+            limit = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
+            norms[name] = float(torch.nn.utils.clip_grad_norm_(params, limit))
+        return norms
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        self.wrapped.train()
+        batch = to_device(batch, self.device)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            outputs = self.wrapped(batch)
+        loss = outputs["loss"].float()
+        values = {k: float(v.detach()) for k, v in outputs.items()}
+        if not math.isfinite(values["loss"]):
+            detail = ", ".join(f"{k}={v}" for k, v in values.items())
+            raise TrainingError(f"step {self.step + 1}: the loss is not finite ({detail}); the last good "
+                                f"checkpoint is in {self.out_dir} (use --resume, perhaps with a lower learning rate)")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        norms = self._clip()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        values.update({f"grad_norm/{k}": v for k, v in norms.items()})
+        return values
+
+    def _log(self, values: dict, seconds: float):
+        writer = self._open_writer()
+        if writer is None:
+            return
+        for key, value in values.items():
+            tag = key if "/" in key else f"train/{key}"
+            writer.add_scalar(tag, value, self.step)
+        writer.add_scalar("train/learning_rate", self.optimizer.param_groups[0]["lr"], self.step)
+        writer.add_scalar("train/seconds_per_step", seconds, self.step)
+
+    def train(self, max_steps: Optional[int] = None) -> dict:
+        """Train until `max_steps` (default: the config's); returns the last step's values."""
+        target = max_steps or self.config.max_steps
+        per_epoch = self.sampler.batches_per_epoch
+        values: dict = {}
+        bar = tqdm(total=target, initial=self.step, disable=not self.progress, desc=self.task.kind,
+                   dynamic_ncols=True)
+        try:
+            while self.step < target:
+                self.sampler.set_position(self.step // per_epoch, self.step % per_epoch)
+                for batch in self.loader:
+                    start = time.perf_counter()
+                    values = self.train_step(batch)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{values['loss']:.3f}")
+                    if self.step % self.config.log_every == 0 or self.step == target:
+                        self._log(values, time.perf_counter() - start)
+                    if self.step % self.config.checkpoint_every == 0:
+                        self.save()
+                    if self.task.write_samples and self.step % self.config.sample_every == 0 and self._open_writer():
+                        self.task.write_samples(self.model, self.writer, self.step)
+                    if self.step >= target:
+                        break
+            if self.step % self.config.checkpoint_every != 0:
+                self.save()
+        finally:
+            bar.close()
+            if self.writer is not None:
+                self.writer.flush()
+        return values
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        if self.dist.world_size > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()

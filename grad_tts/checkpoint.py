@@ -1,0 +1,67 @@
+"""Loading Grad-TTS checkpoints: this toolkit's files and the published upstream `state_dict`s."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from common.checkpoint import load_checkpoint, make_checkpoint
+from common.config import from_dict, to_dict
+from common.mel import MelConfig
+from text import TextConfig
+
+from .config import GradTTSModelConfig
+from .model import GradTTS
+
+KIND = "grad_tts"
+
+
+def config_from_state_dict(state: dict) -> GradTTSModelConfig:
+    """The upstream constructor arguments that a bare upstream state_dict implies."""
+    emb = state["encoder.emb.weight"]
+    layers = {int(m.group(1)) for k in state if (m := re.match(r"encoder\.encoder\.attn_layers\.(\d+)\.", k))}
+    spk = state.get("spk_emb.weight")
+    return GradTTSModelConfig(
+        n_vocab=emb.shape[0],
+        n_spks=spk.shape[0] if spk is not None else 1,
+        spk_emb_dim=spk.shape[1] if spk is not None else 64,
+        n_enc_channels=emb.shape[1],
+        filter_channels=state["encoder.encoder.ffn_layers.0.conv_1.weight"].shape[0],
+        filter_channels_dp=state["encoder.proj_w.conv_1.weight"].shape[0],
+        n_heads=2,
+        n_enc_layers=len(layers),
+        enc_kernel=state["encoder.encoder.ffn_layers.0.conv_1.weight"].shape[2],
+        window_size=(state["encoder.encoder.attn_layers.0.emb_rel_k"].shape[1] - 1) // 2,
+        n_feats=state["encoder.proj_m.weight"].shape[0],
+        dec_dim=state["decoder.estimator.mlp.0.weight"].shape[1],
+        pe_scale=1000,
+    )
+
+
+def adapt_upstream(data: Any, path: Path) -> Optional[dict]:
+    """A published Grad-TTS file (a bare state_dict) as a checkpoint of this toolkit, or None."""
+    if not (isinstance(data, dict) and "encoder.emb.weight" in data):
+        return None
+    config = config_from_state_dict(data)
+    n_spks = config.n_spks
+    return make_checkpoint(KIND, data, to_dict(config), to_dict(MelConfig()), text=to_dict(TextConfig()),
+                           speakers=[str(i) for i in range(n_spks)] if n_spks > 1 else None)
+
+
+def load_grad_tts(path: str | Path, device: str | torch.device = "cpu") -> tuple[GradTTS, dict]:
+    """Model in eval mode on `device`, plus the checkpoint dict (config, mel, text, speakers...)."""
+    ckpt = load_checkpoint(path, KIND, adapt=adapt_upstream)
+    model_config = from_dict(GradTTSModelConfig, ckpt["config"], f"{path}: config")
+    model = GradTTS(model_config)
+    model.load_state_dict(ckpt["model"], strict=True)
+    return model.to(device).eval(), ckpt
+
+
+def mel_config(ckpt: dict) -> MelConfig:
+    return from_dict(MelConfig, ckpt["mel"], "checkpoint mel")
+
+
+def text_config(ckpt: dict) -> TextConfig:
+    return from_dict(TextConfig, ckpt["text"], "checkpoint text")

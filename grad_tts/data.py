@@ -1,0 +1,123 @@
+"""Text-mel pairs for Grad-TTS: checked up front, features computed on the fly (optionally cached)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import Dataset
+
+from common.audio import AudioError, audio_info, load_wav
+from common.config import to_dict
+from common.filelists import Utterance
+from common.mel import MelConfig, MelSpectrogram
+from text import TextProcessor
+
+from .model import round_up_frames
+
+log = logging.getLogger(__name__)
+
+
+def check_utterances(utterances: list[Utterance], processor: TextProcessor, mel: MelConfig,
+                     speakers: Optional[dict[str, int]] = None) -> tuple[list[Utterance], list[str]]:
+    """Keep the usable entries; return them and one message per entry left out (with its path)."""
+    kept, problems = [], []
+    for utt in utterances:
+        where = f"{utt.wav} ({utt.source})" if utt.source else str(utt.wav)
+        try:
+            info = audio_info(utt.wav) if utt.wav.is_file() else None
+        except AudioError as err:
+            problems.append(f"{where}: unreadable: {err}")
+            continue
+        if info is None:
+            problems.append(f"{where}: missing")
+            continue
+        if info.frames == 0:
+            problems.append(f"{where}: no samples")
+            continue
+        if info.samplerate != mel.sample_rate:
+            log.warning("%s: %d Hz, will be resampled to %d Hz", where, info.samplerate, mel.sample_rate)
+        n_samples = int(info.frames * mel.sample_rate / info.samplerate)
+        n_frames = mel.n_frames(n_samples) if n_samples > mel.n_fft // 2 else 0
+        n_tokens = len(processor(utt.text))
+        if not utt.text.strip():
+            problems.append(f"{where}: empty text")
+        elif n_frames < n_tokens:
+            problems.append(f"{where}: {n_frames} mel frames are too few for {n_tokens} tokens")
+        elif speakers is not None and utt.speaker not in speakers:
+            problems.append(f"{where}: unknown speaker {utt.speaker!r}")
+        else:
+            kept.append(utt)
+    if problems:
+        log.warning("left out %d of %d entries:\n  %s", len(problems), len(utterances), "\n  ".join(problems))
+    return kept, problems
+
+
+def mel_config_key(mel: MelConfig) -> str:
+    return hashlib.sha1(json.dumps(to_dict(mel), sort_keys=True).encode()).hexdigest()[:12]
+
+
+class TextMelDataset(Dataset):
+    """Items are `(index, seed)` keys from `SeededBatchSampler` (or plain indices)."""
+
+    def __init__(self, utterances: list[Utterance], processor: TextProcessor, mel: MelConfig,
+                 speakers: Optional[dict[str, int]] = None, cache_dir: Optional[str | Path] = None):
+        self.utterances = utterances
+        self.processor = processor
+        self.mel_config = mel
+        self.speakers = speakers
+        self.extractor = MelSpectrogram(mel)
+        self.cache_dir = Path(cache_dir) / mel_config_key(mel) if cache_dir else None
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def mel(self, utt: Utterance) -> torch.Tensor:
+        cached = None
+        if self.cache_dir is not None:
+            name = hashlib.sha1(str(utt.wav.resolve()).encode()).hexdigest()[:16] + ".pt"
+            cached = self.cache_dir / name
+            if cached.is_file():
+                return torch.load(cached, weights_only=True)
+        mel = self.extractor(load_wav(utt.wav, self.mel_config.sample_rate))
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            torch.save(mel, tmp)
+            tmp.replace(cached)
+        return mel
+
+    def __getitem__(self, key) -> dict:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        utt = self.utterances[index]
+        item = {"x": torch.tensor(self.processor(utt.text), dtype=torch.long), "y": self.mel(utt), "seed": seed}
+        if self.speakers is not None:
+            item["spk"] = self.speakers[utt.speaker]
+        return item
+
+
+class TextMelCollate:
+    """Pads texts and mels (mels to a multiple of 4 frames for the U-Net)."""
+
+    def __init__(self, segment_frames: int = 0):
+        self.segment_frames = segment_frames
+
+    def __call__(self, items: list[dict]) -> dict:
+        x_lengths = torch.tensor([len(i["x"]) for i in items])
+        y_lengths = torch.tensor([i["y"].shape[-1] for i in items])
+        n_feats = items[0]["y"].shape[0]
+        x = torch.zeros(len(items), int(x_lengths.max()), dtype=torch.long)
+        y = torch.zeros(len(items), n_feats, round_up_frames(int(y_lengths.max())))
+        for k, item in enumerate(items):
+            x[k, :len(item["x"])] = item["x"]
+            y[k, :, :item["y"].shape[-1]] = item["y"]
+        batch = {"x": x, "x_lengths": x_lengths, "y": y, "y_lengths": y_lengths,
+                 "seeds": torch.tensor([i["seed"] for i in items], dtype=torch.long)}
+        if self.segment_frames > 0:
+            batch["out_size"] = round_up_frames(self.segment_frames) if self.segment_frames % 4 else self.segment_frames
+        if "spk" in items[0]:
+            batch["spk"] = torch.tensor([i["spk"] for i in items], dtype=torch.long)
+        return batch
