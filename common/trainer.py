@@ -117,6 +117,9 @@ class Trainer:
                                           self.dist.rank, self.dist.world_size)
         self.loader = DataLoader(task.dataset, batch_sampler=self.sampler, collate_fn=task.collate,
                                  num_workers=self.config.num_workers,
+                                 # its own generator: creating an iterator must not draw from the global
+                                 # RNG, or a resumed run (which creates one more) would diverge
+                                 generator=torch.Generator().manual_seed(self.config.seed),
                                  persistent_workers=False, pin_memory=self.device.type == "cuda")
         self.writer = None
 

@@ -1,0 +1,153 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from corpus import make_ljspeech, make_wav
+
+from common.checkpoint import load_checkpoint
+from common.filelists import read_corpus
+from common.mel import MelConfig
+from common.trainer import Trainer, TrainingTask
+from grad_tts.checkpoint import load_grad_tts
+from grad_tts.config import GradTTSModelConfig, GradTTSTrainConfig
+from grad_tts.data import TextMelCollate, TextMelDataset, check_utterances
+from grad_tts.model import GradTTS
+from grad_tts.train import main as train_main
+from text import TextConfig, TextProcessor
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--set", "model.n_enc_channels=16", "--set", "model.filter_channels=32", "--set",
+        "model.filter_channels_dp=16", "--set", "model.n_enc_layers=1", "--set", "model.dec_dim=8"]
+
+
+def tiny_model():
+    return GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
+                                      dec_dim=8))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_ljspeech(tmp_path_factory.mktemp("lj"), n=10)
+
+
+def make_task(corpus, model, **train):
+    processor = TextProcessor(TextConfig())
+    dataset = TextMelDataset(read_corpus(corpus), processor, MelConfig())
+    config = GradTTSTrainConfig(**{"batch_size": 2, "num_workers": 0, "segment_frames": 40,
+                                   "checkpoint_every": 10**6, **train})
+    return TrainingTask("grad_tts", model, dataset, TextMelCollate(config.segment_frames), config,
+                        {"config": {}, "mel": None},
+                        clip_groups={"encoder": list(model.encoder.parameters()),
+                                     "decoder": list(model.decoder.parameters())})
+
+
+def test_tiny_model_overfits_fixed_batch(corpus):
+    torch.manual_seed(0)
+    model = tiny_model()
+    for module in model.modules():  # dropout is there to stop memorisation, which is the point here
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    task = make_task(corpus, model, learning_rate=3e-3)
+    trainer = Trainer(task, corpus.parent / "overfit", device="cpu", progress=False)
+    batch = next(iter(trainer.loader))
+    history = [trainer.train_step(batch) for _ in range(100)]
+
+    def mean(key, part):
+        return sum(h[key] for h in part) / len(part)
+
+    for key in ("dur_loss", "prior_loss", "diff_loss"):
+        start, end = mean(key, history[:10]), mean(key, history[-20:])
+        assert end < 0.3 * start, f"{key} went from {start:.3f} to {end:.3f}"
+
+
+def test_resume_is_exact(corpus, tmp_path):
+    def run(out, steps, resume=None):
+        torch.manual_seed(0)
+        task = make_task(corpus, tiny_model(), checkpoint_every=2)
+        trainer = Trainer(task, out, device="cpu", resume=resume, progress=False)
+        values = trainer.train(steps)
+        return trainer, values
+
+    straight, values_straight = run(tmp_path / "straight", 6)
+    run(tmp_path / "halves", 3)
+    resumed, values_resumed = run(tmp_path / "halves", 6, resume=tmp_path / "halves" / "last.pt")
+    assert resumed.step == 6
+    assert values_resumed["loss"] == pytest.approx(values_straight["loss"], rel=1e-5)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_nan_guard_names_step(corpus, tmp_path):
+    model = tiny_model()
+    trainer = Trainer(make_task(corpus, model), tmp_path, device="cpu", progress=False)
+    batch = next(iter(trainer.loader))
+    trainer.train_step(batch)
+    with torch.no_grad():
+        model.encoder.proj_m.bias.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="step 2: the loss is not finite"):
+        trainer.train_step(batch)
+
+
+def test_ddp_gradients_equal_single_process(tmp_path):
+    data = tmp_path / "same_length"
+    lines = []
+    for i in range(4):
+        make_wav(data / "wavs" / f"u{i}.wav", 1.0, seed=i)
+        lines.append(f"u{i}|The same words.|The same words.")
+    (data / "metadata.csv").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "OMP_NUM_THREADS": "1"}
+    worker = str(REPO / "tests" / "ddp_worker.py")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                    "29531", worker, str(data), str(tmp_path / "ddp.pt"), "2"], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, worker, str(data), str(tmp_path / "single.pt"), "4"], check=True, env=env,
+                   timeout=300)
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    single = torch.load(tmp_path / "single.pt", weights_only=True)
+    assert ddp["grads"].keys() == single["grads"].keys()
+    for name, grad in single["grads"].items():
+        torch.testing.assert_close(ddp["grads"][name], grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_cli_end_to_end(corpus, tmp_path):
+    out = tmp_path / "exp"
+    rc = train_main([str(corpus), "--out", str(out), *TINY, "--set", "train.batch_size=2", "--set",
+                     "train.num_workers=0", "--set", "train.sample_every=2", "--set", "train.log_every=1",
+                     "--set", "train.segment_frames=40", "--max-steps", "3", "--no-progress"])
+    assert rc == 0
+    assert list((out / "logs").glob("events.out.tfevents.*"))
+    model, ckpt = load_grad_tts(out / "last.pt")
+    assert ckpt["step"] == 3 and ckpt["text"]["g2p"] == "cmudict"
+    x = torch.tensor([TextProcessor()("hello there")])
+    assert model.synthesise(x, torch.tensor([x.shape[1]]), n_timesteps=2)["mel"].shape[1] == 80
+    rc = train_main([str(corpus), "--out", str(out), *TINY, "--set", "train.batch_size=2", "--set",
+                     "train.num_workers=0", "--resume", "--max-steps", "4", "--no-progress"])
+    assert rc == 0 and load_checkpoint(out / "last.pt", "grad_tts")["step"] == 4
+
+
+def test_bad_entries_are_reported(corpus, tmp_path, caplog):
+    good = read_corpus(corpus)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    short = tmp_path / "short.wav"
+    make_wav(short, 0.05, seed=1)
+    entries = good[:2] + [good[0].__class__(tmp_path / "missing.wav", "hi", source="list:3"),
+                          good[0].__class__(broken, "hi", source="list:4"),
+                          good[0].__class__(short, "a rather long sentence for so little audio", source="list:5")]
+    kept, problems = check_utterances(entries, TextProcessor(), MelConfig())
+    assert kept == good[:2]
+    assert len(problems) == 3
+    assert "missing.wav" in problems[0] and "missing" in problems[0]
+    assert "broken.wav" in problems[1] and "unreadable" in problems[1]
+    assert "short.wav" in problems[2] and "too few" in problems[2]
+
+
+def test_published_state_dict_loads(load_reference, tmp_path):
+    ref = load_reference("grad_tts_tiny.pt")["multi"]
+    torch.save(ref["state_dict"], tmp_path / "grad-tts-like.pt")
+    model, ckpt = load_grad_tts(tmp_path / "grad-tts-like.pt")
+    for key, value in ref["config"].items():
+        assert getattr(model.config, key) == value, key
+    assert ckpt["speakers"] == ["0", "1", "2"]
