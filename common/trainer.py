@@ -1,8 +1,8 @@
 """The one training loop: device placement, AMP, clipping, NaN guard, TensorBoard, tqdm,
 checkpoints (keep-last-N + last.pt), exact resume, and DDP under `torchrun`.
 
-A model plugs in through `TrainingTask`: its module (whose `forward(batch)` returns a dict of
-losses with a `loss` key), the dataset, a collate function, the parameter groups to clip
+A model plugs in through `TrainingTask`: its module (whose `compute_loss(batch)` returns a dict
+of losses with a `loss` key), the dataset, a collate function, the parameter groups to clip
 separately, what to store in checkpoints, and an optional callback that writes samples.
 """
 from __future__ import annotations
@@ -42,6 +42,17 @@ class TrainingTask:
     describe: dict  # {"config", "mel", "text", "speakers"} stored in every checkpoint
     clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
     write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
+
+
+class LossModule(torch.nn.Module):
+    """Puts `model.compute_loss(batch)` in a `forward`, which is what DistributedDataParallel hooks."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict) -> dict:
+        return self.model.compute_loss(batch)
 
 
 @dataclass
@@ -109,10 +120,10 @@ class Trainer:
             self._init_weights(init_from)
         if resume:
             self._resume(resume)
-        self.wrapped = self.model
+        self.wrapped = LossModule(self.model)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids)
         self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size, self.config.seed,
                                           self.dist.rank, self.dist.world_size)
         self.loader = DataLoader(task.dataset, batch_sampler=self.sampler, collate_fn=task.collate,

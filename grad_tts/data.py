@@ -1,8 +1,6 @@
 """Text-mel pairs for Grad-TTS: checked up front, features computed on the fly (optionally cached)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Optional
@@ -10,10 +8,10 @@ from typing import Optional
 import torch
 from torch.utils.data import Dataset
 
-from common.audio import AudioError, audio_info, load_wav
-from common.config import to_dict
+from common.audio import AudioError, audio_info
+from common.features import FeatureLoader
 from common.filelists import Utterance
-from common.mel import MelConfig, MelSpectrogram
+from common.mel import MelConfig
 from text import TextProcessor
 
 from .model import round_up_frames
@@ -56,10 +54,6 @@ def check_utterances(utterances: list[Utterance], processor: TextProcessor, mel:
     return kept, problems
 
 
-def mel_config_key(mel: MelConfig) -> str:
-    return hashlib.sha1(json.dumps(to_dict(mel), sort_keys=True).encode()).hexdigest()[:12]
-
-
 class TextMelDataset(Dataset):
     """Items are `(index, seed)` keys from `SeededBatchSampler` (or plain indices)."""
 
@@ -67,28 +61,14 @@ class TextMelDataset(Dataset):
                  speakers: Optional[dict[str, int]] = None, cache_dir: Optional[str | Path] = None):
         self.utterances = utterances
         self.processor = processor
-        self.mel_config = mel
         self.speakers = speakers
-        self.extractor = MelSpectrogram(mel)
-        self.cache_dir = Path(cache_dir) / mel_config_key(mel) if cache_dir else None
+        self.features = FeatureLoader(mel, cache_dir)
 
     def __len__(self) -> int:
         return len(self.utterances)
 
     def mel(self, utt: Utterance) -> torch.Tensor:
-        cached = None
-        if self.cache_dir is not None:
-            name = hashlib.sha1(str(utt.wav.resolve()).encode()).hexdigest()[:16] + ".pt"
-            cached = self.cache_dir / name
-            if cached.is_file():
-                return torch.load(cached, weights_only=True)
-        mel = self.extractor(load_wav(utt.wav, self.mel_config.sample_rate))
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp")
-            torch.save(mel, tmp)
-            tmp.replace(cached)
-        return mel
+        return self.features.mel(utt.wav)
 
     def __getitem__(self, key) -> dict:
         index, seed = key if isinstance(key, tuple) else (key, 0)

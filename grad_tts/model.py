@@ -106,10 +106,6 @@ class GradTTS(nn.Module):
         return {"loss": dur_loss + prior_loss + diff_loss, "dur_loss": dur_loss, "prior_loss": prior_loss,
                 "diff_loss": diff_loss}
 
-    def forward(self, batch: dict) -> dict:
-        """The training loss (inside `forward` so that DistributedDataParallel sees it)."""
-        return self.compute_loss(batch)
-
     @torch.no_grad()
     def synthesise(self, x, x_lengths, n_timesteps: int = 10, temperature: float = 1.0, stoc: bool = False,
                    length_scale: float = 1.0, spk=None,

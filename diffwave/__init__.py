@@ -1,0 +1,1 @@
+"""DiffWave vocoder: config, model, data, training and inference."""

@@ -1,0 +1,46 @@
+"""Loading DiffWave checkpoints: this toolkit's files and lmnt's published `{"model", "params", ...}` files."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from common.checkpoint import load_checkpoint, make_checkpoint
+from common.config import from_dict, to_dict
+from common.mel import MelConfig, preset
+
+from .config import DiffWaveModelConfig
+from .model import DiffWave
+
+KIND = "diffwave"
+
+
+def config_from_lmnt_params(params: dict) -> DiffWaveModelConfig:
+    names = {f.name for f in dataclasses.fields(DiffWaveModelConfig)}
+    return from_dict(DiffWaveModelConfig, {k: v for k, v in params.items() if k in names}, "lmnt params")
+
+
+def adapt_lmnt(data: Any, path: Path) -> Optional[dict]:
+    """An lmnt DiffWave file as a checkpoint of this toolkit (mel: the `diffwave_lmnt` preset), or None."""
+    if not (isinstance(data, dict) and "model" in data and "params" in data):
+        return None
+    params = dict(data["params"])
+    config = config_from_lmnt_params(params)
+    mel = dataclasses.replace(preset("diffwave_lmnt"), sample_rate=int(params.get("sample_rate", 22050)),
+                              n_fft=int(params.get("n_fft", 1024)), win_length=int(params.get("n_fft", 1024)),
+                              hop_length=config.hop_samples, n_mels=config.n_mels)
+    return make_checkpoint(KIND, data["model"], to_dict(config), None if config.unconditional else to_dict(mel),
+                           step=int(data.get("step", 0)))
+
+
+def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffWave, dict]:
+    ckpt = load_checkpoint(path, KIND, adapt=adapt_lmnt)
+    model = DiffWave(from_dict(DiffWaveModelConfig, ckpt["config"], f"{path}: config"))
+    model.load_state_dict(ckpt["model"], strict=True)
+    return model.to(device).eval(), ckpt
+
+
+def mel_config(ckpt: dict) -> Optional[MelConfig]:
+    return from_dict(MelConfig, ckpt["mel"], "checkpoint mel") if ckpt.get("mel") else None

@@ -1,0 +1,75 @@
+"""Audio (and mel) crops for DiffWave training, from any folder of wavs or a filelist."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import Dataset
+
+from common.audio import AudioError, audio_info
+from common.features import FeatureLoader
+from common.filelists import Utterance
+from common.mel import MelConfig
+
+log = logging.getLogger(__name__)
+
+
+def check_clips(utterances: list[Utterance], mel: MelConfig, min_samples: int) -> tuple[list[Utterance], list[str]]:
+    """Keep readable clips of at least `min_samples` (at the mel's rate); report the others by path."""
+    kept, problems = [], []
+    for utt in utterances:
+        try:
+            info = audio_info(utt.wav)
+        except AudioError as err:
+            problems.append(f"{utt.wav}: unreadable: {err}")
+            continue
+        samples = int(info.frames * mel.sample_rate / info.samplerate)
+        if samples < min_samples:
+            problems.append(f"{utt.wav}: {samples} samples, shorter than one crop ({min_samples})")
+        else:
+            kept.append(utt)
+    if problems:
+        log.warning("left out %d of %d clips:\n  %s", len(problems), len(utterances), "\n  ".join(problems))
+    return kept, problems
+
+
+class AudioMelDataset(Dataset):
+    """Random crops of `crop_frames` mel frames and the matching `crop_frames * hop` samples; the crop
+    position comes from the item's seed. Unconditional training (crop_frames=None) crops
+    `audio_len` samples and returns no mel."""
+
+    def __init__(self, utterances: list[Utterance], mel: MelConfig, crop_frames: Optional[int],
+                 audio_len: int = 0, cache_dir: Optional[str | Path] = None):
+        self.utterances = utterances
+        self.hop = mel.hop_length
+        self.crop_frames = crop_frames
+        self.audio_len = audio_len
+        self.features = FeatureLoader(mel, cache_dir)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, key) -> dict:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        utt = self.utterances[index]
+        audio = self.features.audio(utt.wav)
+        gen = torch.Generator().manual_seed(seed)
+        if self.crop_frames is None:
+            start = int(torch.randint(0, max(1, len(audio) - self.audio_len + 1), (1,), generator=gen))
+            clip = audio[start:start + self.audio_len]
+            return {"audio": torch.nn.functional.pad(clip, (0, self.audio_len - len(clip))), "seed": seed}
+        mel = self.features.mel(utt.wav, audio)
+        start = int(torch.randint(0, mel.shape[-1] - self.crop_frames + 1, (1,), generator=gen))
+        clip = audio[start * self.hop:(start + self.crop_frames) * self.hop]
+        clip = torch.nn.functional.pad(clip, (0, self.crop_frames * self.hop - len(clip)))
+        return {"audio": clip, "spectrogram": mel[:, start:start + self.crop_frames], "seed": seed}
+
+
+def collate(items: list[dict]) -> dict:
+    batch = {"audio": torch.stack([i["audio"] for i in items]),
+             "seeds": torch.tensor([i["seed"] for i in items], dtype=torch.long)}
+    if "spectrogram" in items[0]:
+        batch["spectrogram"] = torch.stack([i["spectrogram"] for i in items])
+    return batch

@@ -1,0 +1,175 @@
+"""DiffWave sampling: `vocode(mel, model)` and `python -m diffwave.inference CKPT MEL.npy|WAV -o out.wav`.
+
+The fast schedule (6 steps) is aligned to fractional training steps as in lmnt's implementation.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from common.audio import AudioError, load_wav, save_wav
+from common.checkpoint import CheckpointError
+from common.mel import MelSpectrogram
+
+from .checkpoint import load_diffwave, mel_config
+from .model import DiffWave
+
+log = logging.getLogger("diffwave.inference")
+
+HOIST_LIMIT_BYTES = 2 * 1024 ** 3
+
+
+@dataclass
+class SamplingSchedule:
+    beta: np.ndarray  # per sampling step
+    alpha: np.ndarray
+    alpha_cum: np.ndarray
+    steps: np.ndarray  # training step (possibly fractional) that each sampling step conditions on
+
+    def sigma(self, n: int) -> float:
+        """Standard deviation of the noise added after sampling step n > 0."""
+        return float(((1.0 - self.alpha_cum[n - 1]) / (1.0 - self.alpha_cum[n]) * self.beta[n]) ** 0.5)
+
+
+def sampling_schedule(training: Sequence[float], inference: Optional[Sequence[float]] = None) -> SamplingSchedule:
+    """With `inference` (a shorter beta schedule), each of its steps is mapped to the fractional
+    training step with the same cumulative noise level; without it, the training steps themselves."""
+    train_beta = np.asarray(training, dtype=np.float64)
+    beta = train_beta if inference is None else np.asarray(inference, dtype=np.float64)
+    train_cum = np.cumprod(1 - train_beta)
+    alpha = 1 - beta
+    alpha_cum = np.cumprod(alpha)
+    if inference is None:
+        steps = np.arange(len(beta), dtype=np.float64)
+    else:
+        steps = []
+        for level in alpha_cum:
+            for t in range(len(train_beta) - 1):
+                if train_cum[t + 1] <= level <= train_cum[t]:
+                    twiddle = (train_cum[t] ** 0.5 - level ** 0.5) / (train_cum[t] ** 0.5 - train_cum[t + 1] ** 0.5)
+                    steps.append(t + twiddle)
+                    break
+            else:
+                raise ValueError(f"inference noise level {level} lies outside the training schedule")
+        steps = np.asarray(steps)
+    return SamplingSchedule(beta, alpha, alpha_cum, steps)
+
+
+def reduced_schedule(training: Sequence[float], n_steps: int) -> list[float]:
+    """Betas of an `n_steps` sampler whose noise levels equal the training schedule's at `n_steps`
+    evenly spaced training steps (the first and the last included)."""
+    train_cum = np.cumprod(1 - np.asarray(training, dtype=np.float64))
+    picks = np.unique(np.round(np.linspace(0, len(training) - 1, n_steps)).astype(int))
+    levels = train_cum[picks]
+    return (1 - levels / np.concatenate([[1.0], levels[:-1]])).tolist()
+
+
+@torch.no_grad()
+def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, steps: Optional[int] = None,
+           n_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
+           hoist: Optional[bool] = None) -> torch.Tensor:
+    """Mel (B, n_mels, frames) -> audio (B, frames * hop). Unconditional models take `mel=None` and
+    `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler (see
+    `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
+    `hoist` (default: when it fits in 2 GiB) computes every layer's conditioner once per utterance."""
+    config = model.config
+    device = next(model.parameters()).device
+    if steps is not None and not 1 <= steps <= len(config.noise_schedule):
+        raise ValueError(f"steps must be between 1 and {len(config.noise_schedule)}")
+    if steps is not None:
+        schedule = sampling_schedule(config.noise_schedule, reduced_schedule(config.noise_schedule, steps))
+    elif fast:
+        schedule = sampling_schedule(config.noise_schedule, config.inference_noise_schedule)
+    else:
+        schedule = sampling_schedule(config.noise_schedule)
+    if config.unconditional:
+        batch, length = 1 if mel is None else mel.shape[0], n_samples or config.audio_len
+    else:
+        if mel is None or mel.dim() != 3:
+            raise ValueError("a conditional DiffWave needs a mel of shape (batch, n_mels, frames)")
+        mel = mel.to(device)
+        batch, length = mel.shape[0], mel.shape[-1] * config.hop_samples
+    if hoist is None:
+        need = 4 * batch * length * 2 * config.residual_channels * config.residual_layers
+        hoist = need <= HOIST_LIMIT_BYTES
+    cond = model.condition(mel, hoist=hoist)
+    audio = torch.randn(batch, length, generator=generator).to(device)
+    for n in range(len(schedule.alpha) - 1, -1, -1):
+        step = torch.full((batch,), float(schedule.steps[n]), device=device)
+        c1 = 1 / schedule.alpha[n] ** 0.5
+        c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
+        audio = c1 * (audio - c2 * model.denoise(audio, step, cond).squeeze(1))
+        if n > 0:
+            audio = audio + schedule.sigma(n) * torch.randn(audio.shape, generator=generator).to(device)
+        audio = audio.clamp(-1.0, 1.0)
+    return audio
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diffwave-vocode", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="DiffWave checkpoint (this toolkit's or lmnt's)")
+    parser.add_argument("inputs", nargs="*", help="mel .npy files (n_mels x frames) or wavs (copy-synthesis)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output wav (one input) or folder (several inputs, or --unconditional)")
+    parser.add_argument("--full", action="store_true", help="use the full training schedule instead of the fast one")
+    parser.add_argument("--steps", type=int, help="sample in N steps, evenly spaced over the training schedule")
+    parser.add_argument("--unconditional", action="store_true", help="generate clips with an unconditional model")
+    parser.add_argument("-n", type=int, default=1, help="how many unconditional clips")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return parser
+
+
+def _read_input(path: Path, model: DiffWave, ckpt: dict) -> torch.Tensor:
+    if path.suffix == ".npy":
+        mel = torch.from_numpy(np.load(path)).float()
+        if mel.dim() != 2 or mel.shape[0] != model.config.n_mels:
+            raise ValueError(f"{path}: mel of shape {tuple(mel.shape)}, expected ({model.config.n_mels}, frames)")
+        return mel
+    config = mel_config(ckpt)
+    return MelSpectrogram(config)(load_wav(path, config.sample_rate))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    generator = torch.Generator().manual_seed(args.seed)
+    try:
+        model, ckpt = load_diffwave(args.checkpoint, args.device)
+        rate = (mel_config(ckpt).sample_rate if ckpt.get("mel") else 22050)
+        out = Path(args.output)
+        if args.unconditional or model.config.unconditional:
+            if not model.config.unconditional:
+                raise ValueError(f"{args.checkpoint}: the model is conditional; give mel or wav inputs")
+            out.mkdir(parents=True, exist_ok=True)
+            for k in range(args.n):
+                save_wav(out / f"sample_{k:03d}.wav", vocode(None, model, not args.full, args.steps,
+                                                             generator=generator)[0], rate)
+            log.info("wrote %d clips to %s", args.n, out)
+            return 0
+        if not args.inputs:
+            raise ValueError("give at least one mel .npy or wav input")
+        several = len(args.inputs) > 1
+        for name in args.inputs:
+            path = Path(name)
+            mel = _read_input(path, model, ckpt)
+            audio = vocode(mel.unsqueeze(0), model, not args.full, args.steps, generator=generator)[0]
+            target = out / f"{path.stem}.wav" if several else out
+            save_wav(target, audio, rate)
+            log.info("%s -> %s (%.2f s)", path, target, len(audio) / rate)
+    except (CheckpointError, AudioError, ValueError) as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

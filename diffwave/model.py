@@ -1,0 +1,171 @@
+"""DiffWave (Kong et al., 2021): a WaveNet-like noise predictor conditioned on the diffusion step
+and, for vocoding, on a mel spectrogram upsampled to the sample rate. Parameter names follow
+lmnt-com/diffwave so its published weights load with strict=True.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.sampling import generators_from_seeds
+
+from .config import DiffWaveModelConfig
+
+
+def conv1d(*args, **kwargs) -> nn.Conv1d:
+    layer = nn.Conv1d(*args, **kwargs)
+    nn.init.kaiming_normal_(layer.weight)
+    return layer
+
+
+class DiffusionEmbedding(nn.Module):
+    def __init__(self, max_steps: int):
+        super().__init__()
+        steps = torch.arange(max_steps).unsqueeze(1)
+        dims = torch.arange(64).unsqueeze(0)
+        table = steps * 10.0 ** (dims * 4.0 / 63.0)
+        self.register_buffer("embedding", torch.cat([torch.sin(table), torch.cos(table)], dim=1), persistent=False)
+        self.projection1 = nn.Linear(128, 512)
+        self.projection2 = nn.Linear(512, 512)
+
+    def lookup(self, step: torch.Tensor) -> torch.Tensor:
+        """Integer steps index the table; fractional steps interpolate between neighbours."""
+        if not step.is_floating_point():
+            return self.embedding[step]
+        low_index = torch.floor(step).long()
+        low = self.embedding[low_index]
+        high = self.embedding[torch.ceil(step).long()]
+        return low + (high - low) * (step - low_index).unsqueeze(-1)
+
+    def forward(self, step: torch.Tensor) -> torch.Tensor:
+        x = F.silu(self.projection1(self.lookup(step)))
+        return F.silu(self.projection2(x))
+
+
+def upsampler_strides(hop: int) -> list[int]:
+    """Two strides whose product is `hop`, as equal as possible and even where that exists
+    (even strides with kernel 2s and padding s/2 give exactly s outputs per input)."""
+    pairs = [(a, hop // a) for a in range(1, hop + 1) if hop % a == 0]
+    even = [p for p in pairs if p[0] % 2 == 0 and p[1] % 2 == 0]
+    a, b = min(even or pairs, key=lambda p: abs(p[0] - p[1]))
+    return [max(a, b), min(a, b)]
+
+
+class SpectrogramUpsampler(nn.Module):
+    """Mel frames -> sample rate with two transposed 2-D convolutions (upstream: 16 x 16 = 256)."""
+
+    def __init__(self, hop: int = 256):
+        super().__init__()
+        self.hop = hop
+        s1, s2 = upsampler_strides(hop)
+        self.conv1 = nn.ConvTranspose2d(1, 1, [3, 2 * s1], stride=[1, s1], padding=[1, s1 // 2])
+        self.conv2 = nn.ConvTranspose2d(1, 1, [3, 2 * s2], stride=[1, s2], padding=[1, s2 // 2])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[-1]
+        x = F.leaky_relu(self.conv1(x.unsqueeze(1)), 0.4)
+        x = F.leaky_relu(self.conv2(x), 0.4)
+        return x.squeeze(1)[..., :frames * self.hop]
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, n_mels: int, residual_channels: int, dilation: int, unconditional: bool = False):
+        super().__init__()
+        self.dilated_conv = conv1d(residual_channels, 2 * residual_channels, 3, padding=dilation, dilation=dilation)
+        self.diffusion_projection = nn.Linear(512, residual_channels)
+        self.conditioner_projection = None if unconditional else conv1d(n_mels, 2 * residual_channels, 1)
+        self.output_projection = conv1d(residual_channels, 2 * residual_channels, 1)
+
+    def forward(self, x, step_embedding, conditioner=None, projected_conditioner=None):
+        """`projected_conditioner` is this layer's `conditioner_projection(conditioner)`, when the
+        caller has computed it already (once per utterance instead of once per step)."""
+        y = self.dilated_conv(x + self.diffusion_projection(step_embedding).unsqueeze(-1))
+        if projected_conditioner is not None:
+            y = y + projected_conditioner
+        elif self.conditioner_projection is not None:
+            y = y + self.conditioner_projection(conditioner)
+        gate, filter_ = torch.chunk(y, 2, dim=1)
+        y = self.output_projection(torch.sigmoid(gate) * torch.tanh(filter_))
+        residual, skip = torch.chunk(y, 2, dim=1)
+        return (x + residual) / math.sqrt(2.0), skip
+
+
+@dataclass
+class Conditioning:
+    """What stays the same across the sampling steps of one batch of utterances."""
+
+    upsampled: Optional[torch.Tensor]  # (B, n_mels, samples)
+    projected: Optional[list[torch.Tensor]]  # per layer (B, 2C, samples), or None when not hoisted
+
+
+class DiffWave(nn.Module):
+    def __init__(self, config: DiffWaveModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.input_projection = conv1d(1, c.residual_channels, 1)
+        self.diffusion_embedding = DiffusionEmbedding(len(c.noise_schedule))
+        self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples)
+        self.residual_layers = nn.ModuleList([
+            ResidualBlock(c.n_mels, c.residual_channels, 2 ** (i % c.dilation_cycle_length), c.unconditional)
+            for i in range(c.residual_layers)
+        ])
+        self.skip_projection = conv1d(c.residual_channels, c.residual_channels, 1)
+        self.output_projection = conv1d(c.residual_channels, 1, 1)
+        nn.init.zeros_(self.output_projection.weight)
+
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Conditioning:
+        """Upsample the mel once; with `hoist`, also apply every layer's conditioner projection in one
+        batched convolution (2 * residual_channels * residual_layers values per sample of memory)."""
+        if self.spectrogram_upsampler is None:
+            return Conditioning(None, None)
+        if spectrogram is None:
+            raise ValueError("this DiffWave model is conditional: pass a mel spectrogram")
+        if spectrogram.shape[1] != self.config.n_mels:
+            raise ValueError(f"mel has {spectrogram.shape[1]} bands, the model expects {self.config.n_mels}")
+        upsampled = self.spectrogram_upsampler(spectrogram)
+        if not hoist:
+            return Conditioning(upsampled, None)
+        weight = torch.cat([layer.conditioner_projection.weight for layer in self.residual_layers])
+        bias = torch.cat([layer.conditioner_projection.bias for layer in self.residual_layers])
+        projected = F.conv1d(upsampled, weight, bias)
+        return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)))
+
+    def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        x = F.relu(self.input_projection(audio.unsqueeze(1)))
+        step_embedding = self.diffusion_embedding(step)
+        skip = None
+        for index, layer in enumerate(self.residual_layers):
+            projected = cond.projected[index] if cond.projected is not None else None
+            x, skip_connection = layer(x, step_embedding, cond.upsampled, projected)
+            skip = skip_connection if skip is None else skip + skip_connection
+        x = skip / math.sqrt(len(self.residual_layers))
+        return self.output_projection(F.relu(self.skip_projection(x)))
+
+    def forward(self, audio, diffusion_step, spectrogram=None):
+        """lmnt's signature: predicted noise (B, 1, samples)."""
+        return self.denoise(audio, diffusion_step, self.condition(spectrogram, hoist=False))
+
+    def compute_loss(self, batch: dict) -> dict:
+        """L1 between the added noise and the prediction, at a random training step per item."""
+        audio = batch["audio"]
+        schedule = torch.tensor(self.config.noise_schedule, device=audio.device)
+        noise_level = torch.cumprod(1 - schedule, 0)
+        seeds = batch.get("seeds")
+        generators = None if seeds is None else generators_from_seeds(seeds)
+        if generators is None:
+            step = torch.randint(0, len(schedule), (audio.shape[0],), device=audio.device)
+            noise = torch.randn_like(audio)
+        else:
+            step = torch.cat([torch.randint(0, len(schedule), (1,), generator=g) for g in generators]).to(audio.device)
+            noise = torch.stack([torch.randn(audio.shape[1:], generator=g) for g in generators]).to(audio)
+        scale = noise_level[step].unsqueeze(1)
+        noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
+        predicted = self(noisy, step, batch.get("spectrogram"))
+        loss = F.l1_loss(predicted.squeeze(1).float(), noise.float())
+        return {"loss": loss}

@@ -1,0 +1,135 @@
+"""Train the DiffWave vocoder on its own: `python -m diffwave.train DATA --out DIR`.
+
+DATA is any folder of wavs (searched recursively), an LJSpeech-style folder, or a filelist.
+The features are the shared mel extractor's, with the config taken from an acoustic-model
+checkpoint (`--mel-from grad_tts.pt`, so the vocoder hears exactly what the acoustic model
+outputs), a preset (`--mel-preset`), or the JSON config. Multi-GPU: `torchrun ... -m diffwave.train`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from common.audio import AudioError
+from common.checkpoint import CheckpointError, find_resume_point, read_file
+from common.config import ConfigError, apply_overrides, from_dict, load_json, save_json, to_dict
+from common.filelists import CorpusError, read_corpus
+from common.images import to_image
+from common.mel import MelConfig, MelSpectrogram, preset
+from common.trainer import Trainer, TrainingError, TrainingTask
+
+from .config import DiffWaveConfig
+from .data import AudioMelDataset, check_clips, collate
+from .inference import vocode
+from .model import DiffWave
+
+log = logging.getLogger("diffwave.train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diffwave-train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", help="folder of wavs, LJSpeech-style folder, or filelist")
+    parser.add_argument("--out", required=True, help="output folder: checkpoints, config.json, logs/")
+    parser.add_argument("--config", help="JSON config (DiffWaveConfig); default: lmnt's base model")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set train.batch_size=8")
+    features = parser.add_mutually_exclusive_group()
+    features.add_argument("--mel-from", help="take the mel config from this (acoustic-model) checkpoint")
+    features.add_argument("--mel-preset", choices=["hifigan", "diffwave_lmnt"], help="a named mel config")
+    parser.add_argument("--unconditional", action="store_true", help="train an unconditional model")
+    parser.add_argument("--valid", help="a wav whose copy-synthesis is logged to TensorBoard")
+    parser.add_argument("--resume", nargs="?", const="auto", help="continue a run; without a path: OUT/last.pt")
+    parser.add_argument("--init-from", help="start from the weights of a checkpoint (shape mismatches are reported)")
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--device")
+    parser.add_argument("--cache-dir", help="keep computed mels here (keyed by the mel config)")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def mel_from_checkpoint(path: str) -> MelConfig:
+    data = read_file(path)
+    if not isinstance(data, dict) or not data.get("mel"):
+        raise CheckpointError(f"{path}: holds no mel config")
+    return from_dict(MelConfig, data["mel"], f"{path}: mel")
+
+
+def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
+    extractor = MelSpectrogram(mel_config)
+    truth = extractor(valid_wav)
+    written = []
+
+    def write(model: DiffWave, writer, step: int) -> None:
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        audio = vocode(truth.unsqueeze(0).to(device), model, fast=True,
+                       generator=torch.Generator().manual_seed(0))[0].cpu()
+        writer.add_audio("valid/vocoded", audio.unsqueeze(0), step, sample_rate=mel_config.sample_rate)
+        writer.add_image("valid/vocoded_mel", to_image(extractor(audio)), step)
+        if not written:
+            writer.add_audio("valid/ground_truth", valid_wav.unsqueeze(0), step, sample_rate=mel_config.sample_rate)
+            writer.add_image("valid/ground_truth_mel", to_image(truth), step)
+        written.append(step)
+        model.train(was_training)
+
+    return write
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    out = Path(args.out)
+    try:
+        config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
+        if args.mel_from:
+            config = dataclasses.replace(config, mel=mel_from_checkpoint(args.mel_from))
+        elif args.mel_preset:
+            config = dataclasses.replace(config, mel=preset(args.mel_preset))
+        config = apply_overrides(config, args.overrides)
+        if args.unconditional:
+            config = apply_overrides(config, ["model.unconditional=true"])
+        config = apply_overrides(config, [f"model.n_mels={config.mel.n_mels}",
+                                          f"model.hop_samples={config.mel.hop_length}"])
+        resume = find_resume_point(out) if args.resume == "auto" else (Path(args.resume) if args.resume else None)
+        clips = read_corpus(args.data)
+        if not clips:
+            raise CorpusError(f"{args.data}: no wav files found")
+        crop = None if config.model.unconditional else config.train.crop_mel_frames
+        min_samples = config.model.audio_len if crop is None else (crop + 1) * config.mel.hop_length
+        kept, problems = check_clips(clips, config.mel, min_samples)
+        if not kept:
+            raise CorpusError(f"{args.data}: none of the {len(clips)} clips is usable ({len(problems)} left out)")
+        log.info("%d clips (%d left out)", len(kept), len(problems))
+        dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir)
+        model = DiffWave(config.model)
+        log.info("DiffWave: %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
+        writer = None
+        if not config.model.unconditional:
+            valid_wav = dataset.features.audio(Path(args.valid) if args.valid else kept[0].wav)
+            writer = make_sample_writer(valid_wav[: 2 * config.mel.sample_rate], config.mel)
+        task = TrainingTask(kind="diffwave", model=model, dataset=dataset, collate=collate, config=config.train,
+                            describe={"config": to_dict(config.model),
+                                      "mel": None if config.model.unconditional else to_dict(config.mel)},
+                            write_samples=writer)
+        trainer = Trainer(task, out, device=args.device, resume=resume, init_from=args.init_from,
+                          progress=not args.no_progress)
+        if trainer.dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            save_json(config, out / "config.json")
+        trainer.train(args.max_steps)
+        trainer.close()
+    except (ConfigError, CorpusError, CheckpointError, TrainingError, AudioError) as err:
+        log.error("%s", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

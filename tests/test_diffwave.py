@@ -1,0 +1,192 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from corpus import make_ljspeech, make_wav
+from ddp import assert_same_gradients, ddp_and_single
+
+from common.checkpoint import save_checkpoint
+from common.filelists import read_corpus
+from common.mel import MelConfig, MelSpectrogram, preset
+from common.trainer import Trainer, TrainingTask
+from diffwave.checkpoint import load_diffwave
+from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig
+from diffwave.data import AudioMelDataset, collate
+from diffwave.inference import main as vocode_main
+from diffwave.inference import sampling_schedule, vocode
+from diffwave.model import DiffWave, SpectrogramUpsampler
+from diffwave.train import main as train_main
+
+TINY = dict(residual_layers=4, residual_channels=8, dilation_cycle_length=2)
+TINY_ARGS = ["--set", "model.residual_layers=4", "--set", "model.residual_channels=8", "--set",
+             "model.dilation_cycle_length=2", "--set", "train.batch_size=2", "--set", "train.num_workers=0",
+             "--set", "train.crop_mel_frames=8"]
+
+
+def reference_model(ref):
+    names = {f for f in DiffWaveModelConfig.__dataclass_fields__}
+    model = DiffWave(DiffWaveModelConfig(**{k: v for k, v in ref["config"].items() if k in names})).eval()
+    model.load_state_dict(ref["state_dict"], strict=True)
+    return model
+
+
+@pytest.mark.parametrize("name", ["conditional", "unconditional"])
+def test_reference_outputs(load_reference, name):
+    ref = load_reference("diffwave_tiny.pt")[name]
+    model = reference_model(ref)
+    with torch.no_grad():
+        out_int = model(ref["audio"], ref["steps_int"], ref["spectrogram"])
+        out_float = model(ref["audio"], ref["steps_float"], ref["spectrogram"])
+    torch.testing.assert_close(out_int, ref["out_int"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out_float, ref["out_float"], atol=1e-5, rtol=0)
+
+
+def test_fast_schedule(load_reference):
+    ref = load_reference("diffwave_tiny.pt")["fast_schedule"]
+    schedule = sampling_schedule(ref["train_noise_schedule"], ref["inference_noise_schedule"])
+    np.testing.assert_allclose(schedule.steps, ref["T"], atol=1e-6, rtol=0)
+    np.testing.assert_allclose([schedule.sigma(n) for n in range(1, len(schedule.beta))], ref["sigma"],
+                               atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["diffwave_lmnt_base", "diffwave_lmnt_unconditional"])
+def test_full_size_layout(reference_dir, name):
+    layout = json.loads((reference_dir / "checkpoint_layouts.json").read_text())[name]
+    names = {f for f in DiffWaveModelConfig.__dataclass_fields__}
+    model = DiffWave(DiffWaveModelConfig(**{k: v for k, v in layout["config"].items() if k in names}))
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == layout["state_dict"]
+    assert sum(p.numel() for p in model.parameters()) == layout["n_params"]
+
+
+def test_hoisted_conditioner_matches_per_step():
+    torch.manual_seed(0)
+    model = DiffWave(DiffWaveModelConfig(n_mels=16, **TINY)).eval()
+    mel = torch.randn(2, 16, 6)
+    audio = torch.randn(2, 6 * 256)
+    step = torch.tensor([3.5, 20.0])
+    with torch.no_grad():
+        plain = model(audio, step, mel)
+        hoisted = model.denoise(audio, step, model.condition(mel, hoist=True))
+    torch.testing.assert_close(hoisted, plain, atol=1e-6, rtol=1e-5)
+    a = vocode(mel, model, generator=torch.Generator().manual_seed(1), hoist=True)
+    b = vocode(mel, model, generator=torch.Generator().manual_seed(1), hoist=False)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("hop", [256, 200, 300, 512])
+def test_upsampler_follows_hop(hop):
+    upsampler = SpectrogramUpsampler(hop)
+    assert upsampler(torch.randn(2, 80, 7)).shape == (2, 80, 7 * hop)
+    if hop == 256:
+        assert upsampler.conv1.stride == (1, 16) and upsampler.conv2.stride == (1, 16)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_ljspeech(tmp_path_factory.mktemp("dw"), n=10)
+
+
+def make_task(corpus, model, **train):
+    config = DiffWaveTrainConfig(**{"batch_size": 2, "num_workers": 0, "checkpoint_every": 10**6, **train})
+    dataset = AudioMelDataset(read_corpus(corpus / "wavs"), MelConfig(n_mels=80), crop_frames=8)
+    return TrainingTask("diffwave", model, dataset, collate, config, {"config": {}, "mel": None})
+
+
+def test_overfits_one_clip(corpus):
+    torch.manual_seed(0)
+    model = DiffWave(DiffWaveModelConfig(**TINY))
+    trainer = Trainer(make_task(corpus, model, learning_rate=2e-3), corpus.parent / "of", device="cpu",
+                      progress=False)
+    batch = next(iter(trainer.loader))
+    losses = [trainer.train_step(batch)["loss"] for _ in range(120)]
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+
+
+def test_resume_is_exact(corpus, tmp_path):
+    def run(out, steps, resume=None):
+        torch.manual_seed(0)
+        trainer = Trainer(make_task(corpus, DiffWave(DiffWaveModelConfig(**TINY)), checkpoint_every=2), out,
+                          device="cpu", resume=resume, progress=False)
+        return trainer, trainer.train(steps)
+
+    straight, v1 = run(tmp_path / "a", 6)
+    run(tmp_path / "b", 3)
+    resumed, v2 = run(tmp_path / "b", 6, resume=tmp_path / "b" / "last.pt")
+    assert v1["loss"] == pytest.approx(v2["loss"], rel=1e-5)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_ddp_gradients_equal_single_process(corpus, tmp_path):
+    ddp, single = ddp_and_single("diffwave", corpus / "wavs", tmp_path, per_rank_batch=2, port=29532)
+    assert_same_gradients(ddp, single)
+
+
+def test_train_then_vocode_cli(corpus, tmp_path):
+    out = tmp_path / "exp"
+    assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--set", "train.sample_every=2",
+                       "--max-steps", "3", "--no-progress"]) == 0
+    assert list((out / "logs").glob("events.out.tfevents.*"))
+    wav = corpus / "wavs" / "LJ000-0001.wav"
+    assert vocode_main([str(out / "last.pt"), str(wav), "-o", str(tmp_path / "copy.wav")]) == 0
+    info = soundfile.info(str(tmp_path / "copy.wav"))
+    frames = MelConfig().n_frames(soundfile.info(str(wav)).frames)
+    assert info.samplerate == 22050 and info.frames == frames * 256
+    mel = MelSpectrogram(MelConfig())(torch.zeros(22050)).numpy()
+    np.save(tmp_path / "m.npy", mel)
+    assert vocode_main([str(out / "last.pt"), str(tmp_path / "m.npy"), "-o", str(tmp_path / "m.wav"),
+                        "--steps", "3"]) == 0
+    assert soundfile.info(str(tmp_path / "m.wav")).frames == mel.shape[1] * 256
+
+
+def test_mel_from_acoustic_checkpoint(corpus, tmp_path):
+    mel = MelConfig(f_max=7600.0)
+    save_checkpoint({"format": 1, "kind": "grad_tts", "mel": mel.__dict__}, tmp_path / "acoustic.pt")
+    out = tmp_path / "exp"
+    assert train_main([str(corpus / "wavs"), "--out", str(out), "--mel-from", str(tmp_path / "acoustic.pt"),
+                       *TINY_ARGS, "--max-steps", "1", "--no-progress"]) == 0
+    _, ckpt = load_diffwave(out / "last.pt")
+    assert ckpt["mel"]["f_max"] == 7600.0
+
+
+def test_unconditional_generation(corpus, tmp_path):
+    out = tmp_path / "exp"
+    assert train_main([str(corpus / "wavs"), "--out", str(out), "--unconditional", *TINY_ARGS,
+                       "--set", "model.audio_len=4096", "--max-steps", "1", "--no-progress"]) == 0
+    assert vocode_main([str(out / "last.pt"), "--unconditional", "-n", "2", "-o", str(tmp_path / "gen")]) == 0
+    clips = sorted((tmp_path / "gen").glob("*.wav"))
+    assert len(clips) == 2 and soundfile.info(str(clips[0])).frames == 4096
+
+
+def test_lmnt_checkpoint_loads(load_reference, tmp_path):
+    ref = load_reference("diffwave_tiny.pt")["conditional"]
+    torch.save({"step": 7, "model": ref["state_dict"], "params": ref["config"], "optimizer": {}},
+               tmp_path / "lmnt.pt")
+    model, ckpt = load_diffwave(tmp_path / "lmnt.pt")
+    assert ckpt["mel"]["compression"] == "lmnt" and ckpt["mel"]["n_mels"] == 16 and ckpt["step"] == 7
+    with torch.no_grad():
+        torch.testing.assert_close(model(ref["audio"], ref["steps_int"], ref["spectrogram"]), ref["out_int"],
+                                   atol=1e-5, rtol=0)
+
+
+def test_bad_inputs(corpus, tmp_path, caplog):
+    model = DiffWave(DiffWaveModelConfig(**TINY))
+    with pytest.raises(ValueError, match="mel has 40 bands, the model expects 80"):
+        vocode(torch.zeros(1, 40, 5), model)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train_main([str(empty), "--out", str(tmp_path / "e"), *TINY_ARGS]) == 1
+    assert "no wav files" in caplog.text
+    short = tmp_path / "short"
+    make_wav(short / "a.wav", 0.05, seed=0)
+    make_wav(short / "b.wav", 0.05, seed=1)
+    assert train_main([str(short), "--out", str(tmp_path / "s"), *TINY_ARGS]) == 1
+    assert "shorter than one crop" in caplog.text and "a.wav" in caplog.text
+    np.save(tmp_path / "bands.npy", np.zeros((40, 5), dtype=np.float32))
+    save_checkpoint({"format": 1, "kind": "diffwave", "config": DiffWaveModelConfig(**TINY).__dict__,
+                     "mel": preset("hifigan").__dict__, "model": model.state_dict(), "step": 0},
+                    tmp_path / "tiny.pt")
+    assert vocode_main([str(tmp_path / "tiny.pt"), str(tmp_path / "bands.npy"), "-o", str(tmp_path / "x.wav")]) == 1
+    assert "expected (80, frames)" in caplog.text
