@@ -1,0 +1,261 @@
+"""Speak a text file line by line: `python synthesize.py -f lines.txt -o out/`.
+
+Each non-empty line becomes one wav (`out/0001.wav`, numbered by line, or `out/<id>.wav` for
+`id|text` and `id|speaker|text` lines), plus `out/manifest.tsv`. Without --acoustic/--vocoder
+the checkpoints that the recipe wrote last are used (exp/grad_tts/last.pt, exp/diffwave/last.pt).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm import tqdm
+
+from common.audio import save_wav
+from common.checkpoint import CheckpointError
+from common.griffin_lim import griffin_lim
+from common.mel import MelSpectrogram
+from diffwave.checkpoint import load_diffwave
+from diffwave.checkpoint import mel_config as vocoder_mel_config
+from diffwave.inference import vocode
+from grad_tts.checkpoint import load_grad_tts, mel_config, text_config
+from text import TextProcessor
+
+log = logging.getLogger("synthesize")
+
+DEFAULT_ACOUSTIC = Path("exp/grad_tts/last.pt")
+DEFAULT_VOCODER = Path("exp/diffwave/last.pt")
+GRIFFIN_LIM = "griffin-lim"
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+
+
+class SynthesisError(RuntimeError):
+    pass
+
+
+@dataclass
+class Line:
+    number: int  # 1-based line number in the file
+    uid: str
+    text: str
+    speaker: Optional[str] = None
+
+
+def parse_lines(path: Path) -> tuple[list[Line], int]:
+    """Non-empty lines of `path` as `Line`s, and the number of blank lines skipped."""
+    lines, blank = [], 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            blank += 1
+            continue
+        parts = raw.split("|")
+        if len(parts) == 2:
+            lines.append(Line(number, parts[0].strip(), parts[1]))
+        elif len(parts) == 3:
+            lines.append(Line(number, parts[0].strip(), parts[2], parts[1].strip()))
+        else:
+            lines.append(Line(number, f"{number:04d}", raw))
+    return lines, blank
+
+
+def split_long(text: str, max_chars: int) -> list[str]:
+    """Sentences of `text`, merged while they stay under `max_chars`."""
+    if len(text) <= max_chars:
+        return [text]
+    chunks: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        if chunks and len(chunks[-1]) + 1 + len(sentence) <= max_chars:
+            chunks[-1] += " " + sentence
+        else:
+            chunks.append(sentence)
+    return chunks
+
+
+class Synthesizer:
+    """Holds a Grad-TTS model and a vocoder (DiffWave checkpoint or Griffin-Lim)."""
+
+    def __init__(self, acoustic: str | Path, vocoder: str | Path = GRIFFIN_LIM, device: str = "cpu",
+                 timesteps: int = 10, temperature: float = 1.5, length_scale: float = 1.0,
+                 vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25):
+        self.device = torch.device(device)
+        self.model, ckpt = load_grad_tts(acoustic, self.device)
+        self.mel_config = mel_config(ckpt)
+        self.processor = TextProcessor(text_config(ckpt))
+        self.speakers = {name: i for i, name in enumerate(ckpt.get("speakers") or [])}
+        self.extractor = MelSpectrogram(self.mel_config)
+        self.timesteps, self.temperature, self.length_scale = timesteps, temperature, length_scale
+        self.vocoder_fast, self.vocoder_steps = vocoder_fast, vocoder_steps
+        self.pause = pause
+        self.vocoder = None
+        if str(vocoder) != GRIFFIN_LIM:
+            self.vocoder, vckpt = load_diffwave(vocoder, self.device)
+            theirs = vocoder_mel_config(vckpt)
+            if theirs is None:
+                raise SynthesisError(f"{vocoder}: an unconditional DiffWave cannot vocode mels")
+            differences = self.mel_config.differences(theirs)
+            if differences:
+                raise SynthesisError(f"the acoustic model ({acoustic}) and the vocoder ({vocoder}) use different mel "
+                                     "features (acoustic != vocoder): " + "; ".join(differences))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mel_config.sample_rate
+
+    def speaker_id(self, name: Optional[str]) -> Optional[int]:
+        if not self.speakers:
+            return None
+        if name is None:
+            return 0
+        if name not in self.speakers:
+            raise SynthesisError(f"unknown speaker {name!r}; this model has {', '.join(self.speakers)}")
+        return self.speakers[name]
+
+    def acoustic(self, texts: list[str], speakers: list[Optional[int]], seeds: list[int]) -> list[torch.Tensor]:
+        """Mels of several texts in one batch; each depends only on its own text, speaker and seed."""
+        encoded = [self.processor.encode(t) for t in texts]
+        for text, enc in zip(texts, encoded):
+            if not any(i != self.processor.config.blank_id and i != self.processor.config.symbols.index(" ")
+                       for i in enc.ids):
+                raise SynthesisError(f"nothing speakable in {text!r}")
+        lengths = torch.tensor([len(e.ids) for e in encoded])
+        x = torch.zeros(len(texts), int(lengths.max()), dtype=torch.long)
+        for k, e in enumerate(encoded):
+            x[k, :len(e.ids)] = torch.tensor(e.ids)
+        spk = torch.tensor(speakers, device=self.device) if self.speakers else None
+        out = self.model.synthesise(x.to(self.device), lengths.to(self.device), self.timesteps, self.temperature,
+                                    False, self.length_scale, spk,
+                                    generators=[torch.Generator().manual_seed(s) for s in seeds])
+        return [out["mel"][k, :, :int(n)] for k, n in enumerate(out["mel_lengths"])]
+
+    def waveform(self, mel: torch.Tensor, seed: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        if self.vocoder is None:
+            return griffin_lim(mel.cpu(), self.extractor, generator=generator)
+        return vocode(mel.unsqueeze(0), self.vocoder, fast=self.vocoder_fast, steps=self.vocoder_steps,
+                      generator=generator)[0].cpu()
+
+    def join(self, pieces: list[torch.Tensor]) -> torch.Tensor:
+        silence = torch.zeros(int(self.pause * self.sample_rate))
+        out = []
+        for k, piece in enumerate(pieces):
+            out.extend([silence, piece] if k else [piece])
+        return torch.cat(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--file", required=True, help="text file, one utterance per line")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("--acoustic", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
+    parser.add_argument("--vocoder", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: {DEFAULT_VOCODER} "
+                                          f"when it exists, else {GRIFFIN_LIM})")
+    parser.add_argument("--timesteps", type=int, default=10, help="reverse-diffusion steps of Grad-TTS")
+    parser.add_argument("--temperature", type=float, default=1.5)
+    parser.add_argument("--length-scale", type=float, default=1.0, help=">1 speaks slower (upstream used 0.91)")
+    parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
+                        help="DiffWave's 6-step schedule (--no-vocoder-fast: the full schedule)")
+    parser.add_argument("--vocoder-steps", type=int, help="DiffWave steps (overrides --vocoder-fast)")
+    parser.add_argument("--speaker", help="speaker name for lines without one (multi-speaker models)")
+    parser.add_argument("--batch-size", type=int, default=1, help="lines per acoustic-model batch (length-sorted)")
+    parser.add_argument("--max-chars", type=int, default=300, help="longer lines are split at sentence ends")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def resolve_checkpoints(args) -> tuple[Path, str]:
+    acoustic = Path(args.acoustic) if args.acoustic else DEFAULT_ACOUSTIC
+    if not acoustic.is_file():
+        raise SynthesisError(f"no acoustic model at {acoustic}: train one with `bash recipes/ljspeech/run.sh` "
+                             "(or --demo), or pass --acoustic PATH (a published grad-tts.pt works too)")
+    if args.acoustic is None:
+        log.info("acoustic model: %s (the recipe's latest)", acoustic)
+    vocoder = args.vocoder or (str(DEFAULT_VOCODER) if DEFAULT_VOCODER.is_file() else GRIFFIN_LIM)
+    if args.vocoder is None:
+        log.info("vocoder: %s", vocoder)
+    return acoustic, vocoder
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        acoustic, vocoder = resolve_checkpoints(args)
+        synth = Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
+                            args.vocoder_fast, args.vocoder_steps)
+        lines, blank = parse_lines(Path(args.file))
+    except (SynthesisError, CheckpointError, OSError) as err:
+        log.error("%s", err)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pieces = []  # (line index, chunk index, text)
+    for index, line in enumerate(lines):
+        for k, chunk in enumerate(split_long(line.text, args.max_chars)):
+            pieces.append((index, k, chunk))
+    order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][2]))
+    mels: dict[tuple[int, int], torch.Tensor] = {}
+    errors: dict[int, str] = {}
+    seconds_acoustic: dict[int, float] = {}
+    bar = tqdm(total=len(lines), desc="synthesize", unit="line")
+    for start in range(0, len(order), args.batch_size):
+        chosen = [pieces[p] for p in order[start:start + args.batch_size]]
+        chosen = [c for c in chosen if c[0] not in errors]
+        try:
+            speakers = [synth.speaker_id(lines[i].speaker or args.speaker) for i, _, _ in chosen]
+            begin = time.perf_counter()
+            results = synth.acoustic([t for _, _, t in chosen], speakers,
+                                     [args.seed * 1_000_003 + lines[i].number * 101 + k for i, k, _ in chosen])
+            spent = (time.perf_counter() - begin) / max(1, len(chosen))
+            for (i, k, _), mel in zip(chosen, results):
+                mels[(i, k)] = mel
+                seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + spent
+        except SynthesisError:
+            for i, k, text in chosen:  # find which of the batch failed, one at a time
+                try:
+                    begin = time.perf_counter()
+                    mels[(i, k)] = synth.acoustic([text], [synth.speaker_id(lines[i].speaker or args.speaker)],
+                                                  [args.seed * 1_000_003 + lines[i].number * 101 + k])[0]
+                    seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + time.perf_counter() - begin
+                except SynthesisError as err:
+                    errors[i] = str(err)
+    rows, total_audio, total_time = [], 0.0, 0.0
+    for index, line in enumerate(lines):
+        if index in errors:
+            log.error("%s line %d: %s", args.file, line.number, errors[index])
+            bar.update(1)
+            continue
+        begin = time.perf_counter()
+        chunks = sorted(k for (i, k) in mels if i == index)
+        audio = synth.join([synth.waveform(mels[(index, k)], args.seed * 1_000_003 + line.number * 101 + k)
+                            for k in chunks])
+        elapsed = time.perf_counter() - begin + seconds_acoustic.get(index, 0.0)
+        target = out / f"{line.uid}.wav"
+        save_wav(target, audio, synth.sample_rate)
+        seconds = len(audio) / synth.sample_rate
+        total_audio += seconds
+        total_time += elapsed
+        normalized = " ".join(synth.processor.encode(t).normalized for t in split_long(line.text, args.max_chars))
+        rows.append([line.uid, line.text, normalized, target.name, f"{seconds:.3f}", f"{elapsed / seconds:.3f}"])
+        bar.update(1)
+    bar.close()
+    with (out / "manifest.tsv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf"])
+        writer.writerows(rows)
+    rtf = total_time / total_audio if total_audio else float("nan")
+    print(f"{len(rows)} utterances, {total_audio:.1f} s of audio, real-time factor {rtf:.3f}; "
+          f"{len(errors)} failed, {blank} blank lines skipped; wrote {out}/")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

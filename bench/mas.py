@@ -11,12 +11,15 @@ multiply, copy to a numpy float32 array, int32 path, our DP on one thread, copy 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from monotonic_align import _core, maximum_path
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from monotonic_align import _core, maximum_path  # noqa: E402
 
 
 def make_case(batch, t_text, t_mel, seed=0):

@@ -16,12 +16,13 @@ from torch import nn
 
 class Mish(nn.Module):
     def forward(self, x):
-        return x * torch.tanh(F.softplus(x))
+        return F.mish(x)
 
 
 def masked_group_norm(norm: nn.GroupNorm, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """GroupNorm whose statistics use only the frames where `mask` (B, 1, 1, W) is 1."""
-    if mask is None:
+    """GroupNorm whose statistics use only the frames where `mask` (B, 1, 1, W) is 1.
+    Without padding (mask None or all ones, as in training segments) it is the fused GroupNorm."""
+    if mask is None or bool(mask.all()):
         return norm(x)
     b, c, h, w = x.shape
     groups = x.view(b, norm.num_groups, c // norm.num_groups, h, w)
@@ -72,7 +73,7 @@ class LinearAttention(nn.Module):
     def forward(self, x, mask=None):
         b, _, h, w = x.shape
         q, k, v = self.to_qkv(x).view(b, 3, self.heads, -1, h * w).unbind(1)
-        if mask is not None:
+        if mask is not None and not bool(mask.all()):
             valid = mask.expand(b, 1, h, w).reshape(b, 1, 1, h * w) > 0
             k = k.masked_fill(~valid, float("-inf"))
         k = k.softmax(dim=-1)
@@ -165,6 +166,8 @@ class GradLogPEstimator2d(nn.Module):
             ]))
         self.final_block = Block(dim, dim, groups, padding_invariant)
         self.final_conv = nn.Conv2d(dim, 1, 1)
+        # Channels-last 2-D convolutions are about 20% faster on CPU (oneDNN) and suit GPUs too.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x, mask, mu, t, spk=None):
         t = self.mlp(sinusoidal_embedding(t, self.dim, self.pe_scale))

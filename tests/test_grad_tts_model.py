@@ -19,9 +19,11 @@ def assert_close_to_scale(actual, expected):
 
 
 def reference_model(ref, **overrides):
+    """Upstream arithmetic: no padding masks in the U-Net, and its convolutions in the default
+    (contiguous) layout; channels-last sums in another order (see test_channels_last_layout)."""
     model = GradTTS(GradTTSModelConfig(**ref["config"], padding_invariant=False, **overrides)).eval()
     model.load_state_dict(ref["state_dict"], strict=True)
-    return model
+    return model.to(memory_format=torch.contiguous_format)
 
 
 @pytest.fixture(scope="module", params=["single", "multi"])
@@ -74,6 +76,20 @@ def test_seeded_inference(case):
     # upstream returns the alignment padded to a multiple of 4 frames; ours is trimmed
     torch.testing.assert_close(out["attn"], inf["attn"][..., :frames])
     assert inf["attn"][..., frames:].abs().sum() == 0
+
+
+def test_channels_last_layout(load_reference):
+    ref = load_reference("grad_tts_tiny.pt")["multi"]
+    contiguous = reference_model(ref)
+    channels_last = reference_model(ref).to(memory_format=torch.channels_last)
+    inf = ref["inference"]
+    outputs = []
+    for model in (contiguous, channels_last):
+        torch.manual_seed(inf["seed"])
+        outputs.append(model.synthesise(ref["x"], ref["x_lengths"], inf["n_timesteps"], inf["temperature"], False,
+                                        inf["length_scale"], ref["spk"])["mel"])
+    error = (outputs[0] - outputs[1]).abs().max().item()
+    assert error <= 1e-4 * outputs[0].abs().max().item()
 
 
 @pytest.mark.parametrize("name", ["grad_tts_ljspeech", "grad_tts_libritts"])

@@ -1,0 +1,75 @@
+"""DiffWave benchmark (full-size lmnt base model, CPU threads as given).
+
+    python bench/diffwave.py train [--threads 2] [--repeats 3] [--profile]
+    python bench/diffwave.py vocode [--threads 2] [--seconds 2]
+
+train: one optimizer step at batch 16 x 62 mel frames (the shared loop's step: forward, L1 loss,
+backward, Adam). vocode: seconds of compute per second of audio with the fast (6-step) and full
+(50-step) schedules, with the conditioner hoisted out of the step loop and, for comparison, not.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+# Run as a script, bench/ would come first on sys.path and this file would shadow the package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench.util import peak_rss_mib, profile_table, timed  # noqa: E402
+from diffwave.config import DiffWaveModelConfig  # noqa: E402
+from diffwave.inference import vocode  # noqa: E402
+from diffwave.model import DiffWave  # noqa: E402
+
+
+def bench_train(args):
+    model = DiffWave(DiffWaveModelConfig())
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+    batch = {"audio": torch.randn(16, 62 * 256).clamp(-1, 1) * 0.3, "spectrogram": torch.randn(16, 80, 62) - 5,
+             "seeds": torch.arange(16)}
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        model.compute_loss(batch)["loss"].backward()
+        optimizer.step()
+
+    times = timed(step, args.repeats)
+    print(f"train step (batch 16 x 62 frames, {args.threads} threads): best {min(times):.2f} s, "
+          f"mean {sum(times) / len(times):.2f} s")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
+    if args.profile:
+        print(profile_table(step))
+
+
+def bench_vocode(args):
+    model = DiffWave(DiffWaveModelConfig()).eval()
+    frames = int(args.seconds * 22050 / 256)
+    mel = torch.randn(1, 80, frames) - 5
+    seconds = frames * 256 / 22050
+    for fast, label in [(True, "fast (6 steps)"), (False, "full (50 steps)")]:
+        for hoist in (True, False):
+            repeats = args.repeats if fast else 1
+            times = timed(lambda: vocode(mel, model, fast=fast, hoist=hoist), repeats, warmup=1 if fast else 0)
+            print(f"vocode {label}, conditioner {'hoisted' if hoist else 'per step'}: "
+                  f"{min(times) / seconds:.3f} s per second of audio ({args.threads} threads)")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
+    if args.profile:
+        print(profile_table(lambda: vocode(mel, model, fast=True)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["train", "vocode"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="audio length to vocode")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    {"train": bench_train, "vocode": bench_vocode}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Grad-TTS benchmark (full-size LJSpeech model, CPU threads as given).
+
+    python bench/grad_tts.py train [--threads 2] [--repeats 3] [--profile]
+    python bench/grad_tts.py synth [--threads 2] [--steps 10 50]
+
+train: one optimizer step at batch 16, text ~150 tokens, mel ~600 frames, 172-frame decoder
+segments (the shared training loop's step: forward, MAS, backward, clipping, Adam).
+synth: synthesis time per second of generated audio (deterministic sampler, batch 1).
+Each mode reports the process's peak resident memory.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+# Run as a script, bench/ would come first on sys.path and this file would shadow the package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench.util import peak_rss_mib, profile_table, timed  # noqa: E402
+from grad_tts.config import GradTTSModelConfig  # noqa: E402
+from grad_tts.model import GradTTS  # noqa: E402
+
+
+def training_batch(batch=16, tokens=150, frames=600, n_feats=80, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x_lengths = torch.randint(tokens - 20, tokens + 1, (batch,), generator=gen)
+    x_lengths[0] = tokens
+    y_lengths = torch.randint(frames - 100, frames + 1, (batch,), generator=gen)
+    y_lengths[0] = frames
+    x = torch.randint(0, 148, (batch, tokens), generator=gen)
+    y = torch.randn(batch, n_feats, frames, generator=gen) - 5
+    return {"x": x, "x_lengths": x_lengths, "y": y, "y_lengths": y_lengths, "out_size": 172,
+            "seeds": torch.arange(batch)}
+
+
+def bench_train(args):
+    model = GradTTS(GradTTSModelConfig())
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    batch = training_batch()
+    encoder_params = list(model.encoder.parameters())
+    decoder_params = list(model.decoder.parameters())
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.compute_loss(batch)["loss"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder_params, 1.0)
+        torch.nn.utils.clip_grad_norm_(decoder_params, 1.0)
+        optimizer.step()
+
+    times = timed(step, args.repeats)
+    print(f"train step (batch 16, ~150 tokens, ~600 frames, 172-frame segments, {args.threads} threads): "
+          f"best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
+    if args.profile:
+        print(profile_table(step))
+
+
+def bench_synth(args):
+    model = GradTTS(GradTTSModelConfig()).eval()
+    x = torch.randint(0, 148, (1, 150))
+    lengths = torch.tensor([150])
+    for n_steps in args.steps:
+        out = {}
+
+        def run():
+            out.update(model.synthesise(x, lengths, n_timesteps=n_steps, temperature=1.5))
+
+        times = timed(run, args.repeats)
+        seconds = int(out["mel_lengths"][0]) * 256 / 22050
+        print(f"synthesis, {n_steps} steps: {min(times):.2f} s for {seconds:.2f} s of audio = "
+              f"{min(times) / seconds:.3f} s per second of audio ({args.threads} threads)")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
+    if args.profile:
+        print(profile_table(lambda: model.synthesise(x, lengths, n_timesteps=args.steps[0])))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["train", "synth"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--profile", action="store_true", help="print the top operators of one run")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    {"train": bench_train, "synth": bench_synth}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

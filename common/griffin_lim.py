@@ -1,0 +1,32 @@
+"""Griffin-Lim reconstruction from a log-mel, so an acoustic model can be heard without a vocoder."""
+from __future__ import annotations
+
+import torch
+
+from .mel import MelSpectrogram
+
+
+@torch.no_grad()
+def griffin_lim(mel: torch.Tensor, extractor: MelSpectrogram, n_iter: int = 32, momentum: float = 0.99,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Log-mel (n_mels, frames) in the extractor's definition -> waveform (frames * hop,)."""
+    cfg = extractor.config
+    basis = extractor.mel_basis.to(mel.device)
+    linear_mel = extractor.decompress(mel.float())
+    magnitude = torch.linalg.lstsq(basis, linear_mel).solution.clamp_min(0.0)
+    if cfg.stft_normalized:
+        magnitude = magnitude * extractor.window.pow(2).sum().sqrt()
+    window = extractor.window.to(mel.device)
+    length = mel.shape[-1] * cfg.hop_length
+    phase = torch.rand(magnitude.shape, generator=generator).to(mel.device) * 2 * torch.pi
+    spec = magnitude * torch.exp(1j * phase)
+    previous = torch.zeros_like(spec)
+    stft = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window, center=True)
+    for _ in range(n_iter):
+        audio = torch.istft(spec, length=length, **stft)
+        rebuilt = torch.stft(audio, return_complex=True, **stft)[:, :magnitude.shape[-1]]
+        accelerated = rebuilt - (momentum / (1 + momentum)) * previous
+        previous = rebuilt
+        spec = magnitude * torch.exp(1j * torch.angle(accelerated))
+    audio = torch.istft(spec, length=length, **stft)
+    return audio / audio.abs().max().clamp_min(1.0)
