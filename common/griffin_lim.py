@@ -13,7 +13,7 @@ def griffin_lim(mel: torch.Tensor, extractor: MelSpectrogram, n_iter: int = 32, 
     cfg = extractor.config
     basis = extractor.mel_basis.to(mel.device)
     linear_mel = extractor.decompress(mel.float())
-    magnitude = torch.linalg.lstsq(basis, linear_mel).solution.clamp_min(0.0)
+    magnitude = (torch.linalg.pinv(basis) @ linear_mel).clamp_min(0.0)
     if cfg.stft_normalized:
         magnitude = magnitude * extractor.window.pow(2).sum().sqrt()
     window = extractor.window.to(mel.device)

@@ -51,6 +51,8 @@ def sampling_schedule(training: Sequence[float], inference: Optional[Sequence[fl
     else:
         steps = []
         for level in alpha_cum:
+            if np.isclose(level, train_cum[-1], rtol=1e-9, atol=0):  # rounding of a reduced schedule's end
+                level = train_cum[-1]
             for t in range(len(train_beta) - 1):
                 if train_cum[t + 1] <= level <= train_cum[t]:
                     twiddle = (train_cum[t] ** 0.5 - level ** 0.5) / (train_cum[t] ** 0.5 - train_cum[t + 1] ** 0.5)

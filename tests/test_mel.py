@@ -57,3 +57,15 @@ def test_decompress_inverts_compress():
     extractor = MelSpectrogram(preset("hifigan"))
     linear = torch.rand(80, 10) + 0.01
     torch.testing.assert_close(extractor.decompress(extractor.compress(linear)), linear)
+
+
+def test_griffin_lim_round_trip_is_close():
+    from common.griffin_lim import griffin_lim
+
+    extractor = MelSpectrogram(preset("hifigan"))
+    t = torch.arange(22050) / 22050
+    mel = extractor(0.5 * torch.sin(2 * torch.pi * 440 * t))
+    audio = griffin_lim(mel, extractor, generator=torch.Generator().manual_seed(0))
+    assert audio.shape == (mel.shape[-1] * 256,)
+    noise_distance = (extractor(torch.randn(22050) * 0.1) - mel).abs().mean()
+    assert (extractor(audio) - mel).abs().mean() < 0.1 * noise_distance
