@@ -72,10 +72,16 @@ setup(
     extras_require={
         "ipa": ["phonemizer"],
         "test": ["pytest", "hypothesis"],
+        "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy"],
     },
     entry_points={
         "console_scripts": [
             "tts-text=text.__main__:main",
+            "tts-synthesize=synthesize:main",
+            "tts-evaluate=common.evaluate:main",
+            "grad-tts-train=grad_tts.train:main",
+            "diffwave-train=diffwave.train:main",
+            "diffwave-vocode=diffwave.inference:main",
         ]
     },
 )

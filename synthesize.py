@@ -237,19 +237,22 @@ def main(argv=None) -> int:
         chunks = sorted(k for (i, k) in mels if i == index)
         audio = synth.join([synth.waveform(mels[(index, k)], args.seed * 1_000_003 + line.number * 101 + k)
                             for k in chunks])
-        elapsed = time.perf_counter() - begin + seconds_acoustic.get(index, 0.0)
+        vocoder_seconds = time.perf_counter() - begin
+        acoustic_seconds = seconds_acoustic.get(index, 0.0)
+        elapsed = vocoder_seconds + acoustic_seconds
         target = out / f"{line.uid}.wav"
         save_wav(target, audio, synth.sample_rate)
         seconds = len(audio) / synth.sample_rate
         total_audio += seconds
         total_time += elapsed
         normalized = " ".join(synth.processor.encode(t).normalized for t in split_long(line.text, args.max_chars))
-        rows.append([line.uid, line.text, normalized, target.name, f"{seconds:.3f}", f"{elapsed / seconds:.3f}"])
+        rows.append([line.uid, line.text, normalized, target.name, f"{seconds:.3f}", f"{acoustic_seconds / seconds:.4f}",
+                     f"{vocoder_seconds / seconds:.4f}", f"{elapsed / seconds:.4f}"])
         bar.update(1)
     bar.close()
     with (out / "manifest.tsv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf"])
+        writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf_acoustic", "rtf_vocoder", "rtf"])
         writer.writerows(rows)
     rtf = total_time / total_audio if total_audio else float("nan")
     print(f"{len(rows)} utterances, {total_audio:.1f} s of audio, real-time factor {rtf:.3f}; "

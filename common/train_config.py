@@ -17,3 +17,4 @@ class TrainConfig:
     keep_last: int = 5
     sample_every: int = 1000  # TensorBoard mel images / audio of fixed validation items
     num_workers: int = 2
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this much training time; 0: no limit

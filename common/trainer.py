@@ -131,7 +131,8 @@ class Trainer:
                                  # its own generator: creating an iterator must not draw from the global
                                  # RNG, or a resumed run (which creates one more) would diverge
                                  generator=torch.Generator().manual_seed(self.config.seed),
-                                 persistent_workers=False, pin_memory=self.device.type == "cuda")
+                                 persistent_workers=self.config.num_workers > 0,
+                                 pin_memory=self.device.type == "cuda")
         self.writer = None
 
     def _init_weights(self, path):
@@ -225,6 +226,8 @@ class Trainer:
         """Train until `max_steps` (default: the config's); returns the last step's values."""
         target = max_steps or self.config.max_steps
         per_epoch = self.sampler.batches_per_epoch
+        first_step = self.step
+        deadline = time.monotonic() + self.config.max_minutes * 60 if self.config.max_minutes > 0 else math.inf
         values: dict = {}
         bar = tqdm(total=target, initial=self.step, disable=not self.progress, desc=self.task.kind,
                    dynamic_ncols=True)
@@ -242,9 +245,13 @@ class Trainer:
                         self.save()
                     if self.task.write_samples and self.step % self.config.sample_every == 0 and self._open_writer():
                         self.task.write_samples(self.model, self.writer, self.step)
-                    if self.step >= target:
+                    if self.step >= target or time.monotonic() > deadline:
                         break
-            if self.step % self.config.checkpoint_every != 0:
+                if time.monotonic() > deadline:
+                    log.info("stopping at step %d: train.max_minutes (%.1f) reached", self.step,
+                             self.config.max_minutes)
+                    break
+            if self.step > first_step and self.step % self.config.checkpoint_every != 0:
                 self.save()
         finally:
             bar.close()

@@ -1,0 +1,84 @@
+"""Objective measures of synthesized speech: error rates, spectral distances, STOI and PESQ."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .mel import MelSpectrogram
+
+
+def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float]:
+    """Corpus-level word and character error rates (jiwer); empty hypotheses count as all deletions."""
+    import jiwer
+
+    refs = [r if r.strip() else "<empty>" for r in references]
+    hyps = [h if h.strip() else "" for h in hypotheses]
+    words = jiwer.process_words(refs, hyps)
+    chars = jiwer.process_characters(refs, hyps)
+    return {"wer": float(words.wer), "cer": float(chars.cer)}
+
+
+def log_mel_l1(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    """Mean absolute difference of two log-mels over their common frames."""
+    frames = min(reference.shape[-1], estimate.shape[-1])
+    return float((reference[..., :frames] - estimate[..., :frames]).abs().mean())
+
+
+def mel_cepstra(log_mel: torch.Tensor, n_coefficients: int = 13) -> np.ndarray:
+    """Cepstra (DCT-II of the log-mel), without c0: (frames, n_coefficients - 1)."""
+    from scipy.fft import dct
+
+    cepstra = dct(log_mel.numpy().T, type=2, norm="ortho", axis=1)
+    return cepstra[:, 1:n_coefficients]
+
+
+def mel_cepstral_distortion(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    """MCD in dB between two time-aligned log-mels (copy-synthesis keeps the timing)."""
+    frames = min(reference.shape[-1], estimate.shape[-1])
+    a, b = mel_cepstra(reference[..., :frames]), mel_cepstra(estimate[..., :frames])
+    return float(np.mean(10.0 / math.log(10) * np.sqrt(2 * ((a - b) ** 2).sum(axis=1))))
+
+
+def dtw_log_mel_distance(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    """Mean L1 distance between log-mel frames along the best DTW alignment (per frame and band)."""
+    import librosa
+
+    a, b = reference.numpy(), estimate.numpy()
+    cost = np.abs(a[:, :, None] - b[:, None, :]).mean(axis=0)
+    accumulated, path = librosa.sequence.dtw(C=cost)
+    return float(accumulated[-1, -1] / len(path))
+
+
+def stoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    from pystoi import stoi as _stoi
+
+    n = min(len(reference), len(estimate))
+    return float(_stoi(reference[:n], estimate[:n], sample_rate, extended=False))
+
+
+def pesq_wideband(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """PESQ wide-band, computed at 16 kHz."""
+    import librosa
+    from pesq import pesq
+
+    if sample_rate != 16000:
+        reference = librosa.resample(reference, orig_sr=sample_rate, target_sr=16000)
+        estimate = librosa.resample(estimate, orig_sr=sample_rate, target_sr=16000)
+    n = min(len(reference), len(estimate))
+    return float(pesq(16000, reference[:n], estimate[:n], "wb"))
+
+
+def copy_synthesis_scores(reference: torch.Tensor, estimate: torch.Tensor, extractor: MelSpectrogram) -> dict:
+    """Every fidelity measure of `estimate` (audio) against `reference` (audio), same rate."""
+    rate = extractor.config.sample_rate
+    n = min(len(reference), len(estimate))
+    ref, est = reference[:n], estimate[:n]
+    ref_mel, est_mel = extractor(ref), extractor(est)
+    return {
+        "log_mel_l1": log_mel_l1(ref_mel, est_mel),
+        "mcd_db": mel_cepstral_distortion(ref_mel, est_mel),
+        "stoi": stoi(ref.numpy(), est.numpy(), rate),
+        "pesq_wb": pesq_wideband(ref.numpy(), est.numpy(), rate),
+    }

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# LJSpeech recipe: data -> preparation -> Grad-TTS -> DiffWave -> synthesis -> evaluation.
+#
+#   bash recipes/ljspeech/run.sh [--stage N] [--stop-stage M] [--data DIR] [--split-dir DIR] [--ngpu N] [--demo]
+#
+# Stages (each is skipped when its .done marker exists; a training stage that was interrupted resumes):
+#   0 data       LJSpeech-1.1 from --data DIR, data/LJSpeech-1.1, or a download when the network allows;
+#                with --demo: a small corpus spoken by flite (or espeak-ng) from the shipped sentences
+#   1 prepare    check every wav and text, resample, split (yours with --split-dir, e.g. ../shared/reference/ljspeech_split)
+#   2 grad_tts   train the acoustic model            (exp/grad_tts/last.pt)
+#   3 diffwave   train the vocoder on the same mels  (exp/diffwave/last.pt)
+#   4 synthesize the test sentences and lines.txt    (exp/synth/, and out/ for the demo)
+#   5 evaluate   intelligibility, fidelity and speed (exp/eval/)
+# Everything is written under --work DIR (default: the repository root).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+stage=0
+stop_stage=5
+data=""
+split_dir=""
+ngpu=0
+demo=false
+work="$repo"
+setup=true
+gt_conf=""
+dw_conf=""
+
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --split-dir) split_dir=$2; shift 2 ;;
+    --ngpu) ngpu=$2; shift 2 ;;
+    --demo) demo=true; shift ;;
+    --work) work=$2; shift 2 ;;
+    --no-setup) setup=false; shift ;;
+    --grad-tts-conf) gt_conf=$2; shift 2 ;;
+    --diffwave-conf) dw_conf=$2; shift 2 ;;
+    -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+start_time=$(date +%s)
+log() { echo "[run.sh $(date +%H:%M:%S)] $*"; }
+if $setup; then bash "$repo/scripts/setup.sh"; fi
+python="$repo/.venv/bin/python"
+[ -x "$python" ] || python=python3
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+
+mkdir -p "$work"
+cd "$work"
+exp=exp
+prepared=data/prepared
+if $demo; then conf_prefix="$here/conf/demo_"; else conf_prefix="$here/conf/"; fi
+gt_conf=$(realpath "${gt_conf:-${conf_prefix}grad_tts.json}")
+dw_conf=$(realpath "${dw_conf:-${conf_prefix}diffwave.json}")
+done_marker() { echo "$exp/.stage$1.done"; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+skip_done() {
+  if [ -f "$(done_marker "$1")" ]; then log "stage $1 ($2): done before, skipping (delete $(done_marker "$1") to redo)"; return 0; fi
+  log "stage $1: $2"; return 1
+}
+mark_done() { mkdir -p "$exp"; touch "$(done_marker "$1")"; }
+trainer() {
+  if [ "$ngpu" -gt 1 ]; then
+    "$python" -m torch.distributed.run --standalone --nproc_per_node "$ngpu" -m "$@"
+  else
+    "$python" -m "$@"
+  fi
+}
+
+if $demo; then corpus=data/demo/LJSpeech-1.1; else corpus=${data:-data/LJSpeech-1.1}; fi
+
+if run_stage 0 && ! skip_done 0 "data"; then
+  if $demo; then
+    "$python" "$here/local/make_demo_corpus.py" "$corpus"
+  elif [ ! -f "$corpus/metadata.csv" ]; then
+    if [ -n "$data" ]; then
+      echo "run.sh: $data has no metadata.csv: --data must point at an LJSpeech-1.1 folder (metadata.csv, wavs/)" >&2
+      exit 1
+    fi
+    log "downloading LJSpeech-1.1 (2.6 GB)"
+    mkdir -p data
+    if ! curl -fL --retry 2 -o data/LJSpeech-1.1.tar.bz2 https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2; then
+      echo "run.sh: could not download LJSpeech. Download LJSpeech-1.1.tar.bz2 elsewhere, unpack it, and run" >&2
+      echo "        bash recipes/ljspeech/run.sh --data /path/to/LJSpeech-1.1   (or try the no-download --demo)" >&2
+      exit 1
+    fi
+    tar -xjf data/LJSpeech-1.1.tar.bz2 -C data
+  fi
+  mark_done 0
+fi
+
+if run_stage 1 && ! skip_done 1 "prepare"; then
+  "$python" "$here/local/prepare.py" "$corpus" "$prepared" ${split_dir:+--split-dir "$split_dir"}
+  mark_done 1
+fi
+
+if run_stage 2 && ! skip_done 2 "train Grad-TTS"; then
+  trainer grad_tts.train "$prepared/train.txt" --valid "$prepared/valid.txt" --out "$exp/grad_tts" \
+    --config "$gt_conf" --cache-dir data/cache --resume
+  mark_done 2
+fi
+
+if run_stage 3 && ! skip_done 3 "train DiffWave"; then
+  trainer diffwave.train "$prepared/train.txt" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
+    --out "$exp/diffwave" --config "$dw_conf" --mel-from "$exp/grad_tts/last.pt" --cache-dir data/cache --resume
+  mark_done 3
+fi
+
+if run_stage 4 && ! skip_done 4 "synthesize"; then
+  # synthesize.py exits 1 when some lines failed (they are reported) and 2 when it could not start
+  for vocoder in griffin-lim "$exp/diffwave/last.pt"; do
+    name=$([ "$vocoder" = griffin-lim ] && echo griffin_lim || echo diffwave)
+    for lines in "$prepared/test_lines.txt:test" "$here/lines.txt:lines"; do
+      rc=0
+      "$python" "$repo/synthesize.py" -f "${lines%%:*}" -o "$exp/synth/${lines##*:}_$name" \
+        --acoustic "$exp/grad_tts/last.pt" --vocoder "$vocoder" --batch-size 4 || rc=$?
+      [ "$rc" -le 1 ] || exit "$rc"
+    done
+  done
+  if $demo; then
+    rm -rf out && mkdir -p out && cp -r "$exp/synth/lines_diffwave" out/diffwave && cp -r "$exp/synth/lines_griffin_lim" out/griffin_lim
+  fi
+  mark_done 4
+fi
+
+if run_stage 5 && ! skip_done 5 "evaluate"; then
+  if "$python" -c "import common.evaluate" 2>/dev/null; then
+    "$python" -m common.evaluate --out "$exp/eval" --truth "$prepared/test.txt" \
+      --synth "grad_tts+griffin_lim=$exp/synth/test_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/test_diffwave" \
+      --vocoder "$exp/diffwave/last.pt"
+  else
+    log "stage 5: the evaluation module is not available in this version; skipping"
+  fi
+  mark_done 5
+fi
+
+log "finished in $(( $(date +%s) - start_time )) s"
+if $demo && [ -d out ]; then log "demo audio: $work/out/diffwave/*.wav and $work/out/griffin_lim/*.wav (manifest.tsv beside them)"; fi
