@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench.util import timed  # noqa: E402
 from monotonic_align import _core, maximum_path  # noqa: E402
 
 
@@ -35,13 +35,7 @@ def make_case(batch, t_text, t_mel, seed=0):
 
 
 def best_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e3
+    return min(timed(fn, repeats)) * 1e3
 
 
 def upstream_style(value, mask):

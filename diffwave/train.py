@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 
 from common.audio import AudioError
-from common.checkpoint import CheckpointError, find_resume_point, read_file
-from common.config import ConfigError, apply_overrides, from_dict, load_json, save_json, to_dict
+from common.checkpoint import CheckpointError, read_file
+from common.cli import add_training_arguments, run_training
+from common.config import ConfigError, apply_overrides, from_dict, load_json, to_dict
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
 from common.mel import MelConfig, MelSpectrogram, preset
-from common.trainer import Trainer, TrainingError, TrainingTask
+from common.trainer import TrainingError, TrainingTask
 
 from .config import DiffWaveConfig
 from .data import AudioMelDataset, check_clips, collate
@@ -35,21 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffwave-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="folder of wavs, LJSpeech-style folder, or filelist")
-    parser.add_argument("--out", required=True, help="output folder: checkpoints, config.json, logs/")
-    parser.add_argument("--config", help="JSON config (DiffWaveConfig); default: lmnt's base model")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set train.batch_size=8")
+    add_training_arguments(parser, "DiffWaveConfig")
     features = parser.add_mutually_exclusive_group()
     features.add_argument("--mel-from", help="take the mel config from this (acoustic-model) checkpoint")
     features.add_argument("--mel-preset", choices=["hifigan", "diffwave_lmnt"], help="a named mel config")
     parser.add_argument("--unconditional", action="store_true", help="train an unconditional model")
     parser.add_argument("--valid", help="a wav whose copy-synthesis is logged to TensorBoard")
-    parser.add_argument("--resume", nargs="?", const="auto", help="continue a run; without a path: OUT/last.pt")
-    parser.add_argument("--init-from", help="start from the weights of a checkpoint (shape mismatches are reported)")
-    parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--device")
-    parser.add_argument("--cache-dir", help="keep computed mels here (keyed by the mel config)")
-    parser.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -85,7 +77,6 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
     try:
         config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
         if args.mel_from:
@@ -97,7 +88,6 @@ def main(argv=None) -> int:
             config = apply_overrides(config, ["model.unconditional=true"])
         config = apply_overrides(config, [f"model.n_mels={config.mel.n_mels}",
                                           f"model.hop_samples={config.mel.hop_length}"])
-        resume = find_resume_point(out) if args.resume == "auto" else (Path(args.resume) if args.resume else None)
         clips = read_corpus(args.data)
         if not clips:
             raise CorpusError(f"{args.data}: no wav files found")
@@ -118,13 +108,7 @@ def main(argv=None) -> int:
                             describe={"config": to_dict(config.model),
                                       "mel": None if config.model.unconditional else to_dict(config.mel)},
                             write_samples=writer)
-        trainer = Trainer(task, out, device=args.device, resume=resume, init_from=args.init_from,
-                          progress=not args.no_progress)
-        if trainer.dist.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            save_json(config, out / "config.json")
-        trainer.train(args.max_steps)
-        trainer.close()
+        run_training(task, config, args)
     except (ConfigError, CorpusError, CheckpointError, TrainingError, AudioError) as err:
         log.error("%s", err)
         return 1

@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
+
 import torch
 
-from common.checkpoint import CheckpointError, find_resume_point
-from common.config import ConfigError, apply_overrides, load_json, save_json, to_dict
+from common.checkpoint import CheckpointError
+from common.cli import add_training_arguments, run_training
+from common.config import ConfigError, apply_overrides, load_json, to_dict
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
-from common.trainer import Trainer, TrainingError, TrainingTask
+from common.trainer import TrainingError, TrainingTask
 from text import TextProcessor
 
 from .config import GradTTSConfig
@@ -29,18 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grad-tts-train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="LJSpeech-style folder or filelist of the training set")
-    parser.add_argument("--out", required=True, help="output folder: checkpoints, config.json, logs/")
     parser.add_argument("--valid", help="folder or filelist of validation sentences (TensorBoard samples)")
-    parser.add_argument("--config", help="JSON config (GradTTSConfig); default: the upstream LJSpeech setup")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set train.batch_size=8 --set model.dec_dim=32")
-    parser.add_argument("--resume", nargs="?", const="auto",
-                        help="continue a run (full state); without a path: OUT/last.pt")
-    parser.add_argument("--init-from", help="start from the weights of a checkpoint (shape mismatches are reported)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
-    parser.add_argument("--cache-dir", help="keep computed mels here (keyed by the mel config)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_arguments(parser, "GradTTSConfig")
     return parser
 
 
@@ -71,17 +62,9 @@ def make_sample_writer(model_valid: list):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
     try:
         config = load_json(GradTTSConfig, args.config) if args.config else GradTTSConfig()
         config = apply_overrides(config, args.overrides)
-        resume = None
-        if args.resume == "auto":
-            resume = find_resume_point(out)
-            if resume is None:
-                log.info("no %s/last.pt yet: starting a new run", out)
-        elif args.resume:
-            resume = Path(args.resume)
         processor = TextProcessor(config.text)
         utterances = read_corpus(args.data)
         names = sorted({u.speaker for u in utterances if u.speaker is not None})
@@ -113,13 +96,7 @@ def main(argv=None) -> int:
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
             write_samples=make_sample_writer(valid_items),
         )
-        trainer = Trainer(task, out, device=args.device, resume=resume, init_from=args.init_from,
-                          progress=not args.no_progress)
-        if trainer.dist.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            save_json(config, out / "config.json")
-        trainer.train(args.max_steps)
-        trainer.close()
+        run_training(task, config, args)
     except (ConfigError, CorpusError, CheckpointError, TrainingError) as err:
         log.error("%s", err)
         return 1

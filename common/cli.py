@@ -1,0 +1,48 @@
+"""What every training command shares: its common arguments and the run itself."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from .checkpoint import find_resume_point
+from .config import save_json
+from .trainer import Trainer, TrainingTask
+
+log = logging.getLogger(__name__)
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, config_name: str) -> None:
+    parser.add_argument("--out", required=True, help="output folder: checkpoints, config.json, logs/")
+    parser.add_argument("--config", help=f"JSON config ({config_name}); default: the published setup")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set train.batch_size=8")
+    parser.add_argument("--resume", nargs="?", const="auto",
+                        help="continue a run (full state); without a path: OUT/last.pt when it exists")
+    parser.add_argument("--init-from", help="start from the weights of a checkpoint (shape mismatches are reported)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
+    parser.add_argument("--cache-dir", help="keep computed mels here (keyed by the mel config)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def resume_path(args: argparse.Namespace) -> Optional[Path]:
+    if args.resume == "auto":
+        found = find_resume_point(args.out)
+        if found is None:
+            log.info("no %s/last.pt yet: starting a new run", args.out)
+        return found
+    return Path(args.resume) if args.resume else None
+
+
+def run_training(task: TrainingTask, config: Any, args: argparse.Namespace) -> None:
+    """Train `task` as the command line asks, writing OUT/config.json on the main process."""
+    out = Path(args.out)
+    trainer = Trainer(task, out, device=args.device, resume=resume_path(args), init_from=args.init_from,
+                      progress=not args.no_progress)
+    if trainer.dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_json(config, out / "config.json")
+    trainer.train(args.max_steps)
+    trainer.close()
