@@ -137,3 +137,19 @@ def test_published_state_dict_loads(load_reference, tmp_path):
     for key, value in ref["config"].items():
         assert getattr(model.config, key) == value, key
     assert ckpt["speakers"] == ["0", "1", "2"]
+
+
+def test_init_from_reports_mismatched_tensors(corpus, tmp_path, caplog):
+    source = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16,
+                                        n_enc_layers=1, dec_dim=8, n_feats=80))
+    torch.save({"format": 1, "kind": "grad_tts", "model": source.state_dict()}, tmp_path / "src.pt")
+    target = GradTTS(GradTTSModelConfig(n_enc_channels=24, filter_channels=32, filter_channels_dp=16,
+                                        n_enc_layers=1, dec_dim=8))
+    with caplog.at_level("WARNING"):
+        trainer = Trainer(make_task(corpus, target), tmp_path / "run", device="cpu", init_from=tmp_path / "src.pt",
+                          progress=False)
+    report = trainer.init_report
+    assert any(m.startswith("encoder.emb.weight") for m in report["mismatched"])
+    assert report["loaded"] > 0
+    torch.testing.assert_close(target.decoder.estimator.final_conv.weight, source.decoder.estimator.final_conv.weight)
+    assert trainer.step == 0 and "mismatched shapes" in caplog.text
