@@ -29,7 +29,11 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
   pip install -q "torch>=2.1"
 else
   log "no NVIDIA GPU: installing the CPU build torch==${TORCH_CPU_VERSION}+cpu"
-  pip install -q "torch==${TORCH_CPU_VERSION}+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+  # Only torch itself comes from PyTorch's CPU index (pip may warn when it is unreachable and a
+  # configured local index serves the wheel); its dependencies come from the default index.
+  pip install -q --no-deps --retries 1 "torch==${TORCH_CPU_VERSION}+cpu" \
+    --extra-index-url https://download.pytorch.org/whl/cpu
+  pip install -q "torch==${TORCH_CPU_VERSION}+cpu"
 fi
 
 # Reinstall the toolkit only when its build inputs changed or the extension does not import.
