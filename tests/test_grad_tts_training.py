@@ -153,3 +153,15 @@ def test_init_from_reports_mismatched_tensors(corpus, tmp_path, caplog):
     assert report["loaded"] > 0
     torch.testing.assert_close(target.decoder.estimator.final_conv.weight, source.decoder.estimator.final_conv.weight)
     assert trainer.step == 0 and "mismatched shapes" in caplog.text
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_step(corpus, tmp_path, amp):
+    torch.manual_seed(0)
+    model = tiny_model()
+    trainer = Trainer(make_task(corpus, model, amp=amp), tmp_path, device="cpu", progress=False)
+    batch = next(iter(trainer.loader))
+    values = trainer.train_step(batch)
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    assert trainer.scaler.is_enabled() == (amp == "fp16")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
