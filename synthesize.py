@@ -150,6 +150,12 @@ class Synthesizer:
         return torch.cat(out)
 
 
+def piece_seed(seed: int, line: Line, chunk: int) -> int:
+    """The noise seed of one sentence of one line: fixed by --seed, the line number and the chunk,
+    so batching and line order change nothing."""
+    return seed * 1_000_003 + line.number * 101 + chunk
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--file", required=True, help="text file, one utterance per line")
@@ -205,16 +211,19 @@ def main(argv=None) -> int:
     mels: dict[tuple[int, int], torch.Tensor] = {}
     errors: dict[int, str] = {}
     seconds_acoustic: dict[int, float] = {}
-    bar = tqdm(total=len(lines), desc="synthesize", unit="line")
+    bar = tqdm(total=len(pieces), desc="acoustic model", unit="sentence")
     for start in range(0, len(order), args.batch_size):
-        chosen = [pieces[p] for p in order[start:start + args.batch_size]]
-        chosen = [c for c in chosen if c[0] not in errors]
+        batch = [pieces[p] for p in order[start:start + args.batch_size]]
+        bar.update(len(batch))
+        chosen = [c for c in batch if c[0] not in errors]
+        if not chosen:
+            continue
         try:
             speakers = [synth.speaker_id(lines[i].speaker or args.speaker) for i, _, _ in chosen]
             begin = time.perf_counter()
             results = synth.acoustic([t for _, _, t in chosen], speakers,
-                                     [args.seed * 1_000_003 + lines[i].number * 101 + k for i, k, _ in chosen])
-            spent = (time.perf_counter() - begin) / max(1, len(chosen))
+                                     [piece_seed(args.seed, lines[i], k) for i, k, _ in chosen])
+            spent = (time.perf_counter() - begin) / len(chosen)
             for (i, k, _), mel in zip(chosen, results):
                 mels[(i, k)] = mel
                 seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + spent
@@ -223,11 +232,13 @@ def main(argv=None) -> int:
                 try:
                     begin = time.perf_counter()
                     mels[(i, k)] = synth.acoustic([text], [synth.speaker_id(lines[i].speaker or args.speaker)],
-                                                  [args.seed * 1_000_003 + lines[i].number * 101 + k])[0]
+                                                  [piece_seed(args.seed, lines[i], k)])[0]
                     seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + time.perf_counter() - begin
                 except SynthesisError as err:
                     errors[i] = str(err)
+    bar.close()
     rows, total_audio, total_time = [], 0.0, 0.0
+    bar = tqdm(total=len(lines), desc="vocoder", unit="line")
     for index, line in enumerate(lines):
         if index in errors:
             log.error("%s line %d: %s", args.file, line.number, errors[index])
@@ -235,8 +246,7 @@ def main(argv=None) -> int:
             continue
         begin = time.perf_counter()
         chunks = sorted(k for (i, k) in mels if i == index)
-        audio = synth.join([synth.waveform(mels[(index, k)], args.seed * 1_000_003 + line.number * 101 + k)
-                            for k in chunks])
+        audio = synth.join([synth.waveform(mels[(index, k)], piece_seed(args.seed, line, k)) for k in chunks])
         vocoder_seconds = time.perf_counter() - begin
         acoustic_seconds = seconds_acoustic.get(index, 0.0)
         elapsed = vocoder_seconds + acoustic_seconds

@@ -35,7 +35,10 @@ def mel_cepstra(log_mel: torch.Tensor, n_coefficients: int = 13) -> np.ndarray:
 
 
 def mel_cepstral_distortion(reference: torch.Tensor, estimate: torch.Tensor) -> float:
-    """MCD in dB between two time-aligned log-mels (copy-synthesis keeps the timing)."""
+    """MCD in dB between two time-aligned log-mels (copy-synthesis keeps the timing).
+
+    The cepstra are the orthonormal DCT of the 80-band natural-log mel (c1..c12), not SPTK
+    mel-cepstra, so the values compare between systems measured here, not with papers' MCD figures."""
     frames = min(reference.shape[-1], estimate.shape[-1])
     a, b = mel_cepstra(reference[..., :frames]), mel_cepstra(estimate[..., :frames])
     return float(np.mean(10.0 / math.log(10) * np.sqrt(2 * ((a - b) ** 2).sum(axis=1))))
