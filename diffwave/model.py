@@ -19,8 +19,12 @@ from .config import DiffWaveModelConfig
 
 def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """A 1x1 Conv1d as a batched matrix product: about 3x faster than oneDNN's convolution on CPU."""
-    return torch.baddbmm(conv.bias.unsqueeze(-1).expand(x.shape[0], -1, 1) if x.dim() == 3 else conv.bias,
-                         conv.weight.squeeze(-1).expand(x.shape[0], -1, -1), x)
+    return batched_linear(conv.weight.squeeze(-1), conv.bias, x)
+
+
+def batched_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """weight (O, I) @ x (B, I, T) + bias (O,) -> (B, O, T)."""
+    return torch.baddbmm(bias.unsqueeze(-1).expand(x.shape[0], -1, 1), weight.expand(x.shape[0], -1, -1), x)
 
 
 def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -146,8 +150,7 @@ class DiffWave(nn.Module):
             return Conditioning(upsampled, None)
         weight = torch.cat([layer.conditioner_projection.weight for layer in self.residual_layers])
         bias = torch.cat([layer.conditioner_projection.bias for layer in self.residual_layers])
-        projected = torch.baddbmm(bias.unsqueeze(-1).expand(upsampled.shape[0], -1, 1),
-                                  weight.squeeze(-1).expand(upsampled.shape[0], -1, -1), upsampled)
+        projected = batched_linear(weight.squeeze(-1), bias, upsampled)
         return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)))
 
     def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Conditioning) -> torch.Tensor:
