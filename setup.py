@@ -80,6 +80,7 @@ setup(
             "tts-synthesize=synthesize:main",
             "tts-evaluate=common.evaluate:main",
             "grad-tts-train=grad_tts.train:main",
+            "grad-tts-teacher-force=grad_tts.teacher_force:main",
             "diffwave-train=diffwave.train:main",
             "diffwave-vocode=diffwave.inference:main",
         ]

@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--acoustic", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
     parser.add_argument("--vocoder", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: {DEFAULT_VOCODER} "
                                           f"when it exists, else {GRIFFIN_LIM})")
-    parser.add_argument("--timesteps", type=int, default=10, help="reverse-diffusion steps of Grad-TTS")
+    parser.add_argument("--timesteps", type=int, default=10,
+                        help="reverse-diffusion steps of Grad-TTS (0: the encoder's mean, no decoder)")
     parser.add_argument("--temperature", type=float, default=1.5)
     parser.add_argument("--length-scale", type=float, default=1.0, help=">1 speaks slower (upstream used 0.91)")
     parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,

@@ -1,10 +1,10 @@
-"""DiffWave benchmark (full-size lmnt base model, CPU threads as given).
+"""DiffWave benchmark (full-size lmnt base model unless --config, CPU threads as given).
 
-    python bench/diffwave.py train [--threads 2] [--repeats 3] [--profile]
-    python bench/diffwave.py vocode [--threads 2] [--seconds 2]
+    python bench/diffwave.py train [--threads 2] [--repeats 3] [--profile] [--config demo.json]
+    python bench/diffwave.py vocode [--threads 2] [--seconds 2] [--config demo.json]
 
-train: one optimizer step at batch 16 x 62 mel frames (the shared loop's step: forward, L1 loss,
-backward, Adam). vocode: seconds of compute per second of audio with the fast (6-step) and full
+train: one optimizer step at batch 16 x 62 mel frames, or the config's batch and crop (the shared
+loop's step: forward, loss, backward, Adam). vocode: seconds of compute per second of audio with the fast (6-step) and full
 (50-step) schedules, with the conditioner hoisted out of the step loop and, for comparison, not.
 """
 from __future__ import annotations
@@ -18,16 +18,19 @@ import torch
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import peak_rss_mib, profile_table, timed  # noqa: E402
-from diffwave.config import DiffWaveModelConfig  # noqa: E402
+from common.config import load_json  # noqa: E402
+from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
 from diffwave.model import DiffWave  # noqa: E402
 
 
 def bench_train(args):
-    model = DiffWave(DiffWaveModelConfig())
+    config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
+    model = DiffWave(config.model)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
-    batch = {"audio": torch.randn(16, 62 * 256).clamp(-1, 1) * 0.3, "spectrogram": torch.randn(16, 80, 62) - 5,
-             "seeds": torch.arange(16)}
+    size, frames = config.train.batch_size, config.train.crop_mel_frames
+    batch = {"audio": torch.randn(size, frames * 256).clamp(-1, 1) * 0.3,
+             "spectrogram": torch.randn(size, 80, frames) - 5, "seeds": torch.arange(size)}
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -35,15 +38,16 @@ def bench_train(args):
         optimizer.step()
 
     times = timed(step, args.repeats)
-    print(f"train step (batch 16 x 62 frames, {args.threads} threads): best {min(times):.2f} s, "
-          f"mean {sum(times) / len(times):.2f} s")
+    print(f"train step (batch {size} x {frames} frames, {args.threads} threads): best {min(times):.3f} s, "
+          f"mean {sum(times) / len(times):.3f} s; {size * frames * 256 / min(times) / 1e3:.0f}k samples/s")
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
     if args.profile:
         print(profile_table(step))
 
 
 def bench_vocode(args):
-    model = DiffWave(DiffWaveModelConfig()).eval()
+    config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
+    model = DiffWave(config.model).eval()
     frames = int(args.seconds * 22050 / 256)
     mel = torch.randn(1, 80, frames) - 5
     seconds = frames * 256 / 22050
@@ -65,6 +69,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="audio length to vocode")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--config", help="DiffWave JSON config (e.g. recipes/ljspeech/conf/demo_diffwave.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .asr import Recognizer, ScoringNormalizer
-from .audio import load_wav
+from .audio import load_wav, save_wav
 from .filelists import read_filelist
 from .mel import MelConfig, MelSpectrogram
 from .metrics import copy_synthesis_scores, dtw_log_mel_distance, error_rates
@@ -96,18 +96,28 @@ class Evaluator:
                 out[key] = float(np.mean(values))
         return out
 
-    def copy_synthesis(self, vocoder_path: Path, truth: list[Entry], limit: int) -> dict:
+    def copy_synthesis(self, vocoder_path: Path, truth: list[Entry], limit: int,
+                       save_dir: Optional[Path] = None) -> dict:
+        """Fidelity of the vocoder on ground-truth mels of the first `limit` recordings; with
+        `save_dir` the vocoded wavs are kept there and their WER/CER are scored too."""
         from diffwave.checkpoint import load_diffwave, mel_config
         from diffwave.inference import vocode
 
         model, ckpt = load_diffwave(vocoder_path)
         vocoder_mel = MelSpectrogram(mel_config(ckpt))
-        scores = []
+        scores, written = [], []
         for e in truth[:limit]:
             real = load_wav(e.wav, self.rate)
             audio = vocode(vocoder_mel(real).unsqueeze(0), model, generator=torch.Generator().manual_seed(0))[0]
             scores.append(copy_synthesis_scores(real, audio, self.extractor))
-        return {key: float(np.mean([s[key] for s in scores])) for key in scores[0]} | {"utterances": len(scores)}
+            if save_dir is not None:
+                save_wav(save_dir / f"{e.uid}.wav", audio, self.rate)
+                written.append(Entry(e.uid, save_dir / f"{e.uid}.wav", e.text))
+        result = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]} | {"utterances": len(scores)}
+        if written:
+            rates = self.intelligibility(written)
+            result |= {"wer": rates["wer"], "cer": rates["cer"]}
+        return result
 
 
 def plot_mels(out: Path, uid: str, mels: dict[str, torch.Tensor]) -> Path:
@@ -148,9 +158,9 @@ def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
     if "copy_synthesis" in results:
         cs = results["copy_synthesis"]
         lines += ["", "Vocoder copy-synthesis (ground-truth mel -> vocoder), against the recordings:", "",
-                  "| utterances | log-mel L1 | MCD (dB) | STOI | PESQ wb |", "|---|---|---|---|---|",
-                  f"| {cs['utterances']} | {_fmt(cs['log_mel_l1'])} | {_fmt(cs['mcd_db'])} | {_fmt(cs['stoi'])} | "
-                  f"{_fmt(cs['pesq_wb'])} |"]
+                  "| utterances | WER | CER | log-mel L1 | MCD (dB) | STOI | PESQ wb |", "|---|---|---|---|---|---|---|",
+                  f"| {cs['utterances']} | {_fmt(cs.get('wer'))} | {_fmt(cs.get('cer'))} | {_fmt(cs['log_mel_l1'])} | "
+                  f"{_fmt(cs['mcd_db'])} | {_fmt(cs['stoi'])} | {_fmt(cs['pesq_wb'])} |"]
     if plots:
         lines += ["", "## Mel spectrograms", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
     path = out / "report.md"
@@ -198,7 +208,8 @@ def main(argv=None) -> int:
     if matched_truth:
         results["ground_truth"] = evaluator.intelligibility(matched_truth)
     if args.vocoder and truth_entries:
-        results["copy_synthesis"] = evaluator.copy_synthesis(Path(args.vocoder), truth_entries, args.copy_limit)
+        results["copy_synthesis"] = evaluator.copy_synthesis(Path(args.vocoder), truth_entries, args.copy_limit,
+                                                             save_dir=out / "copy_synthesis")
     plots = []
     plot_ids = [e.uid for e in next(iter(systems.values()), [])][: args.plots]
     for uid in plot_ids:

@@ -1,7 +1,10 @@
 """Settings of the shared training loop; each model extends them with its own fields."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from .config import ConfigError
 
 
 @dataclass
@@ -18,3 +21,22 @@ class TrainConfig:
     sample_every: int = 1000  # TensorBoard mel images / audio of fixed validation items
     num_workers: int = 2
     max_minutes: float = 0.0  # stop (with a checkpoint) after this much training time; 0: no limit
+    # Learning rate over steps: "constant" (after an optional linear warmup) or "noam" (linear
+    # warmup to `learning_rate`, then decay as 1/sqrt(step), as Glow-TTS and Transformers do).
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+
+    def __post_init__(self):
+        if self.lr_schedule not in ("constant", "noam"):
+            raise ConfigError(f"train.lr_schedule: {self.lr_schedule!r} is not one of constant, noam")
+        if self.lr_schedule == "noam" and self.warmup_steps <= 0:
+            raise ConfigError("train.lr_schedule 'noam' needs train.warmup_steps > 0")
+
+    def learning_rate_at(self, step: int) -> float:
+        """The rate of optimizer step `step + 1` (a function of the step alone, so resume is exact)."""
+        n = step + 1
+        if self.warmup_steps > 0 and n < self.warmup_steps:
+            return self.learning_rate * n / self.warmup_steps
+        if self.lr_schedule == "noam":
+            return self.learning_rate * math.sqrt(self.warmup_steps / n)
+        return self.learning_rate

@@ -42,6 +42,9 @@ class TrainingTask:
     describe: dict  # {"config", "mel", "text", "speakers"} stored in every checkpoint
     clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
     write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
+    # Per-step settings merged into each batch (e.g. which parts of the model train at this step);
+    # a model whose parameters go unused in some phase then runs under DDP with find_unused_parameters.
+    phase: Optional[Callable[[int], dict]] = None
 
 
 class LossModule(torch.nn.Module):
@@ -123,7 +126,8 @@ class Trainer:
         self.wrapped = LossModule(self.model)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids)
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids,
+                                                                     find_unused_parameters=task.phase is not None)
         self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size, self.config.seed,
                                           self.dist.rank, self.dist.world_size)
         self.loader = DataLoader(task.dataset, batch_sampler=self.sampler, collate_fn=task.collate,
@@ -193,6 +197,10 @@ class Trainer:
     def train_step(self, batch: dict) -> dict[str, float]:
         self.wrapped.train()
         batch = to_device(batch, self.device)
+        if self.task.phase is not None:
+            batch = {**batch, **self.task.phase(self.step)}
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.learning_rate_at(self.step)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
             outputs = self.wrapped(batch)
@@ -223,31 +231,40 @@ class Trainer:
         writer.add_scalar("train/seconds_per_step", seconds, self.step)
 
     def train(self, max_steps: Optional[int] = None) -> dict:
-        """Train until `max_steps` (default: the config's); returns the last step's values."""
+        """Train until `max_steps` (default: the config's) or `train.max_minutes`; returns the last
+        step's values. With a time budget the progress bar counts seconds against it."""
         target = max_steps or self.config.max_steps
         per_epoch = self.sampler.batches_per_epoch
         first_step = self.step
-        deadline = time.monotonic() + self.config.max_minutes * 60 if self.config.max_minutes > 0 else math.inf
+        began = time.monotonic()
+        budget = self.config.max_minutes * 60 if self.config.max_minutes > 0 else math.inf
         values: dict = {}
-        bar = tqdm(total=target, initial=self.step, disable=not self.progress, desc=self.task.kind,
-                   dynamic_ncols=True)
+        timed = math.isfinite(budget)
+        bar = tqdm(total=round(budget) if timed else target, initial=0 if timed else self.step,
+                   disable=not self.progress, desc=self.task.kind, dynamic_ncols=True,
+                   unit="s" if timed else "step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]"
+                   if timed else None)
         try:
             while self.step < target:
                 self.sampler.set_position(self.step // per_epoch, self.step % per_epoch)
+                ready = time.perf_counter()
                 for batch in self.loader:
                     start = time.perf_counter()
                     values = self.train_step(batch)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values['loss']:.3f}")
+                    values["data_wait_seconds"] = start - ready
+                    elapsed = time.monotonic() - began
+                    bar.update(min(elapsed, budget) - bar.n if timed else 1)
+                    bar.set_postfix_str(f"step {self.step}, loss {values['loss']:.3f}")
                     if self.step % self.config.log_every == 0 or self.step == target:
                         self._log(values, time.perf_counter() - start)
                     if self.step % self.config.checkpoint_every == 0:
                         self.save()
                     if self.task.write_samples and self.step % self.config.sample_every == 0 and self._open_writer():
                         self.task.write_samples(self.model, self.writer, self.step)
-                    if self.step >= target or time.monotonic() > deadline:
+                    if self.step >= target or elapsed > budget:
                         break
-                if time.monotonic() > deadline:
+                    ready = time.perf_counter()
+                if time.monotonic() - began > budget:
                     log.info("stopping at step %d: train.max_minutes (%.1f) reached", self.step,
                              self.config.max_minutes)
                     break

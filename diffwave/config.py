@@ -24,6 +24,19 @@ class DiffWaveModelConfig:
     noise_schedule: list = field(default_factory=linear_schedule)
     inference_noise_schedule: list = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 5e-2, 0.2, 0.5])
     audio_len: int = 22050 * 5  # length of unconditional clips
+    # Options beyond lmnt's model (all off by default, so published files behave exactly as lmnt's):
+    # `bands` > 1 runs the network on that many orthogonal sub-bands at 1/bands of the sample rate
+    # (FreGrad's idea, with a block DCT; 2 bands is the Haar wavelet): about `bands` times less work.
+    bands: int = 1
+    # PriorGrad (Lee et al., 2022): noise scaled per frame by the mel energy, in training and sampling.
+    prior_grad: bool = False
+    prior_energy_min: float = 0.0  # the training set's minimum frame energy (set by training)
+    prior_energy_max: float = 4.0
+    prior_std_min: float = 0.1
+    # Rescale the training schedule so that its last step is (almost) pure noise (FreGrad, tau 1e-4).
+    schedule_to_noise: bool = False
+    # Weight of a multi-resolution STFT loss on the clean-signal estimate x0_hat (0: lmnt's loss only).
+    stft_loss_weight: float = 0.0
 
 
 @dataclass

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -38,15 +39,27 @@ def check_clips(utterances: list[Utterance], mel: MelConfig, min_samples: int) -
 class AudioMelDataset(Dataset):
     """Random crops of `crop_frames` mel frames and the matching `crop_frames * hop` samples; the crop
     position comes from the item's seed. Unconditional training (crop_frames=None) crops
-    `audio_len` samples and returns no mel."""
+    `audio_len` samples and returns no mel. With `mel_dir`, each clip's mel is read from
+    `mel_dir/<wav stem>.npy` (e.g. an acoustic model's teacher-forced output) instead of computed."""
 
     def __init__(self, utterances: list[Utterance], mel: MelConfig, crop_frames: Optional[int],
-                 audio_len: int = 0, cache_dir: Optional[str | Path] = None):
+                 audio_len: int = 0, cache_dir: Optional[str | Path] = None, mel_dir: Optional[str | Path] = None):
         self.utterances = utterances
         self.hop = mel.hop_length
         self.crop_frames = crop_frames
         self.audio_len = audio_len
         self.features = FeatureLoader(mel, cache_dir)
+        self.mel_dir = Path(mel_dir) if mel_dir else None
+
+    def mel(self, utt: Utterance, audio: torch.Tensor) -> torch.Tensor:
+        if self.mel_dir is None:
+            return self.features.mel(utt.wav, audio)
+        path = self.mel_dir / f"{Path(utt.wav).stem}.npy"
+        mel = torch.from_numpy(np.load(path))
+        expected = self.features.config.n_frames(len(audio))
+        if mel.shape[-1] != expected:
+            raise AudioError(f"{path}: {mel.shape[-1]} frames, but {utt.wav} has {expected}")
+        return mel
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -60,7 +73,7 @@ class AudioMelDataset(Dataset):
             start = int(torch.randint(0, max(1, len(audio) - self.audio_len + 1), (1,), generator=gen))
             clip = audio[start:start + self.audio_len]
             return {"audio": torch.nn.functional.pad(clip, (0, self.audio_len - len(clip))), "seed": seed}
-        mel = self.features.mel(utt.wav, audio)
+        mel = self.mel(utt, audio)
         start = int(torch.randint(0, mel.shape[-1] - self.crop_frames + 1, (1,), generator=gen))
         clip = audio[start * self.hop:(start + self.crop_frames) * self.hop]
         clip = torch.nn.functional.pad(clip, (0, self.crop_frames * self.hop - len(clip)))

@@ -7,9 +7,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -19,58 +18,12 @@ from common.checkpoint import CheckpointError
 from common.mel import MelSpectrogram
 
 from .checkpoint import load_diffwave, mel_config
+from .diffusion import prior_std, schedule_for
 from .model import DiffWave
 
 log = logging.getLogger("diffwave.inference")
 
 HOIST_LIMIT_BYTES = 2 * 1024 ** 3
-
-
-@dataclass
-class SamplingSchedule:
-    beta: np.ndarray  # per sampling step
-    alpha: np.ndarray
-    alpha_cum: np.ndarray
-    steps: np.ndarray  # training step (possibly fractional) that each sampling step conditions on
-
-    def sigma(self, n: int) -> float:
-        """Standard deviation of the noise added after sampling step n > 0."""
-        return float(((1.0 - self.alpha_cum[n - 1]) / (1.0 - self.alpha_cum[n]) * self.beta[n]) ** 0.5)
-
-
-def sampling_schedule(training: Sequence[float], inference: Optional[Sequence[float]] = None) -> SamplingSchedule:
-    """With `inference` (a shorter beta schedule), each of its steps is mapped to the fractional
-    training step with the same cumulative noise level; without it, the training steps themselves."""
-    train_beta = np.asarray(training, dtype=np.float64)
-    beta = train_beta if inference is None else np.asarray(inference, dtype=np.float64)
-    train_cum = np.cumprod(1 - train_beta)
-    alpha = 1 - beta
-    alpha_cum = np.cumprod(alpha)
-    if inference is None:
-        steps = np.arange(len(beta), dtype=np.float64)
-    else:
-        steps = []
-        for level in alpha_cum:
-            if np.isclose(level, train_cum[-1], rtol=1e-9, atol=0):  # rounding of a reduced schedule's end
-                level = train_cum[-1]
-            for t in range(len(train_beta) - 1):
-                if train_cum[t + 1] <= level <= train_cum[t]:
-                    twiddle = (train_cum[t] ** 0.5 - level ** 0.5) / (train_cum[t] ** 0.5 - train_cum[t + 1] ** 0.5)
-                    steps.append(t + twiddle)
-                    break
-            else:
-                raise ValueError(f"inference noise level {level} lies outside the training schedule")
-        steps = np.asarray(steps)
-    return SamplingSchedule(beta, alpha, alpha_cum, steps)
-
-
-def reduced_schedule(training: Sequence[float], n_steps: int) -> list[float]:
-    """Betas of an `n_steps` sampler whose noise levels equal the training schedule's at `n_steps`
-    evenly spaced training steps (the first and the last included)."""
-    train_cum = np.cumprod(1 - np.asarray(training, dtype=np.float64))
-    picks = np.unique(np.round(np.linspace(0, len(training) - 1, n_steps)).astype(int))
-    levels = train_cum[picks]
-    return (1 - levels / np.concatenate([[1.0], levels[:-1]])).tolist()
 
 
 @torch.no_grad()
@@ -80,17 +33,11 @@ def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, step
     """Mel (B, n_mels, frames) -> audio (B, frames * hop). Unconditional models take `mel=None` and
     `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler (see
     `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
-    `hoist` (default: when it fits in 2 GiB) computes every layer's conditioner once per utterance."""
+    `hoist` (default: when it fits in 2 GiB) computes every layer's conditioner once per utterance.
+    A PriorGrad model starts from, and adds, noise scaled by the mel's energy."""
     config = model.config
     device = next(model.parameters()).device
-    if steps is not None and not 1 <= steps <= len(config.noise_schedule):
-        raise ValueError(f"steps must be between 1 and {len(config.noise_schedule)}")
-    if steps is not None:
-        schedule = sampling_schedule(config.noise_schedule, reduced_schedule(config.noise_schedule, steps))
-    elif fast:
-        schedule = sampling_schedule(config.noise_schedule, config.inference_noise_schedule)
-    else:
-        schedule = sampling_schedule(config.noise_schedule)
+    schedule = schedule_for(config, fast, steps)
     if config.unconditional:
         batch, length = 1 if mel is None else mel.shape[0], n_samples or config.audio_len
     else:
@@ -99,17 +46,18 @@ def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, step
         mel = mel.to(device)
         batch, length = mel.shape[0], mel.shape[-1] * config.hop_samples
     if hoist is None:
-        need = 4 * batch * length * 2 * config.residual_channels * config.residual_layers
+        need = 4 * batch * length // config.bands * 2 * config.residual_channels * config.residual_layers
         hoist = need <= HOIST_LIMIT_BYTES
     cond = model.condition(mel, hoist=hoist)
-    audio = torch.randn(batch, length, generator=generator).to(device)
+    std = prior_std(mel, config) if config.prior_grad else 1.0
+    audio = torch.randn(batch, length, generator=generator).to(device) * std
     for n in range(len(schedule.alpha) - 1, -1, -1):
         step = torch.full((batch,), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
         c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
         audio = c1 * (audio - c2 * model.denoise(audio, step, cond).squeeze(1))
         if n > 0:
-            audio = audio + schedule.sigma(n) * torch.randn(audio.shape, generator=generator).to(device)
+            audio = audio + schedule.sigma(n) * torch.randn(audio.shape, generator=generator).to(device) * std
         audio = audio.clamp(-1.0, 1.0)
     return audio
 

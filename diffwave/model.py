@@ -15,6 +15,7 @@ from torch import nn
 from common.sampling import generators_from_seeds
 
 from .config import DiffWaveModelConfig
+from .diffusion import clean_estimate, noise_levels, prior_std, stft_loss
 
 
 def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -32,6 +33,14 @@ def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     out = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
                    dilation=(1, conv.dilation[0]))
     return out.squeeze(2)
+
+
+def band_basis(bands: int) -> torch.Tensor:
+    """Orthonormal DCT-II basis (bands x bands), one band per row; for 2 bands, the Haar wavelet."""
+    n = torch.arange(bands, dtype=torch.float64)
+    basis = torch.cos(math.pi / bands * (n[None, :] + 0.5) * n[:, None]) * math.sqrt(2 / bands)
+    basis[0] /= math.sqrt(2)
+    return basis.float()
 
 
 def conv1d(*args, **kwargs) -> nn.Conv1d:
@@ -125,15 +134,21 @@ class DiffWave(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.input_projection = conv1d(1, c.residual_channels, 1)
+        if c.bands < 1 or c.hop_samples % c.bands:
+            raise ValueError(f"bands ({c.bands}) must be a positive divisor of hop_samples ({c.hop_samples})")
+        if c.prior_grad and c.unconditional:
+            raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
+        if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
+            self.register_buffer("basis", band_basis(c.bands), persistent=False)
+        self.input_projection = conv1d(c.bands, c.residual_channels, 1)
         self.diffusion_embedding = DiffusionEmbedding(len(c.noise_schedule))
-        self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples)
+        self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples // c.bands)
         self.residual_layers = nn.ModuleList([
             ResidualBlock(c.n_mels, c.residual_channels, 2 ** (i % c.dilation_cycle_length), c.unconditional)
             for i in range(c.residual_layers)
         ])
         self.skip_projection = conv1d(c.residual_channels, c.residual_channels, 1)
-        self.output_projection = conv1d(c.residual_channels, 1, 1)
+        self.output_projection = conv1d(c.residual_channels, c.bands, 1)
         nn.init.zeros_(self.output_projection.weight)
 
     def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Conditioning:
@@ -153,8 +168,20 @@ class DiffWave(nn.Module):
         projected = batched_linear(weight.squeeze(-1), bias, upsampled)
         return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)))
 
+    def to_bands(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, bands, samples / bands)."""
+        if self.config.bands == 1:
+            return audio.unsqueeze(1)
+        return (audio.view(audio.shape[0], -1, self.config.bands) @ self.basis.T).transpose(1, 2)
+
+    def from_bands(self, bands: torch.Tensor) -> torch.Tensor:
+        """(B, bands, samples / bands) -> (B, 1, samples)."""
+        if self.config.bands == 1:
+            return bands
+        return (bands.transpose(1, 2) @ self.basis).reshape(bands.shape[0], 1, -1)
+
     def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        x = F.relu(pointwise(self.input_projection, audio.unsqueeze(1)))
+        x = F.relu(pointwise(self.input_projection, self.to_bands(audio)))
         step_embedding = self.diffusion_embedding(step)
         skip = None
         for index, layer in enumerate(self.residual_layers):
@@ -162,27 +189,40 @@ class DiffWave(nn.Module):
             x, skip_connection = layer(x, step_embedding, cond.upsampled, projected)
             skip = skip_connection if skip is None else skip + skip_connection
         x = skip / math.sqrt(len(self.residual_layers))
-        return pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x)))
+        return self.from_bands(pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x))))
 
     def forward(self, audio, diffusion_step, spectrogram=None):
         """lmnt's signature: predicted noise (B, 1, samples)."""
         return self.denoise(audio, diffusion_step, self.condition(spectrogram, hoist=False))
 
     def compute_loss(self, batch: dict) -> dict:
-        """L1 between the added noise and the prediction, at a random training step per item."""
-        audio = batch["audio"]
-        schedule = torch.tensor(self.config.noise_schedule, device=audio.device)
-        noise_level = torch.cumprod(1 - schedule, 0)
+        """lmnt's loss: L1 between the added noise and the prediction, at a random training step per
+        item. With `prior_grad`, the noise is scaled by the mel's energy and the loss is PriorGrad's
+        squared error weighted by the inverse scale; `stft_loss_weight` adds a multi-resolution
+        STFT loss on the clean-signal estimate, weighted per item by its alpha_bar (near-noise steps,
+        where the estimate is mostly amplified noise, count little)."""
+        c = self.config
+        audio, mel = batch["audio"], batch.get("spectrogram")
+        levels = noise_levels(c, audio.device)
         seeds = batch.get("seeds")
         generators = None if seeds is None else generators_from_seeds(seeds)
         if generators is None:
-            step = torch.randint(0, len(schedule), (audio.shape[0],), device=audio.device)
+            step = torch.randint(0, len(levels), (audio.shape[0],), device=audio.device)
             noise = torch.randn_like(audio)
         else:
-            step = torch.cat([torch.randint(0, len(schedule), (1,), generator=g) for g in generators]).to(audio.device)
+            step = torch.cat([torch.randint(0, len(levels), (1,), generator=g) for g in generators]).to(audio.device)
             noise = torch.stack([torch.randn(audio.shape[1:], generator=g) for g in generators]).to(audio)
-        scale = noise_level[step].unsqueeze(1)
+        std = prior_std(mel, c) if c.prior_grad else None
+        if std is not None:
+            noise = noise * std
+        scale = levels[step].unsqueeze(1)
         noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
-        predicted = self(noisy, step, batch.get("spectrogram"))
-        loss = F.l1_loss(predicted.squeeze(1).float(), noise.float())
-        return {"loss": loss}
+        predicted = self(noisy, step, mel).squeeze(1).float()
+        if std is None:
+            loss = F.l1_loss(predicted, noise.float())
+        else:
+            loss = (((predicted - noise) / std) ** 2).mean()
+        if c.stft_loss_weight <= 0:
+            return {"loss": loss}
+        spectral = (stft_loss(clean_estimate(noisy.float(), predicted, scale), audio) * scale.squeeze(1)).mean()
+        return {"loss": loss + c.stft_loss_weight * spectral, "noise_loss": loss, "stft_loss": spectral}

@@ -26,6 +26,7 @@ from common.trainer import TrainingError, TrainingTask
 
 from .config import DiffWaveConfig
 from .data import AudioMelDataset, check_clips, collate
+from .diffusion import frame_energy_range
 from .inference import vocode
 from .model import DiffWave
 
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--mel-preset", choices=["hifigan", "diffwave_lmnt"], help="a named mel config")
     parser.add_argument("--unconditional", action="store_true", help="train an unconditional model")
     parser.add_argument("--valid", help="a wav whose copy-synthesis is logged to TensorBoard")
+    parser.add_argument("--mels", help="read each clip's mel from MELS/<wav stem>.npy (e.g. teacher-forced "
+                                       "Grad-TTS mels from `python -m grad_tts.teacher_force`) instead of computing it")
     return parser
 
 
@@ -74,6 +77,17 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
     return write
 
 
+def with_prior_energy(config: DiffWaveConfig, dataset: AudioMelDataset) -> DiffWaveConfig:
+    """PriorGrad needs natural-log mels and the training set's smallest frame energy (measured here,
+    stored in the checkpoint's model config)."""
+    if config.mel.compression != "log":
+        raise ConfigError("model.prior_grad needs natural-log mels (mel compression 'log', e.g. the hifigan preset)")
+    low, high = frame_energy_range([dataset.features.mel(u.wav) for u in dataset.utterances])
+    log.info("PriorGrad: frame energy %.4f .. %.2f over the training set (energy max %.1f)", low, high,
+             config.model.prior_energy_max)
+    return apply_overrides(config, [f"model.prior_energy_min={low}"])
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -94,10 +108,18 @@ def main(argv=None) -> int:
         crop = None if config.model.unconditional else config.train.crop_mel_frames
         min_samples = config.model.audio_len if crop is None else (crop + 1) * config.mel.hop_length
         kept, problems = check_clips(clips, config.mel, min_samples)
+        if args.mels:
+            missing = [u for u in kept if not (Path(args.mels) / f"{Path(u.wav).stem}.npy").is_file()]
+            if missing:
+                log.warning("left out %d clips without a mel in %s (first: %s)", len(missing), args.mels,
+                            missing[0].wav)
+            kept = [u for u in kept if u not in missing]
         if not kept:
             raise CorpusError(f"{args.data}: none of the {len(clips)} clips is usable ({len(problems)} left out)")
         log.info("%d clips (%d left out)", len(kept), len(problems))
-        dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir)
+        dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir, args.mels)
+        if config.model.prior_grad:
+            config = with_prior_energy(config, dataset)
         model = DiffWave(config.model)
         log.info("DiffWave: %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
         writer = None

@@ -46,7 +46,8 @@ def adapt_upstream(data: Any, path: Path) -> Optional[dict]:
         return None
     config = config_from_state_dict(data)
     n_spks = config.n_spks
-    return make_checkpoint(KIND, data, to_dict(config), to_dict(MelConfig()), text=to_dict(TextConfig()),
+    return make_checkpoint(KIND, data, to_dict(config), to_dict(MelConfig()),
+                           text=to_dict(TextConfig(word_lookup="upstream")),
                            speakers=[str(i) for i in range(n_spks)] if n_spks > 1 else None)
 
 
@@ -64,4 +65,6 @@ def mel_config(ckpt: dict) -> MelConfig:
 
 
 def text_config(ckpt: dict) -> TextConfig:
-    return from_dict(TextConfig, ckpt["text"], "checkpoint text")
+    """The checkpoint's text config; files written before `word_lookup` existed were trained with
+    upstream's lookup, so they keep it."""
+    return from_dict(TextConfig, {"word_lookup": "upstream", **ckpt["text"]}, "checkpoint text")

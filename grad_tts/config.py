@@ -39,6 +39,16 @@ class GradTTSTrainConfig(TrainConfig):
     learning_rate: float = 1e-4
     segment_frames: int = 172  # random 2 s decoder segments (None-like when <= 0: whole utterances)
     grad_clip: float = 1.0
+    # Encoder first: until this step only the encoder and duration predictor train (duration and
+    # prior losses over whole utterances, no decoder), which is ~5x cheaper per step and learns faster.
+    decoder_start_step: int = 0
+    # Keep the diffusion loss's gradients out of the encoder output (mu) the decoder is conditioned on.
+    detach_decoder_input: bool = False
+
+    def phase(self, step: int) -> dict:
+        """What the step after `step` trains (merged into its batch)."""
+        return {"train_decoder": step >= self.decoder_start_step,
+                "detach_decoder_input": self.detach_decoder_input}
 
 
 @dataclass

@@ -63,26 +63,60 @@ class GradTTS(nn.Module):
         return y_square + torch.matmul(mu_x.transpose(1, 2), y) + mu_square + const
 
     def losses(self, x, x_lengths, y, y_lengths, spk=None, out_size: Optional[int] = None,
-               generators: Optional[list[torch.Generator]] = None):
+               generators: Optional[list[torch.Generator]] = None, train_decoder: bool = True,
+               detach_decoder_input: bool = False):
         """Upstream `compute_loss`: (dur_loss, prior_loss, diff_loss). With `generators` (one per item)
-        the segment offsets and diffusion noise of each item come from its own generator."""
+        the segment offsets and diffusion noise of each item come from its own generator.
+
+        `train_decoder=False` skips the decoder (diff_loss is 0) and the segment cut, so the prior
+        loss sees whole utterances: the encoder-first phase. `detach_decoder_input` keeps the
+        decoder's gradients out of the encoder output it is conditioned on."""
         spk = self.speaker_embedding(spk)
         mu_x, logw, x_mask = self.encoder(x, x_lengths)
         y_mask = sequence_mask(y_lengths, y.shape[-1]).unsqueeze(1).to(x_mask.dtype)
-        attn_mask = x_mask.unsqueeze(-1) * y_mask.unsqueeze(2)
-        with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
-            attn = monotonic_align.maximum_path(self.log_prior(mu_x, y), attn_mask.squeeze(1).float(),
-                                                check_mask=False).detach()
+        attn = self.align(mu_x, x_mask, y, y_mask)
         logw_target = torch.log(1e-8 + attn.sum(-1)).unsqueeze(1) * x_mask
         dur_loss = duration_loss(logw.float(), logw_target, x_lengths)
-        if out_size is not None and out_size > 0:
+        if train_decoder and out_size is not None and out_size > 0:
             y, attn, y_mask = self._random_segments(y, y_lengths, attn, out_size, generators)
         mu_y = torch.matmul(attn.transpose(1, 2).to(mu_x.dtype), mu_x.transpose(1, 2)).transpose(1, 2)
-        diff_loss, _ = self.decoder.compute_loss(y, y_mask, mu_y, spk, generators=generators)
+        if train_decoder:
+            condition = mu_y.detach() if detach_decoder_input else mu_y
+            diff_loss, _ = self.decoder.compute_loss(y, y_mask, condition, spk, generators=generators)
+        else:
+            diff_loss = torch.zeros((), device=y.device)
         y32, mu32, mask32 = y.float(), mu_y.float(), y_mask.float()
         prior_loss = torch.sum(0.5 * ((y32 - mu32) ** 2 + math.log(2 * math.pi)) * mask32)
         prior_loss = prior_loss / (torch.sum(mask32) * self.n_feats)
         return dur_loss, prior_loss, diff_loss.float()
+
+    def align(self, mu_x, x_mask, y, y_mask) -> torch.Tensor:
+        """Monotonic alignment search of text (B, T_text) to mel frames: (B, T_text, T_mel), fp32."""
+        attn_mask = x_mask.unsqueeze(-1) * y_mask.unsqueeze(2)
+        with torch.no_grad(), torch.autocast(device_type=y.device.type, enabled=False):
+            return monotonic_align.maximum_path(self.log_prior(mu_x, y), attn_mask.squeeze(1).float(),
+                                                check_mask=False).detach()
+
+    @torch.no_grad()
+    def teacher_forced(self, x, x_lengths, y, y_lengths, n_timesteps: int = 10, temperature: float = 1.5,
+                       spk=None, generators: Optional[Sequence[torch.Generator]] = None) -> torch.Tensor:
+        """The decoder's mel along the alignment of each text to its recording's mel `y`: the same
+        frame count and timing as `y` (B, n_feats, T_mel), zero past each item's length
+        (`n_timesteps=0`: the encoder's mean along that alignment)."""
+        spk = self.speaker_embedding(spk)
+        mu_x, _, x_mask = self.encoder(x, x_lengths)
+        frames = round_up_frames(y.shape[-1])
+        y = nn.functional.pad(y, (0, frames - y.shape[-1]))
+        y_mask = sequence_mask(y_lengths, frames).unsqueeze(1).to(x_mask.dtype)
+        attn = self.align(mu_x, x_mask, y, y_mask)
+        mu_y = torch.matmul(attn.transpose(1, 2), mu_x.transpose(1, 2)).transpose(1, 2)
+        if n_timesteps == 0:
+            return mu_y[:, :, :int(y_lengths.max())]
+        noise = torch.randn_like(mu_y) if generators is None else torch.stack(
+            [torch.randn(mu_y.shape[1:], generator=g) for g in generators]).to(mu_y)
+        mel = self.decoder.reverse_diffusion((mu_y + noise / temperature) * y_mask, y_mask, mu_y, n_timesteps,
+                                             False, spk)
+        return mel[:, :, :int(y_lengths.max())]
 
     @staticmethod
     def _random_segments(y, y_lengths, attn, out_size, generators=None):
@@ -102,7 +136,9 @@ class GradTTS(nn.Module):
         seeds = batch.get("seeds")
         generators = None if seeds is None else generators_from_seeds(seeds)
         dur_loss, prior_loss, diff_loss = self.losses(batch["x"], batch["x_lengths"], batch["y"], batch["y_lengths"],
-                                                      batch.get("spk"), batch.get("out_size"), generators)
+                                                      batch.get("spk"), batch.get("out_size"), generators,
+                                                      batch.get("train_decoder", True),
+                                                      batch.get("detach_decoder_input", False))
         return {"loss": dur_loss + prior_loss + diff_loss, "dur_loss": dur_loss, "prior_loss": prior_loss,
                 "diff_loss": diff_loss}
 
@@ -112,6 +148,9 @@ class GradTTS(nn.Module):
                    generators: Optional[Sequence[torch.Generator]] = None) -> dict:
         """Text ids -> mel. Returns `mel` and `encoder` (B, n_feats, T_max), `mel_lengths` (B,),
         `attn` (B, 1, T_text, T_max) and `durations` (B, T_text), each item masked to its length.
+
+        `n_timesteps=0` skips the decoder: the mel is the encoder's mean along the durations
+        (what the decoder refines; useful to tell how much the decoder adds).
 
         Without `generators` the noise is drawn as upstream does (`randn_like` over the padded
         batch). With one generator per item, each item's noise depends only on its own generator
@@ -125,6 +164,9 @@ class GradTTS(nn.Module):
         y_mask = sequence_mask(y_lengths, round_up_frames(y_max)).unsqueeze(1).to(x_mask.dtype)
         attn = durations_to_path(durations.squeeze(1), x_mask.squeeze(1).unsqueeze(-1) * y_mask)
         mu_y = torch.matmul(attn.transpose(1, 2), mu_x.transpose(1, 2)).transpose(1, 2)
+        if n_timesteps == 0:
+            return {"mel": mu_y[:, :, :y_max], "encoder": mu_y[:, :, :y_max], "mel_lengths": y_lengths,
+                    "attn": attn[:, :, :y_max].unsqueeze(1), "durations": durations.squeeze(1)}
         if generators is None:
             z = mu_y + torch.randn_like(mu_y) / temperature
             noise = None

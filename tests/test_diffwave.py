@@ -15,7 +15,8 @@ from diffwave.checkpoint import load_diffwave
 from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig
 from diffwave.data import AudioMelDataset, collate
 from diffwave.inference import main as vocode_main
-from diffwave.inference import sampling_schedule, vocode
+from diffwave.diffusion import sampling_schedule
+from diffwave.inference import vocode
 from diffwave.model import DiffWave, SpectrogramUpsampler
 from diffwave.train import main as train_main
 

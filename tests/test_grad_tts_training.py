@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from corpus import make_ljspeech, make_wav
@@ -5,12 +6,15 @@ from ddp import assert_same_gradients, ddp_and_single
 
 from common.checkpoint import load_checkpoint
 from common.filelists import read_corpus
-from common.mel import MelConfig
+from common.audio import load_wav
+from common.mel import MelConfig, MelSpectrogram
+from diffwave.train import main as dw_train_main
 from common.trainer import Trainer, TrainingTask
 from grad_tts.checkpoint import load_grad_tts
 from grad_tts.config import GradTTSModelConfig, GradTTSTrainConfig
 from grad_tts.data import TextMelCollate, TextMelDataset, check_utterances
 from grad_tts.model import GradTTS
+from grad_tts.teacher_force import main as teacher_force_main
 from grad_tts.train import main as train_main
 from text import TextConfig, TextProcessor
 
@@ -112,6 +116,21 @@ def test_cli_end_to_end(corpus, tmp_path):
                      "train.num_workers=0", "--resume", "--max-steps", "4", "--no-progress"])
     assert rc == 0 and load_checkpoint(out / "last.pt", "grad_tts")["step"] == 4
 
+    # teacher-forced mels for vocoder fine-tuning: one per utterance, the recording's frame count
+    mels = tmp_path / "tf"
+    assert teacher_force_main([str(out / "last.pt"), str(corpus), "--out", str(mels), "--timesteps", "2"]) == 0
+    utterances = read_corpus(corpus)
+    assert len(list(mels.glob("*.npy"))) == len(utterances)
+    extractor = MelSpectrogram(MelConfig())
+    for utt in utterances:
+        mel = np.load(mels / f"{utt.wav.stem}.npy")
+        assert mel.shape == tuple(extractor(load_wav(utt.wav, 22050)).shape)
+        assert np.isfinite(mel).all()
+    assert dw_train_main([str(corpus), "--out", str(tmp_path / "voc"), "--mels", str(mels), "--set",
+                          "model.residual_layers=2", "--set", "model.residual_channels=4", "--set",
+                          "train.batch_size=2", "--set", "train.num_workers=0", "--set", "train.crop_mel_frames=8",
+                          "--max-steps", "1", "--no-progress"]) == 0
+
 
 def test_bad_entries_are_reported(corpus, tmp_path, caplog):
     good = read_corpus(corpus)
@@ -165,3 +184,48 @@ def test_mixed_precision_step(corpus, tmp_path, amp):
     assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
     assert trainer.scaler.is_enabled() == (amp == "fp16")
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_encoder_first_phase_then_detached_decoder(corpus):
+    """Before `decoder_start_step` only the encoder trains (no decoder, whole utterances); after it,
+    `detach_decoder_input` keeps the diffusion loss's gradients out of the encoder."""
+    torch.manual_seed(0)
+    model = tiny_model()
+    task = make_task(corpus, model, decoder_start_step=2, detach_decoder_input=True)
+    task.phase = task.config.phase
+    trainer = Trainer(task, corpus.parent / "phases", device="cpu", progress=False)
+    batch = next(iter(trainer.loader))
+    decoder_before = [p.detach().clone() for p in model.decoder.parameters()]
+    first = trainer.train_step(batch)
+    assert first["diff_loss"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(decoder_before, model.decoder.parameters()))
+    trainer.train_step(batch)
+    third = trainer.train_step(batch)
+    assert third["diff_loss"] > 0.0
+    assert not all(torch.equal(a, b) for a, b in zip(decoder_before, model.decoder.parameters()))
+
+    step = task.collate([task.dataset[(0, 1)], task.dataset[(1, 2)]])
+    model.zero_grad()
+    _, _, diff_loss = model.losses(step["x"], step["x_lengths"], step["y"], step["y_lengths"], out_size=40,
+                                   detach_decoder_input=True)
+    diff_loss.backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    model.zero_grad()
+    _, _, diff_loss = model.losses(step["x"], step["x_lengths"], step["y"], step["y_lengths"], out_size=40)
+    diff_loss.backward()
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+
+
+def test_learning_rate_schedules(corpus):
+    constant = GradTTSTrainConfig(learning_rate=1e-3, warmup_steps=4)
+    assert [constant.learning_rate_at(s) for s in range(5)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
+    noam = GradTTSTrainConfig(learning_rate=1e-3, warmup_steps=4, lr_schedule="noam")
+    assert noam.learning_rate_at(3) == pytest.approx(1e-3)
+    assert noam.learning_rate_at(15) == pytest.approx(1e-3 * 0.5)
+    with pytest.raises(ValueError, match="noam"):
+        GradTTSTrainConfig(lr_schedule="noam")
+    trainer = Trainer(make_task(corpus, tiny_model(), learning_rate=1e-3, warmup_steps=4), corpus.parent / "lr",
+                      device="cpu", progress=False)
+    batch = next(iter(trainer.loader))
+    trainer.train_step(batch)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-4)

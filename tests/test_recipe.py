@@ -67,3 +67,16 @@ def test_recipe_without_data_says_what_to_do(tmp_path, tiny_confs):
     result = run_recipe(tmp_path / "nowhere", tmp_path / "work", tiny_confs, "--stop-stage", "0")
     assert result.returncode == 1
     assert "--data must point at an LJSpeech-1.1 folder" in result.stderr
+
+
+def test_recipe_parallel_schedule_trains_both_models(tmp_path, tiny_confs):
+    corpus = make_ljspeech(tmp_path / "LJSpeech-1.1", n=12)
+    work = tmp_path / "work"
+    result = run_recipe(corpus, work, tiny_confs, "--stop-stage", "3", "--schedule", "parallel", "--minutes", "5")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "train Grad-TTS and DiffWave at once" in result.stdout
+    assert (work / "exp/grad_tts/last.pt").is_file() and (work / "exp/diffwave/last.pt").is_file()
+    assert "Grad-TTS" in (work / "exp/grad_tts.log").read_text()
+    assert (work / "exp/.stage2.done").is_file() and (work / "exp/.stage3.done").is_file()
+    saved = json.loads((work / "exp/grad_tts/config.json").read_text())
+    assert saved["train"]["max_minutes"] == 5

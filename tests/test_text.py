@@ -15,12 +15,12 @@ def reference(reference_dir):
 
 @pytest.fixture(scope="module")
 def processor():
-    return TextProcessor(TextConfig(add_blank=False))
+    return TextProcessor(TextConfig(add_blank=False, word_lookup="upstream"))
 
 
 @pytest.fixture(scope="module")
 def blank_processor():
-    return TextProcessor()
+    return TextProcessor(TextConfig(word_lookup="upstream"))
 
 
 def test_symbol_table(reference):
@@ -113,3 +113,26 @@ def test_ipa_missing_gives_install_hint(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_phonemizer)
     with pytest.raises(RuntimeError, match="pip install phonemizer"):
         TextProcessor(TextConfig(g2p="ipa")).encode("hello")
+
+
+def test_word_lookup_with_trailing_punctuation_per_mode():
+    ids_of = {s: i for i, s in enumerate(SYMBOLS)}
+    dollars = [ids_of["@" + p] for p in "D AA1 L ER0 Z".split()]
+    split = TextProcessor(TextConfig(add_blank=False)).encode("Ten dollars, then (left).")
+    assert split.phonemes == "{T EH1 N} {D AA1 L ER0 Z}, {DH EH1 N} ({L EH1 F T})."
+    assert split.ids[4:10] == dollars + [ids_of[","]]
+    assert split.ids[-1] == ids_of["."] and ids_of["("] in split.ids
+    upstream = TextProcessor(TextConfig(add_blank=False, word_lookup="upstream")).encode("Ten dollars, then (left).")
+    assert "dollars," in upstream.phonemes and "(left)." in upstream.phonemes
+    assert upstream.ids[4:12] == [ids_of[c] for c in "dollars,"]
+    assert TextConfig().word_lookup == "split_punctuation"
+    with pytest.raises(ValueError, match="word_lookup"):
+        TextConfig(word_lookup="guess")
+
+
+def test_checkpoints_without_word_lookup_keep_upstream_lookup():
+    from grad_tts.checkpoint import text_config
+
+    old = {"cleaners": "english_cleaners", "g2p": "cmudict", "add_blank": True, "language": "en-us"}
+    assert text_config({"text": old}).word_lookup == "upstream"
+    assert text_config({"text": {**old, "word_lookup": "split_punctuation"}}).word_lookup == "split_punctuation"

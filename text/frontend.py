@@ -1,10 +1,12 @@
 """Text -> token ids: cleaning, G2P (CMUdict or IPA), symbol lookup and blank interspersing.
 
-With `g2p="cmudict"` the ids match the official Grad-TTS pipeline for plain text (so the
-published weights can be used): each space-separated word of the cleaned text is looked up
-as it stands (a word with punctuation attached is spelled out, as upstream does), words
-missing from the dictionary are spelled with letters, and `{HH AH0 L OW1}` inserts ARPAbet
-directly. Nothing is dropped silently: unspeakable characters are listed in the result and
+With `g2p="cmudict"` each space-separated word of the cleaned text is looked up in the
+dictionary with the punctuation around it split off (the punctuation stays, as its own symbols);
+words missing from the dictionary are spelled with letters, and `{HH AH0 L OW1}` inserts ARPAbet
+directly. `word_lookup="upstream"` reproduces the official Grad-TTS pipeline exactly, which looks
+each word up as it stands, so a word with punctuation attached ("dollars,", the last word of a
+sentence) is spelled letter by letter: the published weights were trained that way, and the
+checkpoints that say so (or predate the field) keep it. Nothing is dropped silently: unspeakable characters are listed in the result and
 logged as a warning.
 """
 from __future__ import annotations
@@ -23,9 +25,11 @@ from .symbols import ARPABET, SYMBOLS
 log = logging.getLogger(__name__)
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
+_PUNCTUATED = re.compile(r"^([^a-z0-9']*)(.*?)([^a-z0-9']*)$")
 _ARPABET_SET = frozenset(ARPABET)
 # Marks that carry no sound and that upstream drops too; leaving them out is not worth a warning.
 SILENT_MARKS = frozenset('"[]{}*/\\|<>`~^_')
+WORD_LOOKUPS = ("split_punctuation", "upstream")
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,11 @@ class TextConfig:
     g2p: str = "cmudict"  # "cmudict", "ipa" or "none" (letters only)
     add_blank: bool = True
     language: str = "en-us"  # for the IPA path
+    word_lookup: str = "split_punctuation"  # or "upstream" (see the module docstring)
 
     def __post_init__(self):
+        if self.word_lookup not in WORD_LOOKUPS:
+            raise ValueError(f"TextConfig.word_lookup: {self.word_lookup!r}; choose {' or '.join(WORD_LOOKUPS)}")
         if self.cleaners not in CLEANERS:
             raise ValueError(f"TextConfig.cleaners: unknown cleaner {self.cleaners!r}; choose from {', '.join(CLEANERS)}")
         if self.g2p not in ("cmudict", "ipa", "none"):
@@ -107,10 +114,15 @@ class TextProcessor:
         shown = []
         words = cleaned.split(" ")
         for position, word in enumerate(words):
-            pronunciations = self.dictionary.get(word) if (word and self.config.g2p == "cmudict") else None
+            before, core, after = "", word, ""
+            if self.config.word_lookup == "split_punctuation":
+                before, core, after = _PUNCTUATED.match(word).groups()
+            pronunciations = self.dictionary.get(core) if (core and self.config.g2p == "cmudict") else None
             if pronunciations:
-                self._arpabet(pronunciations[0], word, ids, unspeakable)
-                shown.append("{" + " ".join(pronunciations[0]) + "}")
+                self._letters(before, ids, unspeakable)
+                self._arpabet(pronunciations[0], core, ids, unspeakable)
+                self._letters(after, ids, unspeakable)
+                shown.append(before + "{" + " ".join(pronunciations[0]) + "}" + after)
             else:
                 self._letters(word, ids, unspeakable)
                 shown.append(word)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # LJSpeech recipe: data -> preparation -> Grad-TTS -> DiffWave -> synthesis -> evaluation.
 #
-#   bash recipes/ljspeech/run.sh [--stage N] [--stop-stage M] [--data DIR] [--split-dir DIR] [--ngpu N] [--demo]
+#   bash recipes/ljspeech/run.sh [--stage N] [--stop-stage M] [--data DIR] [--split-dir DIR] [--ngpu N]
+#                                [--demo [--minutes N]] [--schedule sequential|parallel]
 #
 # Stages (each is skipped when its .done marker exists; a training stage that was interrupted resumes):
 #   0 data       LJSpeech-1.1 from --data DIR, data/LJSpeech-1.1, or a download when the network allows;
@@ -12,6 +13,10 @@
 #   4 synthesize the test sentences and lines.txt    (exp/synth/, and out/ for the demo)
 #   5 evaluate   intelligibility, fidelity and speed (exp/eval/)
 # Everything is written under --work DIR (default: the repository root).
+# --minutes N: training budget of stages 2+3 (the demo's default: 22; 0 keeps the configs' own limits).
+# --schedule: stages 2 and 3 one after the other (Grad-TTS gets --grad-tts-share of the budget), or
+#   both at once with one CPU thread each (the demo's default: the vocoder learns from recordings,
+#   so it need not wait for the acoustic model; on 2 cores this trains both for the whole budget).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,8 +31,11 @@ work="$repo"
 setup=true
 gt_conf=""
 dw_conf=""
+minutes=""
+schedule=""
+gt_share=0.5
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -40,10 +48,28 @@ while [ $# -gt 0 ]; do
     --no-setup) setup=false; shift ;;
     --grad-tts-conf) gt_conf=$2; shift 2 ;;
     --diffwave-conf) dw_conf=$2; shift 2 ;;
-    -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE"; exit 0 ;;
+    --minutes) minutes=$2; shift 2 ;;
+    --schedule) schedule=$2; shift 2 ;;
+    --grad-tts-share) gt_share=$2; shift 2 ;;
+    -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE,"
+               echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5)"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+
+if $demo; then minutes=${minutes:-22}; schedule=${schedule:-parallel}; fi
+schedule=${schedule:-sequential}
+case "$schedule" in sequential|parallel) ;; *) echo "run.sh: --schedule must be sequential or parallel" >&2; exit 2 ;; esac
+gt_budget=(); dw_budget=()
+if [ -n "$minutes" ] && [ "$minutes" != 0 ]; then
+  if [ "$schedule" = parallel ]; then
+    gt_minutes=$minutes; dw_minutes=$minutes
+  else
+    gt_minutes=$(awk -v m="$minutes" -v s="$gt_share" 'BEGIN { printf "%.2f", m * s }')
+    dw_minutes=$(awk -v m="$minutes" -v g="$gt_minutes" 'BEGIN { printf "%.2f", m - g }')
+  fi
+  gt_budget=(--set "train.max_minutes=$gt_minutes"); dw_budget=(--set "train.max_minutes=$dw_minutes")
+fi
 
 start_time=$(date +%s)
 log() { echo "[run.sh $(date +%H:%M:%S)] $*"; }
@@ -101,15 +127,40 @@ if run_stage 1 && ! skip_done 1 "prepare"; then
   mark_done 1
 fi
 
-if run_stage 2 && ! skip_done 2 "train Grad-TTS"; then
+train_grad_tts() {
   trainer grad_tts.train "$prepared/train.txt" --valid "$prepared/valid.txt" --out "$exp/grad_tts" \
-    --config "$gt_conf" --cache-dir data/cache --resume
+    --config "$gt_conf" --cache-dir data/cache --resume ${gt_budget[@]+"${gt_budget[@]}"} "$@"
+}
+train_diffwave() {
+  # The vocoder learns the acoustic model's features: from its checkpoint when there is one (else
+  # the DiffWave config's own mel settings, which synthesize.py checks against the acoustic model's)
+  local mel_from=()
+  [ -f "$exp/grad_tts/last.pt" ] && mel_from=(--mel-from "$exp/grad_tts/last.pt")
+  trainer diffwave.train "$prepared/train.txt" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
+    --out "$exp/diffwave" --config "$dw_conf" ${mel_from[@]+"${mel_from[@]}"} --cache-dir data/cache --resume \
+    ${dw_budget[@]+"${dw_budget[@]}"} "$@"
+}
+
+if [ "$schedule" = parallel ] && run_stage 2 && run_stage 3 && [ ! -f "$(done_marker 2)" ] && [ ! -f "$(done_marker 3)" ]; then
+  log "stages 2 and 3: train Grad-TTS and DiffWave at once, one thread each (Grad-TTS log: $exp/grad_tts.log)"
+  mkdir -p "$exp"
+  OMP_NUM_THREADS=1 train_grad_tts --no-progress > "$exp/grad_tts.log" 2>&1 &
+  gt_pid=$!
+  rc=0
+  OMP_NUM_THREADS=1 train_diffwave || rc=$?
+  wait "$gt_pid" || { echo "run.sh: Grad-TTS training failed; see $exp/grad_tts.log" >&2; exit 1; }
+  [ "$rc" -eq 0 ] || exit "$rc"
+  mark_done 2
+  mark_done 3
+fi
+
+if run_stage 2 && ! skip_done 2 "train Grad-TTS"; then
+  train_grad_tts
   mark_done 2
 fi
 
 if run_stage 3 && ! skip_done 3 "train DiffWave"; then
-  trainer diffwave.train "$prepared/train.txt" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
-    --out "$exp/diffwave" --config "$dw_conf" --mel-from "$exp/grad_tts/last.pt" --cache-dir data/cache --resume
+  train_diffwave
   mark_done 3
 fi
 

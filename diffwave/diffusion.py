@@ -1,0 +1,136 @@
+"""DiffWave's diffusion arithmetic in one place: the training schedule, the sampling schedules,
+PriorGrad's data-dependent noise scale, the clean-signal estimate and its spectral loss."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from .config import DiffWaveModelConfig
+
+FAST_STEPS = 6  # steps of the fast sampler when a model has no inference schedule of its own
+RESCALE_TAU = 1e-4
+STFT_SIZES = (512, 1024, 2048)
+
+
+def rescale_to_noise(betas: Sequence[float], tau: float = RESCALE_TAU) -> list[float]:
+    """FreGrad's rescaling: sqrt(abar) is shifted and stretched so that its last value is about
+    `tau` times its first, keeping the first step's noise level (x_T is then almost pure noise)."""
+    root = np.sqrt(np.cumprod(1 - np.asarray(betas, dtype=np.float64)))
+    rescaled = root[0] * (root - root[-1] + tau) / (root[0] - root[-1] + tau)
+    levels = rescaled ** 2
+    return (1 - levels / np.concatenate([[1.0], levels[:-1]])).tolist()
+
+
+def training_betas(config: DiffWaveModelConfig) -> list[float]:
+    return rescale_to_noise(config.noise_schedule) if config.schedule_to_noise else list(config.noise_schedule)
+
+
+def noise_levels(config: DiffWaveModelConfig, device: Optional[torch.device] = None) -> torch.Tensor:
+    """alpha_bar of every training step."""
+    return torch.cumprod(1 - torch.tensor(training_betas(config), dtype=torch.float64), 0).float().to(device)
+
+
+@dataclass
+class SamplingSchedule:
+    beta: np.ndarray  # per sampling step
+    alpha: np.ndarray
+    alpha_cum: np.ndarray
+    steps: np.ndarray  # training step (possibly fractional) that each sampling step conditions on
+
+    def sigma(self, n: int) -> float:
+        """Standard deviation of the noise added after sampling step n > 0."""
+        return float(((1.0 - self.alpha_cum[n - 1]) / (1.0 - self.alpha_cum[n]) * self.beta[n]) ** 0.5)
+
+
+def sampling_schedule(training: Sequence[float], inference: Optional[Sequence[float]] = None) -> SamplingSchedule:
+    """With `inference` (a shorter beta schedule), each of its steps is mapped to the fractional
+    training step with the same cumulative noise level; without it, the training steps themselves."""
+    train_beta = np.asarray(training, dtype=np.float64)
+    beta = train_beta if inference is None else np.asarray(inference, dtype=np.float64)
+    train_cum = np.cumprod(1 - train_beta)
+    alpha = 1 - beta
+    alpha_cum = np.cumprod(alpha)
+    if inference is None:
+        steps = np.arange(len(beta), dtype=np.float64)
+    else:
+        steps = []
+        for level in alpha_cum:
+            if np.isclose(level, train_cum[-1], rtol=1e-9, atol=0):  # rounding of a reduced schedule's end
+                level = train_cum[-1]
+            for t in range(len(train_beta) - 1):
+                if train_cum[t + 1] <= level <= train_cum[t]:
+                    twiddle = (train_cum[t] ** 0.5 - level ** 0.5) / (train_cum[t] ** 0.5 - train_cum[t + 1] ** 0.5)
+                    steps.append(t + twiddle)
+                    break
+            else:
+                raise ValueError(f"inference noise level {level} lies outside the training schedule")
+        steps = np.asarray(steps)
+    return SamplingSchedule(beta, alpha, alpha_cum, steps)
+
+
+def reduced_schedule(training: Sequence[float], n_steps: int) -> list[float]:
+    """Betas of an `n_steps` sampler whose noise levels equal the training schedule's at `n_steps`
+    evenly spaced training steps (the first and the last included)."""
+    train_cum = np.cumprod(1 - np.asarray(training, dtype=np.float64))
+    picks = np.unique(np.round(np.linspace(0, len(training) - 1, n_steps)).astype(int))
+    levels = train_cum[picks]
+    return (1 - levels / np.concatenate([[1.0], levels[:-1]])).tolist()
+
+
+def schedule_for(config: DiffWaveModelConfig, fast: bool = True, steps: Optional[int] = None) -> SamplingSchedule:
+    """The sampler's schedule: N evenly spaced training steps, the fast schedule (the config's
+    inference schedule, or 6 evenly spaced steps when it has none), or every training step."""
+    training = training_betas(config)
+    if steps is not None:
+        if not 1 <= steps <= len(training):
+            raise ValueError(f"steps must be between 1 and {len(training)}")
+        return sampling_schedule(training, reduced_schedule(training, steps))
+    if fast:
+        inference = config.inference_noise_schedule or reduced_schedule(training, FAST_STEPS)
+        return sampling_schedule(training, inference)
+    return sampling_schedule(training)
+
+
+def prior_std(mel: torch.Tensor, config: DiffWaveModelConfig) -> torch.Tensor:
+    """PriorGrad's noise scale per sample (B, frames * hop) from a natural-log mel (B, n_mels, frames):
+    frame energy sqrt(sum exp(mel)), clamped to the energy range and mapped to [prior_std_min, 1]."""
+    energy = mel.float().exp().sum(1).sqrt().clamp(max=config.prior_energy_max)
+    span = config.prior_energy_max - config.prior_energy_min
+    std = ((energy - config.prior_energy_min) / span).clamp(min=config.prior_std_min)
+    return std.repeat_interleave(config.hop_samples, dim=-1)
+
+
+def frame_energy_range(mels: list[torch.Tensor]) -> tuple[float, float]:
+    """Smallest and largest frame energy over a list of natural-log mels (n_mels, frames)."""
+    energies = torch.cat([m.float().exp().sum(0).sqrt() for m in mels])
+    return float(energies.min()), float(energies.max())
+
+
+def clean_estimate(noisy: torch.Tensor, predicted_noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar), with `alpha_bar` per item (B, 1)."""
+    return (noisy - (1 - alpha_bar).sqrt() * predicted_noise) / alpha_bar.sqrt()
+
+
+def stft_loss(estimate: torch.Tensor, target: torch.Tensor, sizes: Sequence[int] = STFT_SIZES) -> torch.Tensor:
+    """Multi-resolution STFT loss per item (B,): spectral convergence + mean |log magnitude difference|,
+    averaged over the FFT sizes (hop = size / 4, Hann window) that fit in the signal. Zero when
+    `estimate` equals `target`."""
+    fitting = [size for size in sizes if size < target.shape[-1]]
+    if not fitting:
+        raise ValueError(f"{target.shape[-1]} samples are too few for an STFT loss with FFT sizes {tuple(sizes)}")
+    total = torch.zeros(target.shape[0], device=target.device)
+    for size in fitting:
+        window = torch.hann_window(size, device=target.device)
+
+        def magnitude(x):
+            spec = torch.stft(x.float(), size, size // 4, window=window, return_complex=True)
+            return spec.abs().clamp_min(1e-7)
+
+        real, fake = magnitude(target), magnitude(estimate)
+        convergence = (real - fake).flatten(1).norm(dim=1) / real.flatten(1).norm(dim=1).clamp_min(1e-7)
+        log_distance = (real.log() - fake.log()).abs().flatten(1).mean(1)
+        total = total + convergence + log_distance
+    return total / len(fitting)
