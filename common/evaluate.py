@@ -158,7 +158,8 @@ def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
     if "copy_synthesis" in results:
         cs = results["copy_synthesis"]
         lines += ["", "Vocoder copy-synthesis (ground-truth mel -> vocoder), against the recordings:", "",
-                  "| utterances | WER | CER | log-mel L1 | MCD (dB) | STOI | PESQ wb |", "|---|---|---|---|---|---|---|",
+                  "| utterances | WER | CER | log-mel L1 | MCD (dB) | STOI | PESQ wb |",
+                  "|---|---|---|---|---|---|---|",
                   f"| {cs['utterances']} | {_fmt(cs.get('wer'))} | {_fmt(cs.get('cer'))} | {_fmt(cs['log_mel_l1'])} | "
                   f"{_fmt(cs['mcd_db'])} | {_fmt(cs['stoi'])} | {_fmt(cs['pesq_wb'])} |"]
     if plots:

@@ -242,7 +242,8 @@ class Trainer:
         timed = math.isfinite(budget)
         bar = tqdm(total=round(budget) if timed else target, initial=0 if timed else self.step,
                    disable=not self.progress, desc=self.task.kind, dynamic_ncols=True,
-                   unit="s" if timed else "step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{postfix}]"
+                   unit="s" if timed else "step",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"
                    if timed else None)
         try:
             while self.step < target:

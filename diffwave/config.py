@@ -33,6 +33,11 @@ class DiffWaveModelConfig:
     prior_energy_min: float = 0.0  # the training set's minimum frame energy (set by training)
     prior_energy_max: float = 4.0
     prior_std_min: float = 0.1
+    # > 0: PriorGrad's scale per frame *and* per frequency band, a diagonal covariance in the
+    # orthogonal block-DCT domain of this many bands, so the noise carries the mel's coarse spectral
+    # envelope (in the spirit of SpecGrad). `prior_mel_band` maps each mel bin to its band (set by training).
+    prior_bands: int = 0
+    prior_mel_band: list = field(default_factory=list)
     # Rescale the training schedule so that its last step is (almost) pure noise (FreGrad, tau 1e-4).
     schedule_to_noise: bool = False
     # Weight of a multi-resolution STFT loss on the clean-signal estimate x0_hat (0: lmnt's loss only).

@@ -2,6 +2,7 @@
 PriorGrad's data-dependent noise scale, the clean-signal estimate and its spectral loss."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -101,6 +102,76 @@ def prior_std(mel: torch.Tensor, config: DiffWaveModelConfig) -> torch.Tensor:
     span = config.prior_energy_max - config.prior_energy_min
     std = ((energy - config.prior_energy_min) / span).clamp(min=config.prior_std_min)
     return std.repeat_interleave(config.hop_samples, dim=-1)
+
+
+def band_basis(bands: int) -> torch.Tensor:
+    """Orthonormal DCT-II basis (bands x bands), one band per row; for 2 bands, the Haar wavelet."""
+    n = torch.arange(bands, dtype=torch.float64)
+    basis = torch.cos(math.pi / bands * (n[None, :] + 0.5) * n[:, None]) * math.sqrt(2 / bands)
+    basis[0] /= math.sqrt(2)
+    return basis.float()
+
+
+def to_bands(audio: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """(B, samples) -> (B, bands, samples / bands): the block DCT of every `bands` samples."""
+    return (audio.reshape(audio.shape[0], -1, basis.shape[0]) @ basis.T).transpose(1, 2)
+
+
+def from_bands(bands: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """(B, bands, samples / bands) -> (B, samples), the inverse of `to_bands`."""
+    return (bands.transpose(1, 2) @ basis).reshape(bands.shape[0], -1)
+
+
+def mel_band_map(mel_frequencies: Sequence[float], sample_rate: int, bands: int) -> list[int]:
+    """The block-DCT band (centred at k * sample_rate / (2 * bands)) nearest to each mel bin's centre."""
+    width = sample_rate / 2 / bands
+    return [min(bands - 1, int(round(f / width))) for f in mel_frequencies]
+
+
+class NoisePrior:
+    """The diffusion's noise N(0, Sigma) for one batch of mels: white (lmnt), scaled per frame by the
+    mel energy (PriorGrad), or per frame and band (`prior_bands`). Training draws `shape(white)` and
+    weighs errors by `whiten`; sampling starts from and adds `shape(white)`."""
+
+    def __init__(self, config: DiffWaveModelConfig, mel: Optional[torch.Tensor]):
+        self.basis = None
+        self.std = None
+        if not config.prior_grad:
+            return
+        if config.prior_bands > 0:
+            self.basis = band_basis(config.prior_bands).to(mel.device)
+            self.std = band_std(mel, config)
+        else:
+            self.std = prior_std(mel, config)
+
+    def shape(self, white: torch.Tensor) -> torch.Tensor:
+        if self.std is None:
+            return white
+        if self.basis is None:
+            return white * self.std
+        return from_bands(to_bands(white, self.basis) * self.std, self.basis)
+
+    def whiten(self, residual: torch.Tensor) -> torch.Tensor:
+        if self.std is None:
+            return residual
+        if self.basis is None:
+            return residual / self.std
+        return to_bands(residual, self.basis) / self.std
+
+
+def band_std(mel: torch.Tensor, config: DiffWaveModelConfig) -> torch.Tensor:
+    """PriorGrad's scale per band and frame, (B, prior_bands, frames * hop / prior_bands): the energy
+    of the mel bins in each band, mapped to [prior_std_min, 1] as `prior_std` maps frame energies."""
+    if len(config.prior_mel_band) != mel.shape[1]:
+        raise ValueError(f"prior_mel_band has {len(config.prior_mel_band)} entries for {mel.shape[1]} mel bins "
+                         "(training sets it from the mel config)")
+    index = torch.tensor(config.prior_mel_band, device=mel.device)
+    magnitude = mel.float().exp()
+    energy = torch.zeros(mel.shape[0], config.prior_bands, mel.shape[2], device=mel.device)
+    energy = energy.index_add(1, index, magnitude).sqrt().clamp(max=config.prior_energy_max)
+    span = config.prior_energy_max - config.prior_energy_min
+    std = ((energy - config.prior_energy_min) / span).clamp(min=config.prior_std_min)
+    return std.repeat_interleave(config.hop_samples // config.prior_bands, dim=-1)
 
 
 def frame_energy_range(mels: list[torch.Tensor]) -> tuple[float, float]:

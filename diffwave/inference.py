@@ -18,7 +18,7 @@ from common.checkpoint import CheckpointError
 from common.mel import MelSpectrogram
 
 from .checkpoint import load_diffwave, mel_config
-from .diffusion import prior_std, schedule_for
+from .diffusion import NoisePrior, schedule_for
 from .model import DiffWave
 
 log = logging.getLogger("diffwave.inference")
@@ -49,15 +49,15 @@ def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, step
         need = 4 * batch * length // config.bands * 2 * config.residual_channels * config.residual_layers
         hoist = need <= HOIST_LIMIT_BYTES
     cond = model.condition(mel, hoist=hoist)
-    std = prior_std(mel, config) if config.prior_grad else 1.0
-    audio = torch.randn(batch, length, generator=generator).to(device) * std
+    prior = NoisePrior(config, mel)
+    audio = prior.shape(torch.randn(batch, length, generator=generator).to(device))
     for n in range(len(schedule.alpha) - 1, -1, -1):
         step = torch.full((batch,), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
         c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
         audio = c1 * (audio - c2 * model.denoise(audio, step, cond).squeeze(1))
         if n > 0:
-            audio = audio + schedule.sigma(n) * torch.randn(audio.shape, generator=generator).to(device) * std
+            audio = audio + schedule.sigma(n) * prior.shape(torch.randn(audio.shape, generator=generator).to(device))
         audio = audio.clamp(-1.0, 1.0)
     return audio
 

@@ -15,7 +15,7 @@ from torch import nn
 from common.sampling import generators_from_seeds
 
 from .config import DiffWaveModelConfig
-from .diffusion import clean_estimate, noise_levels, prior_std, stft_loss
+from .diffusion import NoisePrior, band_basis, clean_estimate, from_bands, noise_levels, stft_loss, to_bands
 
 
 def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -33,14 +33,6 @@ def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     out = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
                    dilation=(1, conv.dilation[0]))
     return out.squeeze(2)
-
-
-def band_basis(bands: int) -> torch.Tensor:
-    """Orthonormal DCT-II basis (bands x bands), one band per row; for 2 bands, the Haar wavelet."""
-    n = torch.arange(bands, dtype=torch.float64)
-    basis = torch.cos(math.pi / bands * (n[None, :] + 0.5) * n[:, None]) * math.sqrt(2 / bands)
-    basis[0] /= math.sqrt(2)
-    return basis.float()
 
 
 def conv1d(*args, **kwargs) -> nn.Conv1d:
@@ -138,6 +130,8 @@ class DiffWave(nn.Module):
             raise ValueError(f"bands ({c.bands}) must be a positive divisor of hop_samples ({c.hop_samples})")
         if c.prior_grad and c.unconditional:
             raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
+        if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
+            raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
         self.input_projection = conv1d(c.bands, c.residual_channels, 1)
@@ -172,13 +166,13 @@ class DiffWave(nn.Module):
         """(B, samples) -> (B, bands, samples / bands)."""
         if self.config.bands == 1:
             return audio.unsqueeze(1)
-        return (audio.view(audio.shape[0], -1, self.config.bands) @ self.basis.T).transpose(1, 2)
+        return to_bands(audio, self.basis)
 
     def from_bands(self, bands: torch.Tensor) -> torch.Tensor:
         """(B, bands, samples / bands) -> (B, 1, samples)."""
         if self.config.bands == 1:
             return bands
-        return (bands.transpose(1, 2) @ self.basis).reshape(bands.shape[0], 1, -1)
+        return from_bands(bands, self.basis).unsqueeze(1)
 
     def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Conditioning) -> torch.Tensor:
         x = F.relu(pointwise(self.input_projection, self.to_bands(audio)))
@@ -197,10 +191,11 @@ class DiffWave(nn.Module):
 
     def compute_loss(self, batch: dict) -> dict:
         """lmnt's loss: L1 between the added noise and the prediction, at a random training step per
-        item. With `prior_grad`, the noise is scaled by the mel's energy and the loss is PriorGrad's
-        squared error weighted by the inverse scale; `stft_loss_weight` adds a multi-resolution
-        STFT loss on the clean-signal estimate, weighted per item by its alpha_bar (near-noise steps,
-        where the estimate is mostly amplified noise, count little)."""
+        item. With `prior_grad`, the noise is scaled by the mel's energy (per frame, or per frame and
+        band) and the loss is PriorGrad's squared error weighted by the inverse scale.
+        `stft_loss_weight` adds a multi-resolution STFT loss on the clean-signal estimate, weighted
+        per item by its alpha_bar (near-noise steps, where the estimate is mostly amplified noise,
+        count little)."""
         c = self.config
         audio, mel = batch["audio"], batch.get("spectrogram")
         levels = noise_levels(c, audio.device)
@@ -212,16 +207,15 @@ class DiffWave(nn.Module):
         else:
             step = torch.cat([torch.randint(0, len(levels), (1,), generator=g) for g in generators]).to(audio.device)
             noise = torch.stack([torch.randn(audio.shape[1:], generator=g) for g in generators]).to(audio)
-        std = prior_std(mel, c) if c.prior_grad else None
-        if std is not None:
-            noise = noise * std
+        prior = NoisePrior(c, mel)
+        noise = prior.shape(noise)
         scale = levels[step].unsqueeze(1)
         noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
         predicted = self(noisy, step, mel).squeeze(1).float()
-        if std is None:
+        if prior.std is None:
             loss = F.l1_loss(predicted, noise.float())
         else:
-            loss = (((predicted - noise) / std) ** 2).mean()
+            loss = prior.whiten(predicted - noise).pow(2).mean()
         if c.stft_loss_weight <= 0:
             return {"loss": loss}
         spectral = (stft_loss(clean_estimate(noisy.float(), predicted, scale), audio) * scale.squeeze(1)).mean()

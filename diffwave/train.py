@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from common.trainer import TrainingError, TrainingTask
 
 from .config import DiffWaveConfig
 from .data import AudioMelDataset, check_clips, collate
-from .diffusion import frame_energy_range
+from .diffusion import frame_energy_range, mel_band_map
 from .inference import vocode
 from .model import DiffWave
 
@@ -85,7 +86,16 @@ def with_prior_energy(config: DiffWaveConfig, dataset: AudioMelDataset) -> DiffW
     low, high = frame_energy_range([dataset.features.mel(u.wav) for u in dataset.utterances])
     log.info("PriorGrad: frame energy %.4f .. %.2f over the training set (energy max %.1f)", low, high,
              config.model.prior_energy_max)
-    return apply_overrides(config, [f"model.prior_energy_min={low}"])
+    overrides = [f"model.prior_energy_min={low}"]
+    if config.model.prior_bands > 0:
+        import librosa
+
+        mel = config.mel
+        centres = librosa.mel_frequencies(mel.n_mels + 2, fmin=mel.f_min, fmax=mel.upper_frequency,
+                                          htk=mel.mel_scale == "htk")[1:-1]
+        mapping = mel_band_map(centres, mel.sample_rate, config.model.prior_bands)
+        overrides.append(f"model.prior_mel_band={json.dumps(mapping)}")
+    return apply_overrides(config, overrides)
 
 
 def main(argv=None) -> int:

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from diffwave.config import DiffWaveModelConfig
-from diffwave.diffusion import (clean_estimate, frame_energy_range, noise_levels, prior_std, rescale_to_noise,
-                                schedule_for, stft_loss)
+from diffwave.diffusion import (NoisePrior, band_basis, band_std, clean_estimate, frame_energy_range, mel_band_map,
+                                noise_levels, prior_std, rescale_to_noise, schedule_for, stft_loss, to_bands)
 from diffwave.inference import vocode
-from diffwave.model import DiffWave, band_basis
+from diffwave.model import DiffWave
 
 TINY = dict(residual_layers=2, residual_channels=8, dilation_cycle_length=2, n_mels=16, hop_samples=64)
 
@@ -127,3 +127,29 @@ def test_levers_train_together():
         losses.append(float(out["loss"]))
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert set(DiffWave(DiffWaveModelConfig(**TINY)).compute_loss(batch)) == {"loss"}
+
+
+def test_band_prior_shapes_the_noise_spectrum_and_whitens_back():
+    bands = 8
+    frequencies = np.linspace(50, 8000, 16)
+    mapping = mel_band_map(frequencies, 22050, bands)
+    assert mapping[0] == 0 and mapping[-1] == round(8000 / (22050 / 16)) and mapping == sorted(mapping)
+    config = DiffWaveModelConfig(**TINY, prior_grad=True, prior_energy_min=0.0, prior_energy_max=4.0,
+                                 prior_bands=bands, prior_mel_band=mapping)
+    low = torch.tensor(frequencies) < 1500  # a frame whose energy lies below 1.5 kHz
+    mel = torch.where(low, torch.tensor(math.log(2.0)), torch.tensor(math.log(1e-5))).float().view(1, 16, 1)
+    mel = mel.expand(1, 16, 40)
+    std = band_std(mel, config)
+    assert std.shape == (1, bands, 40 * 64 // bands)
+    assert float(std[0, 0, 0]) == pytest.approx(0.5) and float(std[0, -1, 0]) == pytest.approx(0.1)
+    prior = NoisePrior(config, mel)
+    white = torch.randn(1, 40 * 64, generator=torch.Generator().manual_seed(0))
+    shaped = prior.shape(white)
+    torch.testing.assert_close(prior.whiten(shaped), to_bands(white, band_basis(bands)), atol=1e-5, rtol=0)
+    power = torch.fft.rfft(shaped[0]).abs().pow(2)
+    cut = int(len(power) * 2000 / 11025)
+    assert float(power[:cut].mean()) > 4 * float(power[cut:].mean())  # floor 0.1 and block leakage limit it
+    model = DiffWave(config)
+    assert vocode(mel, model.eval()).shape == (1, 40 * 64)
+    with pytest.raises(ValueError, match="prior_mel_band"):
+        NoisePrior(DiffWaveModelConfig(**TINY, prior_grad=True, prior_bands=bands), mel)
