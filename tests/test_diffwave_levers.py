@@ -124,7 +124,7 @@ def test_levers_train_together():
         optimizer.zero_grad()
         out["loss"].backward()
         optimizer.step()
-        losses.append(float(out["loss"]))
+        losses.append(float(out["loss"].detach()))
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert set(DiffWave(DiffWaveModelConfig(**TINY)).compute_loss(batch)) == {"loss"}
 

@@ -194,3 +194,4 @@ fi
 
 log "finished in $(( $(date +%s) - start_time )) s"
 if $demo && [ -d out ]; then log "demo audio: $work/out/diffwave/*.wav and $work/out/griffin_lim/*.wav (manifest.tsv beside them)"; fi
+if [ -f "$exp/eval/report.md" ]; then log "evaluation ($exp/eval/report.md):"; sed -n '/^| system/,/^$/p' "$exp/eval/report.md"; fi
