@@ -132,6 +132,8 @@ class DiffWave(nn.Module):
             raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
         if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
             raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
+        # alpha_bar of every training step, built once (not per training step) on the model's device
+        self.register_buffer("alpha_bar", noise_levels(c), persistent=False)
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
         self.input_projection = conv1d(c.bands, c.residual_channels, 1)
@@ -198,7 +200,7 @@ class DiffWave(nn.Module):
         count little)."""
         c = self.config
         audio, mel = batch["audio"], batch.get("spectrogram")
-        levels = noise_levels(c, audio.device)
+        levels = self.alpha_bar
         seeds = batch.get("seeds")
         generators = None if seeds is None else generators_from_seeds(seeds)
         if generators is None:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import monotonic_align
-from common.sampling import generators_from_seeds, per_item_rand
+from common.sampling import generators_from_seeds, per_item_rand, per_item_randn
 
 from .config import GradTTSModelConfig
 from .diffusion import Diffusion
@@ -112,8 +112,7 @@ class GradTTS(nn.Module):
         mu_y = torch.matmul(attn.transpose(1, 2), mu_x.transpose(1, 2)).transpose(1, 2)
         if n_timesteps == 0:
             return mu_y[:, :, :int(y_lengths.max())]
-        noise = torch.randn_like(mu_y) if generators is None else torch.stack(
-            [torch.randn(mu_y.shape[1:], generator=g) for g in generators]).to(mu_y)
+        noise = torch.randn_like(mu_y) if generators is None else per_item_randn(mu_y.shape[1:], generators, mu_y)
         mel = self.decoder.reverse_diffusion((mu_y + noise / temperature) * y_mask, y_mask, mu_y, n_timesteps,
                                              False, spk)
         return mel[:, :, :int(y_lengths.max())]
