@@ -42,6 +42,9 @@ class DiffWaveModelConfig:
     schedule_to_noise: bool = False
     # Weight of a multi-resolution STFT loss on the clean-signal estimate x0_hat (0: lmnt's loss only).
     stft_loss_weight: float = 0.0
+    # What the network outputs: "noise" (lmnt's epsilon) or "clean" (the clean signal x0; the loss is
+    # then on x0, so near-clean steps only need the identity and their errors are not amplified).
+    predict: str = "noise"
 
 
 @dataclass

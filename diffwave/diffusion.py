@@ -185,6 +185,12 @@ def clean_estimate(noisy: torch.Tensor, predicted_noise: torch.Tensor, alpha_bar
     return (noisy - (1 - alpha_bar).sqrt() * predicted_noise) / alpha_bar.sqrt()
 
 
+def noise_from_clean(noisy: torch.Tensor, clean: torch.Tensor, alpha_bar) -> torch.Tensor:
+    """The noise that `clean` implies: eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), the inverse of
+    `clean_estimate`, so a clean-predicting model drives the same samplers."""
+    return (noisy - alpha_bar ** 0.5 * clean) / (1 - alpha_bar) ** 0.5
+
+
 def stft_loss(estimate: torch.Tensor, target: torch.Tensor, sizes: Sequence[int] = STFT_SIZES) -> torch.Tensor:
     """Multi-resolution STFT loss per item (B,): spectral convergence + mean |log magnitude difference|,
     averaged over the FFT sizes (hop = size / 4, Hann window) that fit in the signal. Zero when

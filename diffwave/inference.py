@@ -18,7 +18,7 @@ from common.checkpoint import CheckpointError
 from common.mel import MelSpectrogram
 
 from .checkpoint import load_diffwave, mel_config
-from .diffusion import NoisePrior, schedule_for
+from .diffusion import NoisePrior, noise_from_clean, schedule_for
 from .model import DiffWave
 
 log = logging.getLogger("diffwave.inference")
@@ -55,7 +55,10 @@ def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, step
         step = torch.full((batch,), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
         c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
-        audio = c1 * (audio - c2 * model.denoise(audio, step, cond).squeeze(1))
+        predicted = model.denoise(audio, step, cond).squeeze(1)
+        if config.predict == "clean":
+            predicted = noise_from_clean(audio, predicted, float(schedule.alpha_cum[n]))
+        audio = c1 * (audio - c2 * predicted)
         if n > 0:
             audio = audio + schedule.sigma(n) * prior.shape(torch.randn(audio.shape, generator=generator).to(device))
         audio = audio.clamp(-1.0, 1.0)

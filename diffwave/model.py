@@ -132,6 +132,8 @@ class DiffWave(nn.Module):
             raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
         if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
             raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
+        if c.predict not in ("noise", "clean"):
+            raise ValueError(f"predict must be 'noise' or 'clean', not {c.predict!r}")
         # alpha_bar of every training step, built once (not per training step) on the model's device
         self.register_buffer("alpha_bar", noise_levels(c), persistent=False)
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
@@ -197,7 +199,8 @@ class DiffWave(nn.Module):
         band) and the loss is PriorGrad's squared error weighted by the inverse scale.
         `stft_loss_weight` adds a multi-resolution STFT loss on the clean-signal estimate, weighted
         per item by its alpha_bar (near-noise steps, where the estimate is mostly amplified noise,
-        count little)."""
+        count little). With `predict="clean"` both terms are on the network's clean signal instead,
+        unweighted: the squared error (whitened by the prior when there is one) and the STFT loss."""
         c = self.config
         audio, mel = batch["audio"], batch.get("spectrogram")
         levels = self.alpha_bar
@@ -214,6 +217,12 @@ class DiffWave(nn.Module):
         scale = levels[step].unsqueeze(1)
         noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
         predicted = self(noisy, step, mel).squeeze(1).float()
+        if c.predict == "clean":
+            loss = prior.whiten(predicted - audio).pow(2).mean()
+            if c.stft_loss_weight <= 0:
+                return {"loss": loss}
+            spectral = stft_loss(predicted, audio).mean()
+            return {"loss": loss + c.stft_loss_weight * spectral, "clean_loss": loss, "stft_loss": spectral}
         if prior.std is None:
             loss = F.l1_loss(predicted, noise.float())
         else:

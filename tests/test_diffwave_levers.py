@@ -153,3 +153,24 @@ def test_band_prior_shapes_the_noise_spectrum_and_whitens_back():
     assert vocode(mel, model.eval()).shape == (1, 40 * 64)
     with pytest.raises(ValueError, match="prior_mel_band"):
         NoisePrior(DiffWaveModelConfig(**TINY, prior_grad=True, prior_bands=bands), mel)
+
+
+def test_clean_prediction_samples_its_own_estimate_and_trains(monkeypatch):
+    """A network that predicts the clean signal drives the same samplers: with an oracle that always
+    outputs the target, every sampler ends exactly on it, and the loss is zero for that oracle."""
+    config = DiffWaveModelConfig(**TINY, prior_grad=True, prior_energy_min=0.05, predict="clean",
+                                 stft_loss_weight=1.0)
+    model = DiffWave(config).eval()
+    target = 0.5 * torch.sin(torch.arange(16 * 64) * 0.3).unsqueeze(0)
+    mel = torch.zeros(1, 16, 16)
+    monkeypatch.setattr(model, "denoise", lambda audio, step, cond: target.unsqueeze(1))
+    for kwargs in ({}, {"fast": False}, {"steps": 3}):
+        audio = vocode(mel, model, generator=torch.Generator().manual_seed(0), **kwargs)
+        torch.testing.assert_close(audio, target, atol=1e-4, rtol=0)
+    monkeypatch.setattr(DiffWave, "forward", lambda self, noisy, step, spectrogram=None: target.unsqueeze(1))
+    losses = model.compute_loss({"audio": target, "spectrogram": mel})
+    assert set(losses) == {"loss", "clean_loss", "stft_loss"} and float(losses["loss"]) < 1e-6
+    monkeypatch.undo()
+    assert float(DiffWave(config).compute_loss({"audio": target, "spectrogram": mel})["loss"]) > 0.1
+    with pytest.raises(ValueError, match="predict"):
+        DiffWave(DiffWaveModelConfig(**TINY, predict="velocity"))
