@@ -53,8 +53,10 @@ setup(
     description="Text-to-speech toolkit: text frontend, Grad-TTS acoustic model, DiffWave vocoder",
     python_requires=">=3.9",
     packages=find_packages(include=["common", "common.*", "text", "text.*", "grad_tts", "grad_tts.*",
-                                    "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*"]),
-    py_modules=["synthesize"],
+                                    "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*",
+                                    "server", "server.*"]),
+    package_data={"server": ["static/*.html"]},
+    py_modules=["synthesize", "serve"],
     ext_modules=cythonize(extensions, language_level=3),
     cmdclass={"build_ext": BuildExtWithOpenMP},
     install_requires=[
@@ -71,13 +73,15 @@ setup(
     ],
     extras_require={
         "ipa": ["phonemizer"],
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", "httpx", "openai"],
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy"],
     },
     entry_points={
         "console_scripts": [
             "tts-text=text.__main__:main",
             "tts-synthesize=synthesize:main",
+            "gradwave-serve=serve:main",
             "tts-evaluate=common.evaluate:main",
             "grad-tts-train=grad_tts.train:main",
             "grad-tts-teacher-force=grad_tts.teacher_force:main",

@@ -79,6 +79,21 @@ def split_long(text: str, max_chars: int) -> list[str]:
     return chunks
 
 
+@dataclass
+class Spoken:
+    """The acoustic model's answer for one text: its mel and the frames given to each input id."""
+    mel: torch.Tensor  # (n_mels, frames)
+    durations: torch.Tensor  # (ids,)
+    words: list[tuple[str, int, int]]  # the text's words as (word, first id, end id)
+
+    def word_times(self, seconds_per_frame: float, offset: float = 0.0) -> list[dict]:
+        """Start and end of every word in seconds (from the durations), shifted by `offset`."""
+        edges = torch.cat([torch.zeros(1), self.durations.float().cpu().cumsum(0)])
+        return [{"word": word, "start": round(offset + float(edges[first]) * seconds_per_frame, 3),
+                 "end": round(offset + float(edges[end]) * seconds_per_frame, 3)}
+                for word, first, end in self.words]
+
+
 class Synthesizer:
     """Holds a Grad-TTS model and a vocoder (DiffWave checkpoint or Griffin-Lim)."""
 
@@ -95,6 +110,9 @@ class Synthesizer:
         self.vocoder_fast, self.vocoder_steps = vocoder_fast, vocoder_steps
         self.pause = pause
         self.vocoder = None
+        self.description = {"acoustic": {"path": str(acoustic), "kind": "grad_tts", "config": ckpt.get("config")},
+                            "vocoder": {"path": str(vocoder), "kind": GRIFFIN_LIM},
+                            "mel": ckpt.get("mel"), "speakers": list(self.speakers)}
         if str(vocoder) != GRIFFIN_LIM:
             self.vocoder, vckpt = load_diffwave(vocoder, self.device)
             theirs = vocoder_mel_config(vckpt)
@@ -104,6 +122,8 @@ class Synthesizer:
             if differences:
                 raise SynthesisError(f"the acoustic model ({acoustic}) and the vocoder ({vocoder}) use different mel "
                                      "features (acoustic != vocoder): " + "; ".join(differences))
+            self.description["vocoder"] = {"path": str(vocoder), "kind": "diffwave", "config": vckpt.get("config"),
+                                           "mel_matches_acoustic": True}
 
     @property
     def sample_rate(self) -> int:
@@ -118,22 +138,32 @@ class Synthesizer:
             raise SynthesisError(f"unknown speaker {name!r}; this model has {', '.join(self.speakers)}")
         return self.speakers[name]
 
-    def acoustic(self, texts: list[str], speakers: list[Optional[int]], seeds: list[int]) -> list[torch.Tensor]:
-        """Mels of several texts in one batch; each depends only on its own text, speaker and seed."""
-        encoded = [self.processor.encode(t) for t in texts]
-        for text, enc in zip(texts, encoded):
-            if not any(i != self.processor.config.blank_id and i != self.processor.config.symbols.index(" ")
-                       for i in enc.ids):
-                raise SynthesisError(f"nothing speakable in {text!r}")
+    def encode(self, text: str):
+        """The text's ids and words; SynthesisError when none of it can be spoken."""
+        encoded = self.processor.encode(text)
+        silent = {self.processor.config.blank_id, self.processor.config.symbols.index(" ")}
+        if all(i in silent for i in encoded.ids):
+            raise SynthesisError(f"nothing speakable in {text!r}")
+        return encoded
+
+    def acoustic(self, texts: list[str], speakers: list[Optional[int]], seeds: list[int],
+                 timesteps: Optional[int] = None, temperature: Optional[float] = None,
+                 length_scale: Optional[float] = None) -> list[Spoken]:
+        """Mels of several texts in one batch; each depends only on its own text, speaker and seed.
+        The sampling settings default to the synthesizer's own."""
+        encoded = [self.encode(t) for t in texts]
         lengths = torch.tensor([len(e.ids) for e in encoded])
         x = torch.zeros(len(texts), int(lengths.max()), dtype=torch.long)
         for k, e in enumerate(encoded):
             x[k, :len(e.ids)] = torch.tensor(e.ids)
         spk = torch.tensor(speakers, device=self.device) if self.speakers else None
-        out = self.model.synthesise(x.to(self.device), lengths.to(self.device), self.timesteps, self.temperature,
-                                    False, self.length_scale, spk,
+        out = self.model.synthesise(x.to(self.device), lengths.to(self.device),
+                                    self.timesteps if timesteps is None else timesteps,
+                                    self.temperature if temperature is None else temperature, False,
+                                    self.length_scale if length_scale is None else length_scale, spk,
                                     generators=[torch.Generator().manual_seed(s) for s in seeds])
-        return [out["mel"][k, :, :int(n)] for k, n in enumerate(out["mel_lengths"])]
+        return [Spoken(out["mel"][k, :, :int(n)], out["durations"][k, :len(e.ids)], e.words)
+                for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 
     def waveform(self, mel: torch.Tensor, seed: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
@@ -156,10 +186,8 @@ def piece_seed(seed: int, line: Line, chunk: int) -> int:
     return seed * 1_000_003 + line.number * 101 + chunk
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-f", "--file", required=True, help="text file, one utterance per line")
-    parser.add_argument("-o", "--out", required=True, help="output folder")
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The checkpoints and sampling settings, shared by synthesize.py and serve.py."""
     parser.add_argument("--acoustic", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
     parser.add_argument("--vocoder", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: {DEFAULT_VOCODER} "
                                           f"when it exists, else {GRIFFIN_LIM})")
@@ -170,10 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
                         help="DiffWave's 6-step schedule (--no-vocoder-fast: the full schedule)")
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave steps (overrides --vocoder-fast)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-f", "--file", required=True, help="text file, one utterance per line")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    add_model_arguments(parser)
     parser.add_argument("--speaker", help="speaker name for lines without one (multi-speaker models)")
     parser.add_argument("--batch-size", type=int, default=1, help="lines per acoustic-model batch (length-sorted)")
     parser.add_argument("--max-chars", type=int, default=300, help="longer lines are split at sentence ends")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -191,13 +226,18 @@ def resolve_checkpoints(args) -> tuple[Path, str]:
     return acoustic, vocoder
 
 
+def synthesizer_from_args(args) -> Synthesizer:
+    """The Synthesizer that `add_model_arguments`' options describe (SynthesisError/CheckpointError/OSError)."""
+    acoustic, vocoder = resolve_checkpoints(args)
+    return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
+                       args.vocoder_fast, args.vocoder_steps)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        acoustic, vocoder = resolve_checkpoints(args)
-        synth = Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
-                            args.vocoder_fast, args.vocoder_steps)
+        synth = synthesizer_from_args(args)
         lines, blank = parse_lines(Path(args.file))
     except (SynthesisError, CheckpointError, OSError) as err:
         log.error("%s", err)
@@ -225,15 +265,15 @@ def main(argv=None) -> int:
             results = synth.acoustic([t for _, _, t in chosen], speakers,
                                      [piece_seed(args.seed, lines[i], k) for i, k, _ in chosen])
             spent = (time.perf_counter() - begin) / len(chosen)
-            for (i, k, _), mel in zip(chosen, results):
-                mels[(i, k)] = mel
+            for (i, k, _), spoken in zip(chosen, results):
+                mels[(i, k)] = spoken.mel
                 seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + spent
         except SynthesisError:
             for i, k, text in chosen:  # find which of the batch failed, one at a time
                 try:
                     begin = time.perf_counter()
                     mels[(i, k)] = synth.acoustic([text], [synth.speaker_id(lines[i].speaker or args.speaker)],
-                                                  [piece_seed(args.seed, lines[i], k)])[0]
+                                                  [piece_seed(args.seed, lines[i], k)])[0].mel
                     seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + time.perf_counter() - begin
                 except SynthesisError as err:
                     errors[i] = str(err)

@@ -119,10 +119,10 @@ def speak(acoustic: Path, vocoder: str, entries: list[Entry], folder: Path, time
     for start in range(0, len(entries), 4):
         chunk = entries[start:start + 4]
         seeds = list(range(start, start + len(chunk)))
-        mels = synth.acoustic([e.text for e in chunk], [synth.speaker_id(None)] * len(chunk), seeds)
-        for entry, mel, seed in zip(chunk, mels, seeds):
+        spoken = synth.acoustic([e.text for e in chunk], [synth.speaker_id(None)] * len(chunk), seeds)
+        for entry, result, seed in zip(chunk, spoken, seeds):
             path = folder / f"{entry.uid}.wav"
-            save_wav(path, synth.waveform(mel, seed), synth.sample_rate)
+            save_wav(path, synth.waveform(result.mel, seed), synth.sample_rate)
             written.append(Entry(entry.uid, path, entry.text))
     return written
 

@@ -2,38 +2,14 @@ import csv
 
 import pytest
 import soundfile
-import torch
 
-from common.checkpoint import make_checkpoint, save_checkpoint
-from common.config import to_dict
-from common.mel import MelConfig
-from diffwave.config import DiffWaveModelConfig
-from diffwave.model import DiffWave
-from grad_tts.config import GradTTSModelConfig
-from grad_tts.model import GradTTS
 from synthesize import Synthesizer, SynthesisError, main, parse_lines, split_long
-from text import TextConfig
+from tiny_checkpoints import write_tiny_checkpoints
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    torch.manual_seed(0)
-    acoustic = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16,
-                                          n_enc_layers=1, dec_dim=8))
-    for p in acoustic.parameters():
-        p.data.add_(torch.randn_like(p) * 0.05)
-    # durations of about 4 frames per token so that longer texts give clearly longer audio
-    acoustic.encoder.proj_w.proj.bias.data.fill_(1.4)
-    save_checkpoint(make_checkpoint("grad_tts", acoustic.state_dict(), to_dict(acoustic.config),
-                                    to_dict(MelConfig()), text=to_dict(TextConfig())), root / "acoustic.pt")
-    vocoder = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=4, dilation_cycle_length=1))
-    save_checkpoint(make_checkpoint("diffwave", vocoder.state_dict(), to_dict(vocoder.config), to_dict(MelConfig())),
-                    root / "vocoder.pt")
-    save_checkpoint(make_checkpoint("diffwave", vocoder.state_dict(), to_dict(vocoder.config),
-                                    to_dict(MelConfig(f_max=11025.0, n_fft=2048, win_length=2048))),
-                    root / "other_vocoder.pt")
-    return root
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
 
 
 LINES = """Hello there.
@@ -92,8 +68,13 @@ def test_mismatched_vocoder_is_refused(checkpoints):
 
 def test_griffin_lim_without_vocoder(checkpoints):
     synth = Synthesizer(checkpoints / "acoustic.pt", "griffin-lim", timesteps=2)
-    mel = synth.acoustic(["Hello world."], [None], [0])[0]
+    spoken = synth.acoustic(["Hello world."], [None], [0])[0]
+    mel = spoken.mel
     audio = synth.waveform(mel, 0)
+    assert int(spoken.durations.sum()) == mel.shape[-1]
+    times = spoken.word_times(256 / 22050)
+    assert [t["word"] for t in times] == ["hello", "world"]
+    assert 0 < times[0]["start"] < times[0]["end"] <= times[1]["start"] < times[1]["end"] <= mel.shape[-1] * 256 / 22050
     assert audio.shape == (mel.shape[-1] * 256,)
     assert audio.abs().max() > 0
 

@@ -68,6 +68,19 @@ class Encoded:
     normalized: str
     phonemes: str
     unspeakable: list[str] = field(default_factory=list)  # 'char' in 'word' descriptions
+    # (word, first id, last id + 1) of every spoken word, as positions in `ids` (blanks included)
+    words: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+def _space_separated(ids: list[int], space: Optional[int], symbols) -> list[tuple[str, int, int]]:
+    """(word, first, end) of every run of ids between spaces, the word spelled with its symbols."""
+    spans, first = [], 0
+    for position in range(len(ids) + 1):
+        if position == len(ids) or ids[position] == space:
+            if position > first:
+                spans.append(("".join(symbols[i] for i in ids[first:position]), first, position))
+            first = position + 1
+    return spans
 
 
 def intersperse(ids: list[int], blank: int) -> list[int]:
@@ -110,7 +123,8 @@ class TextProcessor:
             else:
                 unspeakable.append(f"phone {phone!r} in {{{source}}}")
 
-    def _words(self, cleaned: str, ids: list[int], unspeakable: list[str]) -> list[str]:
+    def _words(self, cleaned: str, ids: list[int], unspeakable: list[str],
+               spans: list[tuple[str, int, int]]) -> list[str]:
         shown = []
         words = cleaned.split(" ")
         for position, word in enumerate(words):
@@ -120,12 +134,18 @@ class TextProcessor:
             pronunciations = self.dictionary.get(core) if (core and self.config.g2p == "cmudict") else None
             if pronunciations:
                 self._letters(before, ids, unspeakable)
+                first = len(ids)
                 self._arpabet(pronunciations[0], core, ids, unspeakable)
+                spoken = len(ids)
                 self._letters(after, ids, unspeakable)
                 shown.append(before + "{" + " ".join(pronunciations[0]) + "}" + after)
             else:
+                first = len(ids)
                 self._letters(word, ids, unspeakable)
+                spoken = len(ids)
                 shown.append(word)
+            if spoken > first:
+                spans.append((_PUNCTUATED.match(word).group(2) or word, first, spoken))
             if position < len(words) - 1:
                 ids.append(self._symbol_to_id[" "])
         return shown
@@ -136,12 +156,14 @@ class TextProcessor:
                        if not char.isascii() and not char.isspace() and not unidecode(char).strip()]
         normalized_parts: list[str] = []
         phoneme_parts: list[str] = []
+        spans: list[tuple[str, int, int]] = []
         if self.config.g2p == "ipa":
             cleaned = self._cleaner(text)
             if self._ipa is None:
                 self._ipa = IPAPhonemizer(self.config.language)
             phonemes = self._ipa(cleaned)
             self._letters(phonemes, ids, unspeakable)
+            spans = _space_separated(ids, self._symbol_to_id.get(" "), self.config.symbols)
             normalized_parts, phoneme_parts = [cleaned], [phonemes]
         else:
             position = 0
@@ -150,11 +172,14 @@ class TextProcessor:
                 if plain:
                     cleaned = self._cleaner(plain)
                     normalized_parts.append(cleaned)
-                    phoneme_parts.extend(self._words(cleaned, ids, unspeakable))
+                    phoneme_parts.extend(self._words(cleaned, ids, unspeakable, spans))
                 if match is None:
                     break
                 phones = match.group(1).split()
+                first = len(ids)
                 self._arpabet([p.upper() for p in phones], match.group(1), ids, unspeakable)
+                if len(ids) > first:
+                    spans.append(("{" + match.group(1) + "}", first, len(ids)))
                 normalized_parts.append("{" + match.group(1) + "}")
                 phoneme_parts.append("{" + " ".join(phones) + "}")
                 position = match.end()
@@ -162,7 +187,8 @@ class TextProcessor:
             log.warning("text %r: unspeakable, left out: %s", text, ", ".join(unspeakable))
         if self.config.add_blank:
             ids = intersperse(ids, self.config.blank_id)
-        return Encoded(ids, "".join(normalized_parts), " ".join(p for p in phoneme_parts if p), unspeakable)
+            spans = [(word, 2 * first + 1, 2 * end) for word, first, end in spans]
+        return Encoded(ids, "".join(normalized_parts), " ".join(p for p in phoneme_parts if p), unspeakable, spans)
 
     def __call__(self, text: str) -> list[int]:
         return self.encode(text).ids

@@ -1,0 +1,66 @@
+"""Serve speech over HTTP: `python serve.py` (or `gradwave-serve`), then open http://127.0.0.1:8000/.
+
+OpenAI-compatible `POST /v1/audio/speech` (the `openai` client works unchanged with
+base_url=http://HOST:PORT/v1), `POST /v1/audio/speech/timed` (audio plus each word's start and end),
+`GET /v1/models`, `/v1/audio/voices`, `/health`, and a page with a text box at `/`. The models load
+once at start, with the same checkpoints and settings as synthesize.py.
+Needs the serve extra: `pip install -e .[serve]`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import torch
+
+from common.checkpoint import CheckpointError
+from synthesize import SynthesisError, add_model_arguments, synthesizer_from_args
+
+log = logging.getLogger("serve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradwave-serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--threads", type=int, help="torch threads for synthesis (default: torch's choice)")
+    parser.add_argument("--max-batch", type=int, default=8, help="sentences synthesized together at most")
+    parser.add_argument("--batch-window-ms", type=float, default=20.0,
+                        help="how long the first waiting sentence waits for others to share its batch")
+    parser.add_argument("--queue-size", type=int, default=64, help="sentences waiting at most; past it, 503")
+    parser.add_argument("--request-timeout", type=float, default=120.0, help="seconds per request at most")
+    parser.add_argument("--max-input-chars", type=int, default=4096)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        import uvicorn
+
+        from server.app import ServerConfig, create_app
+    except ImportError as err:
+        log.error("the server needs FastAPI and uvicorn (%s): pip install -e .[serve]", err)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        synth = synthesizer_from_args(args)
+    except (SynthesisError, CheckpointError, OSError) as err:
+        log.error("%s", err)
+        return 2
+    config = ServerConfig(max_input_chars=args.max_input_chars, max_batch=args.max_batch,
+                          batch_window_ms=args.batch_window_ms, queue_size=args.queue_size,
+                          request_timeout_s=args.request_timeout)
+    app = create_app(synth, config)
+    log.info("serving on http://%s:%d/", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
