@@ -73,7 +73,7 @@ setup(
     ],
     extras_require={
         "ipa": ["phonemizer"],
-        "test": ["pytest", "hypothesis", "httpx", "openai"],
+        "test": ["pytest", "hypothesis", "httpx", "openai", "selenium"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy"],
     },

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from tqdm import tqdm
 
 from common.audio import save_wav
 from common.checkpoint import CheckpointError
 from common.griffin_lim import griffin_lim
 from common.mel import MelSpectrogram
+from common.progress import progress_bar
 from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.inference import vocode
@@ -252,7 +252,7 @@ def main(argv=None) -> int:
     mels: dict[tuple[int, int], torch.Tensor] = {}
     errors: dict[int, str] = {}
     seconds_acoustic: dict[int, float] = {}
-    bar = tqdm(total=len(pieces), desc="acoustic model", unit="sentence")
+    bar = progress_bar(total=len(pieces), desc="acoustic model", unit="sentence")
     for start in range(0, len(order), args.batch_size):
         batch = [pieces[p] for p in order[start:start + args.batch_size]]
         bar.update(len(batch))
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
                     errors[i] = str(err)
     bar.close()
     rows, total_audio, total_time = [], 0.0, 0.0
-    bar = tqdm(total=len(lines), desc="vocoder", unit="line")
+    bar = progress_bar(total=len(lines), desc="vocoder", unit="line")
     for index, line in enumerate(lines):
         if index in errors:
             log.error("%s line %d: %s", args.file, line.number, errors[index])

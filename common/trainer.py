@@ -18,10 +18,10 @@ from typing import Any, Callable, Optional
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .checkpoint import (capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
                          save_training_checkpoint)
+from .progress import progress_bar
 from .sampling import SeededBatchSampler
 from .train_config import TrainConfig
 
@@ -240,7 +240,7 @@ class Trainer:
         budget = self.config.max_minutes * 60 if self.config.max_minutes > 0 else math.inf
         values: dict = {}
         timed = math.isfinite(budget)
-        bar = tqdm(total=round(budget) if timed else target, initial=0 if timed else self.step,
+        bar = progress_bar(total=round(budget) if timed else target, initial=0 if timed else self.step,
                    disable=not self.progress, desc=self.task.kind, dynamic_ncols=True,
                    unit="s" if timed else "step",
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from common.checkpoint import CheckpointError
 from common.features import FeatureLoader
 from common.filelists import CorpusError, read_corpus
+from common.progress import progress_bar
 from text import TextProcessor
 
 from .checkpoint import load_grad_tts, mel_config, text_config
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
-    for index, utt in enumerate(tqdm(utterances, desc="teacher-forced mels", unit="utt")):
+    for index, utt in enumerate(progress_bar(utterances, desc="teacher-forced mels", unit="utt")):
         y = features.mel(utt.wav).to(device)
         ids = processor(utt.text)
         if y.shape[-1] < len(ids):

@@ -3,4 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The server's page is tested in a real headless browser (Debian's chromium and its driver),
+# installed here so that nothing is downloaded while the tests run.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[test] installing chromium and chromium-driver for the page test"
+  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } ||
+    echo "[test] could not install chromium; the page test will skip"
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,7 +1,7 @@
 """The speech server started for real (uvicorn on a free 127.0.0.1 port) and called over HTTP."""
 import base64
 import io
-import socket
+import json
 import struct
 import threading
 import time
@@ -17,41 +17,11 @@ pytest.importorskip("fastapi", reason="the server needs fastapi (pip install -e 
 
 from serve import main as serve_main  # noqa: E402
 from server.app import ServerConfig, create_app  # noqa: E402
+from server.background import BackgroundServer  # noqa: E402
 from synthesize import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 
 RATE = 22050
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunningServer:
-    def __init__(self, app):
-        self.app = app
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    @property
-    def service(self):
-        return self.app.state.service
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +36,7 @@ def synth(checkpoints):
 
 @pytest.fixture(scope="module")
 def server(synth):
-    with RunningServer(create_app(synth, ServerConfig(batch_window_ms=50))) as running:
+    with BackgroundServer(create_app(synth, ServerConfig(batch_window_ms=50))) as running:
         yield running
 
 
@@ -205,7 +175,7 @@ def test_openai_client_works_unchanged(server):
 
 
 def test_full_queue_answers_503_with_retry_after(synth):
-    with RunningServer(create_app(synth, ServerConfig(queue_size=2))) as small:
+    with BackgroundServer(create_app(synth, ServerConfig(queue_size=2))) as small:
         answer = speak(small, input="One. Two. Three.")
         assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
         assert answer.json()["error"]["type"] == "server_busy"
@@ -213,7 +183,7 @@ def test_full_queue_answers_503_with_retry_after(synth):
 
 
 def test_a_dropped_client_cancels_its_work(synth):
-    with RunningServer(create_app(synth)) as running:
+    with BackgroundServer(create_app(synth)) as running:
         batcher = running.service.batcher
         real, started, release, spoken = batcher.run_batch, threading.Event(), threading.Event(), []
 
@@ -239,3 +209,25 @@ def test_a_dropped_client_cancels_its_work(synth):
 def test_serve_refuses_to_start_without_a_model(tmp_path, caplog):
     assert serve_main(["--acoustic", str(tmp_path / "missing.pt")]) == 2
     assert "no acoustic model" in caplog.text
+
+
+def test_load_benchmark_reports_its_figures(checkpoints, tmp_path):
+    from bench.serve_load import main as load_main
+
+    out = tmp_path / "load.json"
+    assert load_main(["--acoustic", str(checkpoints / "acoustic.pt"), "--vocoder", str(checkpoints / "vocoder.pt"),
+                      "--timesteps", "2", "--clients", "3", "--seconds", "2", "--stream", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["answered"] >= 3 and result["failed"] == 0 and result["audio_seconds_per_second"] > 0
+    assert 0 < result["first_audio_p50_s"] <= result["latency_p95_s"]
+
+
+def test_a_request_past_its_time_limit_gets_504(synth):
+    with BackgroundServer(create_app(synth, ServerConfig(request_timeout_s=0.3))) as running:
+        batcher = running.service.batcher
+        real = batcher.run_batch
+        batcher.run_batch = lambda jobs: (time.sleep(1.0), real(jobs))[1]
+        answer = speak(running, input="Slow.")
+        assert answer.status_code == 504 and answer.json()["error"]["type"] == "timeout"
+        batcher.run_batch = real
+        assert speak(running, input="Fast again.").status_code == 200
