@@ -27,6 +27,7 @@ from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.inference import vocode
 from grad_tts.checkpoint import load_grad_tts, mel_config, text_config
+from grad_tts.samplers import SAMPLERS
 from text import TextProcessor
 
 log = logging.getLogger("synthesize")
@@ -99,14 +100,18 @@ class Synthesizer:
 
     def __init__(self, acoustic: str | Path, vocoder: str | Path = GRIFFIN_LIM, device: str = "cpu",
                  timesteps: int = 10, temperature: float = 1.5, length_scale: float = 1.0,
-                 vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25):
+                 vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25,
+                 sampler: str = "euler"):
         self.device = torch.device(device)
         self.model, ckpt = load_grad_tts(acoustic, self.device)
         self.mel_config = mel_config(ckpt)
         self.processor = TextProcessor(text_config(ckpt))
         self.speakers = {name: i for i, name in enumerate(ckpt.get("speakers") or [])}
         self.extractor = MelSpectrogram(self.mel_config)
+        if sampler not in SAMPLERS:
+            raise SynthesisError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
         self.timesteps, self.temperature, self.length_scale = timesteps, temperature, length_scale
+        self.sampler = sampler
         self.vocoder_fast, self.vocoder_steps = vocoder_fast, vocoder_steps
         self.pause = pause
         self.vocoder = None
@@ -161,7 +166,8 @@ class Synthesizer:
                                     self.timesteps if timesteps is None else timesteps,
                                     self.temperature if temperature is None else temperature, False,
                                     self.length_scale if length_scale is None else length_scale, spk,
-                                    generators=[torch.Generator().manual_seed(s) for s in seeds])
+                                    generators=[torch.Generator().manual_seed(s) for s in seeds],
+                                    sampler=self.sampler)
         return [Spoken(out["mel"][k, :, :int(n)], out["durations"][k, :len(e.ids)], e.words)
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 
@@ -193,6 +199,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                                           f"when it exists, else {GRIFFIN_LIM})")
     parser.add_argument("--timesteps", type=int, default=10,
                         help="reverse-diffusion steps of Grad-TTS (0: the encoder's mean, no decoder)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="euler",
+                        help="Grad-TTS solver: euler (upstream), ml (maximum-likelihood SDE), dpm (DPM-Solver++ 2M)")
     parser.add_argument("--temperature", type=float, default=1.5)
     parser.add_argument("--length-scale", type=float, default=1.0, help=">1 speaks slower (upstream used 0.91)")
     parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
@@ -230,7 +238,7 @@ def synthesizer_from_args(args) -> Synthesizer:
     """The Synthesizer that `add_model_arguments`' options describe (SynthesisError/CheckpointError/OSError)."""
     acoustic, vocoder = resolve_checkpoints(args)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
-                       args.vocoder_fast, args.vocoder_steps)
+                       args.vocoder_fast, args.vocoder_steps, sampler=args.sampler)
 
 
 def main(argv=None) -> int:

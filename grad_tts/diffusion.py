@@ -1,13 +1,14 @@
 """The Grad-TTS diffusion: forward noising towards N(mu, I), its loss, and the reverse SDE/ODE solver."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch import nn
 
 from common.sampling import per_item_rand, per_item_randn
 
+from .samplers import NoiseFn, Schedule, solve
 from .unet import GradLogPEstimator2d
 
 
@@ -16,9 +17,6 @@ def beta(t: torch.Tensor, beta_min: float, beta_max: float, cumulative: bool = F
     if cumulative:
         return beta_min * t + 0.5 * (beta_max - beta_min) * t ** 2
     return beta_min + (beta_max - beta_min) * t
-
-
-NoiseFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Diffusion(nn.Module):
@@ -41,22 +39,15 @@ class Diffusion(nn.Module):
 
     @torch.no_grad()
     def reverse_diffusion(self, z, mask, mu, n_timesteps: int, stoc: bool = False, spk=None,
-                          noise: Optional[NoiseFn] = None):
-        """Euler steps from t=1 to t=0. `noise(like)` draws the stochastic sampler's noise
-        (default `torch.randn_like`), so callers can make it per item."""
-        noise = noise or torch.randn_like
-        h = 1.0 / n_timesteps
-        xt = z * mask
-        for i in range(n_timesteps):
-            t = (1.0 - (i + 0.5) * h) * torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
-            beta_t = beta(t[:, None, None], self.beta_min, self.beta_max)
-            if stoc:
-                dxt = (0.5 * (mu - xt) - self.estimator(xt, mask, mu, t, spk)) * beta_t * h
-                dxt = dxt + noise(z) * torch.sqrt(beta_t * h)
-            else:
-                dxt = 0.5 * (mu - xt - self.estimator(xt, mask, mu, t, spk)) * beta_t * h
-            xt = (xt - dxt) * mask
-        return xt
+                          noise: Optional[NoiseFn] = None, sampler: str = "euler"):
+        """From t=1 to t=0 with `sampler` (see grad_tts.samplers; euler is upstream's solver,
+        stochastic with `stoc`). `noise(like)` draws the stochastic samplers' noise (default
+        `torch.randn_like`), so callers can make it per item."""
+
+        def score(x: torch.Tensor, t: float) -> torch.Tensor:
+            return self.estimator(x, mask, mu, t * torch.ones(z.shape[0], dtype=z.dtype, device=z.device), spk)
+
+        return solve(sampler, z, mu, mask, score, Schedule(self.beta_min, self.beta_max), n_timesteps, stoc, noise)
 
     def loss_t(self, x0, mask, mu, t, spk=None, z=None):
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)

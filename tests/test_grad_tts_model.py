@@ -117,8 +117,8 @@ def tiny_config(**overrides):
     return GradTTSModelConfig(**base)
 
 
-@pytest.mark.parametrize("stoc", [False, True])
-def test_batched_equals_item_by_item(stoc):
+@pytest.mark.parametrize("stoc,sampler", [(False, "euler"), (True, "euler"), (False, "ml"), (False, "dpm")])
+def test_batched_equals_item_by_item(stoc, sampler):
     torch.manual_seed(3)
     model = GradTTS(tiny_config(n_spks=2, spk_emb_dim=8)).eval()
     for p in model.parameters():
@@ -130,11 +130,15 @@ def test_batched_equals_item_by_item(stoc):
     def gens():
         return [torch.Generator().manual_seed(100 + i) for i in range(3)]
 
-    batched = model.synthesise(x, lengths, n_timesteps=3, temperature=1.5, stoc=stoc, spk=spk, generators=gens())
+    batched = model.synthesise(x, lengths, n_timesteps=3, temperature=1.5, stoc=stoc, spk=spk, generators=gens(),
+                               sampler=sampler)
     for i in range(3):
         single = model.synthesise(x[i:i + 1, :lengths[i]], lengths[i:i + 1], n_timesteps=3, temperature=1.5,
-                                  stoc=stoc, spk=spk[i:i + 1], generators=[gens()[i]])
+                                  stoc=stoc, spk=spk[i:i + 1], generators=[gens()[i]], sampler=sampler)
         n = int(batched["mel_lengths"][i])
         assert n == int(single["mel_lengths"][0])
-        torch.testing.assert_close(batched["mel"][i, :, :n], single["mel"][0, :, :n], atol=1e-4, rtol=1e-4)
+        # ml and dpm divide by a_1 = 0.007 at t=1 (the denoised estimate), which magnifies the float
+        # rounding differences of a batched network call about a hundredfold
+        tolerance = 1e-4 if sampler == "euler" else 2e-3
+        torch.testing.assert_close(batched["mel"][i, :, :n], single["mel"][0, :, :n], atol=tolerance, rtol=tolerance)
         assert batched["mel"][i, :, n:].abs().sum() == 0

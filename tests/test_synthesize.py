@@ -94,3 +94,14 @@ def test_parsing_helpers(tmp_path):
     assert [(l.number, l.uid, l.speaker, l.text) for l in lines] == [
         (1, "a", "spk", "text one"), (4, "0004", None, "plain"), (5, "id", None, "text")]
     assert split_long("One. Two. Three.", 9) == ["One. Two.", "Three."]
+
+
+def test_samplers_are_a_synthesis_setting(checkpoints, tmp_path):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Hello there.\n", encoding="utf-8")
+    for sampler in ("ml", "dpm"):
+        assert main(["-f", str(lines), "-o", str(tmp_path / sampler), "--acoustic", str(checkpoints / "acoustic.pt"),
+                     "--vocoder", "griffin-lim", "--timesteps", "3", "--sampler", sampler]) == 0
+    assert soundfile.read(tmp_path / "ml" / "0001.wav")[0].shape == soundfile.read(tmp_path / "dpm" / "0001.wav")[0].shape
+    with pytest.raises(SynthesisError, match="unknown sampler"):
+        Synthesizer(checkpoints / "acoustic.pt", sampler="heun")

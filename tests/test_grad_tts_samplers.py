@@ -1,0 +1,79 @@
+"""The Grad-TTS solvers against a case with a known score: Gaussian data, y_0 ~ N(0, c^2), whose
+probability-flow ODE maps y_1 to y_1 * c / std(y_1) exactly."""
+import math
+
+import pytest
+import torch
+
+from grad_tts.samplers import Schedule, dpm_solver, euler, maximum_likelihood, ml_step, solve
+
+SCHEDULE = Schedule(0.05, 20.0)
+C = 0.5
+
+
+def variance(t: float, c: float = C) -> float:
+    return SCHEDULE.alpha(t) ** 2 * c ** 2 + SCHEDULE.sigma(t) ** 2
+
+
+def gaussian_score(mu):
+    return lambda x, t: -(x - mu) / variance(t)
+
+
+def setup():
+    torch.manual_seed(0)
+    mu = torch.randn(2, 4, 50)
+    x1 = mu + torch.randn(2, 4, 50)
+    exact = mu + (x1 - mu) * C / math.sqrt(variance(1.0))
+    return mu, x1, torch.ones(2, 1, 50), exact
+
+
+@pytest.mark.parametrize("solver", [euler, dpm_solver])
+def test_deterministic_solvers_converge_to_the_exact_flow(solver):
+    mu, x1, mask, exact = setup()
+    errors = [float((solver(x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean())
+              for n in (2, 4, 10, 25, 100)]
+    assert errors[0] < float((exact - mu).abs().mean())
+    assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.02 * float((exact - mu).abs().mean())
+
+
+def test_second_order_beats_euler_at_few_steps():
+    mu, x1, mask, exact = setup()
+    for n in (2, 4, 10):
+        dpm = (dpm_solver(x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean()
+        first = (euler(x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean()
+        assert dpm < 0.7 * first
+
+
+def test_ml_step_mean_and_variance_are_the_closed_form():
+    s, t = 0.3, 0.7
+    y = torch.linspace(-2, 2, 9)
+    a_st = SCHEDULE.alpha(t) / SCHEDULE.alpha(s)
+    # Gaussian data: the step's mean is the exact conditional mean E[y_s | y_t]
+    mean, _ = ml_step(y, -y / variance(t), s, t, SCHEDULE)
+    torch.testing.assert_close(mean, a_st * variance(s) / variance(t) * y)
+    # data at one point (c = 0): mean and variance are exactly those of y_s given y_t
+    mean, std = ml_step(y, -y / variance(t, 0.0), s, t, SCHEDULE)
+    true_var = variance(s, 0.0) - a_st ** 2 * variance(s, 0.0) ** 2 / variance(t, 0.0)
+    torch.testing.assert_close(mean, a_st * variance(s, 0.0) / variance(t, 0.0) * y)
+    assert std ** 2 == pytest.approx(true_var, rel=1e-9)
+    # the solver draws its noise with that scale and ends on the denoised estimate
+    mu, x1, mask, _ = setup()
+    quiet = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.zeros_like)
+    noisy = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5)
+    assert 0.05 < float((noisy - quiet).std()) < 1.0
+
+
+def test_lambda_grid_inverts():
+    for t in (1e-3, 0.1, 0.5, 1.0):
+        assert SCHEDULE.time_at(SCHEDULE.log_snr(t)) == pytest.approx(t, rel=1e-6)
+
+
+def test_solve_names_and_checks():
+    mu, x1, mask, _ = setup()
+    for name in ("euler", "ml", "dpm"):
+        assert solve(name, x1, mu, mask, gaussian_score(mu), SCHEDULE, 3).shape == x1.shape
+    with pytest.raises(ValueError, match="unknown sampler"):
+        solve("heun", x1, mu, mask, gaussian_score(mu), SCHEDULE, 3)
+    with pytest.raises(ValueError, match="at least one step"):
+        solve("dpm", x1, mu, mask, gaussian_score(mu), SCHEDULE, 0)
