@@ -153,7 +153,7 @@ class Synthesizer:
 
     def acoustic(self, texts: list[str], speakers: list[Optional[int]], seeds: list[int],
                  timesteps: Optional[int] = None, temperature: Optional[float] = None,
-                 length_scale: Optional[float] = None) -> list[Spoken]:
+                 length_scale: Optional[float] = None, sampler: Optional[str] = None) -> list[Spoken]:
         """Mels of several texts in one batch; each depends only on its own text, speaker and seed.
         The sampling settings default to the synthesizer's own."""
         encoded = [self.encode(t) for t in texts]
@@ -167,7 +167,7 @@ class Synthesizer:
                                     self.temperature if temperature is None else temperature, False,
                                     self.length_scale if length_scale is None else length_scale, spk,
                                     generators=[torch.Generator().manual_seed(s) for s in seeds],
-                                    sampler=self.sampler)
+                                    sampler=sampler or self.sampler)
         return [Spoken(out["mel"][k, :, :int(n)], out["durations"][k, :len(e.ids)], e.words)
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
