@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from common.audio import save_wav
+from common.audio import pcm16, save_wav
 from common.checkpoint import CheckpointError
 from common.griffin_lim import griffin_lim
 from common.mel import MelSpectrogram
@@ -178,8 +178,12 @@ class Synthesizer:
         return vocode(mel.unsqueeze(0), self.vocoder, fast=self.vocoder_fast, steps=self.vocoder_steps,
                       generator=generator)[0].cpu()
 
+    def silence(self) -> torch.Tensor:
+        """The pause between the sentences of one line."""
+        return torch.zeros(int(self.pause * self.sample_rate))
+
     def join(self, pieces: list[torch.Tensor]) -> torch.Tensor:
-        silence = torch.zeros(int(self.pause * self.sample_rate))
+        silence = self.silence()
         out = []
         for k, piece in enumerate(pieces):
             out.extend([silence, piece] if k else [piece])
@@ -218,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1, help="lines per acoustic-model batch (length-sorted)")
     parser.add_argument("--max-chars", type=int, default=300, help="longer lines are split at sentence ends")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stream", action="store_true",
+                        help="also write each sentence to stdout as raw 16-bit mono PCM at the model's rate as soon "
+                             "as it is ready, lines in file order (e.g. | aplay -f S16_LE -r 22050)")
     return parser
 
 
@@ -241,6 +248,41 @@ def synthesizer_from_args(args) -> Synthesizer:
                        args.vocoder_fast, args.vocoder_steps, sampler=args.sampler)
 
 
+def speak_pieces(synth: Synthesizer, lines: list[Line], chosen: list[tuple[int, int, str]], args, mels: dict,
+                 errors: dict, seconds: dict) -> None:
+    """Mels of `chosen` (line index, chunk, text) in one batch into `mels`; when the batch fails, one
+    piece at a time, so that only the failing lines land in `errors`."""
+    chosen = [c for c in chosen if c[0] not in errors]
+    if not chosen:
+        return
+    try:
+        speakers = [synth.speaker_id(lines[i].speaker or args.speaker) for i, _, _ in chosen]
+        begin = time.perf_counter()
+        results = synth.acoustic([t for _, _, t in chosen], speakers,
+                                 [piece_seed(args.seed, lines[i], k) for i, k, _ in chosen])
+        spent = (time.perf_counter() - begin) / len(chosen)
+        for (i, k, _), spoken in zip(chosen, results):
+            mels[(i, k)] = spoken.mel
+            seconds[i] = seconds.get(i, 0.0) + spent
+    except SynthesisError as err:
+        if len(chosen) == 1:
+            errors[chosen[0][0]] = str(err)
+            return
+        for piece in chosen:
+            speak_pieces(synth, lines, [piece], args, mels, errors, seconds)
+
+
+def vocode_line(synth: Synthesizer, index: int, line: Line, mels: dict, seed: int, emit=None) -> torch.Tensor:
+    """The line's audio: its sentences vocoded and joined with pauses; `emit(samples)` receives each
+    sentence (after its pause) as soon as it is ready."""
+    pieces = []
+    for k in sorted(k for (i, k) in mels if i == index):
+        pieces.append(synth.waveform(mels[(index, k)], piece_seed(seed, line, k)))
+        if emit is not None:
+            emit(torch.cat([synth.silence(), pieces[-1]]) if k else pieces[-1])
+    return synth.join(pieces)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -256,46 +298,37 @@ def main(argv=None) -> int:
     for index, line in enumerate(lines):
         for k, chunk in enumerate(split_long(line.text, args.max_chars)):
             pieces.append((index, k, chunk))
-    order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][2]))
     mels: dict[tuple[int, int], torch.Tensor] = {}
     errors: dict[int, str] = {}
     seconds_acoustic: dict[int, float] = {}
-    bar = progress_bar(total=len(pieces), desc="acoustic model", unit="sentence")
-    for start in range(0, len(order), args.batch_size):
-        batch = [pieces[p] for p in order[start:start + args.batch_size]]
-        bar.update(len(batch))
-        chosen = [c for c in batch if c[0] not in errors]
-        if not chosen:
-            continue
-        try:
-            speakers = [synth.speaker_id(lines[i].speaker or args.speaker) for i, _, _ in chosen]
-            begin = time.perf_counter()
-            results = synth.acoustic([t for _, _, t in chosen], speakers,
-                                     [piece_seed(args.seed, lines[i], k) for i, k, _ in chosen])
-            spent = (time.perf_counter() - begin) / len(chosen)
-            for (i, k, _), spoken in zip(chosen, results):
-                mels[(i, k)] = spoken.mel
-                seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + spent
-        except SynthesisError:
-            for i, k, text in chosen:  # find which of the batch failed, one at a time
-                try:
-                    begin = time.perf_counter()
-                    mels[(i, k)] = synth.acoustic([text], [synth.speaker_id(lines[i].speaker or args.speaker)],
-                                                  [piece_seed(args.seed, lines[i], k)])[0].mel
-                    seconds_acoustic[i] = seconds_acoustic.get(i, 0.0) + time.perf_counter() - begin
-                except SynthesisError as err:
-                    errors[i] = str(err)
-    bar.close()
+    started = time.perf_counter()
+    first_audio: list[float] = []
+
+    def emit(samples: torch.Tensor) -> None:
+        if not first_audio:
+            first_audio.append(time.perf_counter() - started)
+        sys.stdout.buffer.write(pcm16(samples).tobytes())
+        sys.stdout.buffer.flush()
+
+    if not args.stream:  # all lines through the acoustic model first, in length-sorted batches
+        order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][2]))
+        bar = progress_bar(total=len(pieces), desc="acoustic model", unit="sentence")
+        for start in range(0, len(order), args.batch_size):
+            batch = [pieces[p] for p in order[start:start + args.batch_size]]
+            speak_pieces(synth, lines, batch, args, mels, errors, seconds_acoustic)
+            bar.update(len(batch))
+        bar.close()
     rows, total_audio, total_time = [], 0.0, 0.0
-    bar = progress_bar(total=len(lines), desc="vocoder", unit="line")
+    bar = progress_bar(total=len(lines), desc="speaking" if args.stream else "vocoder", unit="line")
     for index, line in enumerate(lines):
+        if args.stream:  # line by line, in order, each sentence sent as soon as it is vocoded
+            speak_pieces(synth, lines, [p for p in pieces if p[0] == index], args, mels, errors, seconds_acoustic)
         if index in errors:
             log.error("%s line %d: %s", args.file, line.number, errors[index])
             bar.update(1)
             continue
         begin = time.perf_counter()
-        chunks = sorted(k for (i, k) in mels if i == index)
-        audio = synth.join([synth.waveform(mels[(index, k)], piece_seed(args.seed, line, k)) for k in chunks])
+        audio = vocode_line(synth, index, line, mels, args.seed, emit if args.stream else None)
         vocoder_seconds = time.perf_counter() - begin
         acoustic_seconds = seconds_acoustic.get(index, 0.0)
         elapsed = vocoder_seconds + acoustic_seconds
@@ -314,8 +347,9 @@ def main(argv=None) -> int:
         writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf_acoustic", "rtf_vocoder", "rtf"])
         writer.writerows(rows)
     rtf = total_time / total_audio if total_audio else float("nan")
-    print(f"{len(rows)} utterances, {total_audio:.1f} s of audio, real-time factor {rtf:.3f}; "
-          f"{len(errors)} failed, {blank} blank lines skipped; wrote {out}/")
+    latency = f", first audio after {first_audio[0]:.2f} s" if first_audio else ""
+    print(f"{len(rows)} utterances, {total_audio:.1f} s of audio, real-time factor {rtf:.3f}{latency}; "
+          f"{len(errors)} failed, {blank} blank lines skipped; wrote {out}/", file=sys.stderr if args.stream else sys.stdout)
     return 1 if errors else 0
 
 

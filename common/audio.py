@@ -43,10 +43,15 @@ def audio_info(path: str | Path) -> soundfile._SoundFileInfo:
         raise AudioError(f"{path}: not a readable audio file ({err})") from err
 
 
-def save_wav(path: str | Path, wav: torch.Tensor | np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM wav; samples outside [-1, 1] are clipped."""
+def pcm16(wav: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Float samples -> 16-bit PCM (clipped to [-1, 1], scaled by 32767 and rounded towards zero):
+    the one conversion used for wav files and raw PCM streams alike."""
     if isinstance(wav, torch.Tensor):
         wav = wav.detach().float().cpu().numpy()
-    wav = np.clip(np.asarray(wav, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    return (np.clip(np.asarray(wav, dtype=np.float32).reshape(-1), -1.0, 1.0) * 32767).astype("<i2")
+
+
+def save_wav(path: str | Path, wav: torch.Tensor | np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM wav; samples outside [-1, 1] are clipped."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), wav, sample_rate, subtype="PCM_16")
+    soundfile.write(str(path), pcm16(wav), sample_rate, subtype="PCM_16")

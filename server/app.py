@@ -22,10 +22,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.audio import pcm16
 from synthesize import Line, SynthesisError, Synthesizer, piece_seed, split_long
 
 from .batcher import Batcher, Job, QueueFull
-from .formats import FORMATS, STREAMABLE, encode, output_rate, resample, streaming_wav_header, to_pcm16
+from .formats import FORMATS, STREAMABLE, encode, output_rate, resample, streaming_wav_header
 
 log = logging.getLogger("server")
 
@@ -279,7 +280,7 @@ def create_app(synth: Synthesizer, config: ServerConfig = ServerConfig()) -> Fas
                     sentence = await asyncio.wait_for(future, config.request_timeout_s)
                     if k == 0:
                         log.info("first audio after %.3f s", time.perf_counter() - begin)
-                    yield to_pcm16(service.chunks(sentence, k, fmt))
+                    yield pcm16(service.chunks(sentence, k, fmt)).tobytes()
             finally:
                 for future in futures:
                     future.cancel()

@@ -12,6 +12,8 @@ import struct
 import numpy as np
 import soundfile
 
+from common.audio import pcm16
+
 PCM_RATE = 24000
 FORMATS = {  # name: (soundfile format, subtype, content type)
     "wav": ("WAV", "PCM_16", "audio/wav"),
@@ -35,17 +37,13 @@ def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     return librosa.resample(samples, orig_sr=rate, target_sr=target)
 
 
-def to_pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-
-
 def encode(samples: np.ndarray, response_format: str, rate: int) -> bytes:
     """A whole answer, already at `output_rate`, in the requested format."""
     if response_format == "pcm":
-        return to_pcm16(samples)
+        return pcm16(samples).tobytes()
     container, subtype, _ = FORMATS[response_format]
     if subtype == "PCM_16":  # the same integer samples that `pcm` and the wav stream send
-        samples = np.frombuffer(to_pcm16(samples), dtype="<i2")
+        samples = pcm16(samples)
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format=container, subtype=subtype)
     return buffer.getvalue()

@@ -105,3 +105,20 @@ def test_samplers_are_a_synthesis_setting(checkpoints, tmp_path):
     assert soundfile.read(tmp_path / "ml" / "0001.wav")[0].shape == soundfile.read(tmp_path / "dpm" / "0001.wav")[0].shape
     with pytest.raises(SynthesisError, match="unknown sampler"):
         Synthesizer(checkpoints / "acoustic.pt", sampler="heun")
+
+
+def test_stream_writes_the_wav_data_to_stdout_as_it_goes(checkpoints, tmp_path, capfdbinary):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("First line. It has two sentences!\n@#$%\nsecond|The second line.\n", encoding="utf-8")
+    common = ["-f", str(lines), "--acoustic", str(checkpoints / "acoustic.pt"), "--vocoder", str(checkpoints / "vocoder.pt"),
+              "--timesteps", "2"]
+    assert main(common + ["-o", str(tmp_path / "plain")]) == 1  # the unspeakable line fails, the others are written
+    capfdbinary.readouterr()
+    assert main(common + ["-o", str(tmp_path / "streamed"), "--stream"]) == 1
+    captured = capfdbinary.readouterr()
+    expected = b"".join(soundfile.read(tmp_path / "plain" / name, dtype="int16")[0].tobytes()
+                        for name in ("0001.wav", "second.wav"))
+    assert captured.out == expected
+    assert b"first audio after" in captured.err
+    for name in ("0001.wav", "second.wav"):
+        assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
