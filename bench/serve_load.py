@@ -59,27 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def random_full_size_checkpoints(folder: Path) -> tuple[Path, Path]:
-    import torch
-
-    from common.checkpoint import make_checkpoint, save_checkpoint
-    from common.config import to_dict
-    from common.mel import MelConfig
-    from diffwave.config import DiffWaveModelConfig
-    from diffwave.model import DiffWave
-    from grad_tts.config import GradTTSModelConfig
-    from grad_tts.model import GradTTS
-    from text import TextConfig
-
-    torch.manual_seed(0)
-    acoustic, vocoder = GradTTS(GradTTSModelConfig()), DiffWave(DiffWaveModelConfig())
-    save_checkpoint(make_checkpoint("grad_tts", acoustic.state_dict(), to_dict(acoustic.config), to_dict(MelConfig()),
-                                    text=to_dict(TextConfig())), folder / "acoustic.pt")
-    save_checkpoint(make_checkpoint("diffwave", vocoder.state_dict(), to_dict(vocoder.config), to_dict(MelConfig())),
-                    folder / "vocoder.pt")
-    return folder / "acoustic.pt", folder / "vocoder.pt"
-
-
 @contextlib.contextmanager
 def server_for(args):
     if args.url:
@@ -87,6 +66,7 @@ def server_for(args):
         return
     import torch
 
+    from bench.util import write_random_checkpoints
     from server.app import ServerConfig, create_app
     from server.background import BackgroundServer
     from synthesize import Synthesizer
@@ -95,7 +75,7 @@ def server_for(args):
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if args.full_size_random:
-            acoustic, vocoder = random_full_size_checkpoints(Path(tmp))
+            acoustic, vocoder = write_random_checkpoints(Path(tmp))
         elif args.acoustic:
             acoustic, vocoder = args.acoustic, args.vocoder
         else:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import resource
 import time
-from typing import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 
@@ -28,3 +30,32 @@ def profile_table(fn: Callable[[], object], rows: int = 12) -> str:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         fn()
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None,
+                             diffwave_config: Optional[str] = None, seed: int = 0) -> tuple[Path, Path]:
+    """Grad-TTS and DiffWave checkpoints of random weights: full size, or the models of the given
+    JSON configs (e.g. the demo's). For speed measurements and load tests, never for listening."""
+    from common.checkpoint import make_checkpoint, save_checkpoint
+    from common.config import load_json, to_dict
+    from diffwave.config import DiffWaveConfig
+    from diffwave.model import DiffWave
+    from diffwave.train import prior_mel_bands
+    from grad_tts.config import GradTTSConfig
+    from grad_tts.model import GradTTS
+
+    torch.manual_seed(seed)
+    acoustic_config = load_json(GradTTSConfig, grad_tts_config) if grad_tts_config else GradTTSConfig()
+    vocoder_config = load_json(DiffWaveConfig, diffwave_config) if diffwave_config else DiffWaveConfig()
+    vocoder_config = replace(vocoder_config, mel=acoustic_config.mel)
+    vocoder_model = vocoder_config.model
+    if vocoder_model.prior_bands and not vocoder_model.prior_mel_band:
+        vocoder_model = replace(vocoder_model, prior_mel_band=prior_mel_bands(vocoder_config))
+    acoustic, vocoder = GradTTS(acoustic_config.model), DiffWave(vocoder_model)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(make_checkpoint("grad_tts", acoustic.state_dict(), to_dict(acoustic.config),
+                                    to_dict(acoustic_config.mel), text=to_dict(acoustic_config.text)),
+                    folder / "acoustic.pt")
+    save_checkpoint(make_checkpoint("diffwave", vocoder.state_dict(), to_dict(vocoder.config),
+                                    to_dict(acoustic_config.mel)), folder / "vocoder.pt")
+    return folder / "acoustic.pt", folder / "vocoder.pt"

@@ -88,14 +88,18 @@ def with_prior_energy(config: DiffWaveConfig, dataset: AudioMelDataset) -> DiffW
              config.model.prior_energy_max)
     overrides = [f"model.prior_energy_min={low}"]
     if config.model.prior_bands > 0:
-        import librosa
-
-        mel = config.mel
-        centres = librosa.mel_frequencies(mel.n_mels + 2, fmin=mel.f_min, fmax=mel.upper_frequency,
-                                          htk=mel.mel_scale == "htk")[1:-1]
-        mapping = mel_band_map(centres, mel.sample_rate, config.model.prior_bands)
-        overrides.append(f"model.prior_mel_band={json.dumps(mapping)}")
+        overrides.append(f"model.prior_mel_band={json.dumps(prior_mel_bands(config))}")
     return apply_overrides(config, overrides)
+
+
+def prior_mel_bands(config: DiffWaveConfig) -> list[int]:
+    """The prior band of each mel bin (`model.prior_mel_band`), from the mel config's bin centres."""
+    import librosa
+
+    mel = config.mel
+    centres = librosa.mel_frequencies(mel.n_mels + 2, fmin=mel.f_min, fmax=mel.upper_frequency,
+                                      htk=mel.mel_scale == "htk")[1:-1]
+    return mel_band_map(centres, mel.sample_rate, config.model.prior_bands)
 
 
 def main(argv=None) -> int:
