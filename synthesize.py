@@ -25,7 +25,7 @@ from common.mel import MelSpectrogram
 from common.progress import progress_bar
 from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
-from diffwave.inference import vocode
+from diffwave.inference import PRECISIONS, resolve_precision, vocode
 from grad_tts.checkpoint import load_grad_tts, mel_config, text_config
 from grad_tts.samplers import SAMPLERS
 from text import TextProcessor
@@ -101,7 +101,7 @@ class Synthesizer:
     def __init__(self, acoustic: str | Path, vocoder: str | Path = GRIFFIN_LIM, device: str = "cpu",
                  timesteps: int = 10, temperature: float = 1.5, length_scale: float = 1.0,
                  vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25,
-                 sampler: str = "euler"):
+                 sampler: str = "euler", vocoder_precision: str = "auto"):
         self.device = torch.device(device)
         self.model, ckpt = load_grad_tts(acoustic, self.device)
         self.mel_config = mel_config(ckpt)
@@ -115,6 +115,10 @@ class Synthesizer:
         self.vocoder_fast, self.vocoder_steps = vocoder_fast, vocoder_steps
         self.pause = pause
         self.vocoder = None
+        try:
+            self.vocoder_precision = resolve_precision(vocoder_precision, self.device)
+        except ValueError as err:
+            raise SynthesisError(str(err)) from None
         self.description = {"acoustic": {"path": str(acoustic), "kind": "grad_tts", "config": ckpt.get("config")},
                             "vocoder": {"path": str(vocoder), "kind": GRIFFIN_LIM},
                             "mel": ckpt.get("mel"), "speakers": list(self.speakers)}
@@ -128,7 +132,7 @@ class Synthesizer:
                 raise SynthesisError(f"the acoustic model ({acoustic}) and the vocoder ({vocoder}) use different mel "
                                      "features (acoustic != vocoder): " + "; ".join(differences))
             self.description["vocoder"] = {"path": str(vocoder), "kind": "diffwave", "config": vckpt.get("config"),
-                                           "mel_matches_acoustic": True}
+                                           "mel_matches_acoustic": True, "precision": self.vocoder_precision}
 
     @property
     def sample_rate(self) -> int:
@@ -176,7 +180,7 @@ class Synthesizer:
         if self.vocoder is None:
             return griffin_lim(mel.cpu(), self.extractor, generator=generator)
         return vocode(mel.unsqueeze(0), self.vocoder, fast=self.vocoder_fast, steps=self.vocoder_steps,
-                      generator=generator)[0].cpu()
+                      generator=generator, precision=self.vocoder_precision)[0].cpu()
 
     def silence(self) -> torch.Tensor:
         """The pause between the sentences of one line."""
@@ -210,6 +214,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
                         help="DiffWave's 6-step schedule (--no-vocoder-fast: the full schedule)")
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave steps (overrides --vocoder-fast)")
+    parser.add_argument("--vocoder-precision", choices=PRECISIONS, default="auto",
+                        help="DiffWave arithmetic: auto = bf16 on a CPU with native bf16 (AVX512-BF16/AMX, about "
+                             "twice as fast), else fp32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -245,7 +252,8 @@ def synthesizer_from_args(args) -> Synthesizer:
     """The Synthesizer that `add_model_arguments`' options describe (SynthesisError/CheckpointError/OSError)."""
     acoustic, vocoder = resolve_checkpoints(args)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
-                       args.vocoder_fast, args.vocoder_steps, sampler=args.sampler)
+                       args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,
+                       vocoder_precision=args.vocoder_precision)
 
 
 def speak_pieces(synth: Synthesizer, lines: list[Line], chosen: list[tuple[int, int, str]], args, mels: dict,

@@ -8,7 +8,7 @@ reference solution of the same text from the same starting noise (1000 Euler ste
 probability-flow ODE; the ml sampler is stochastic, so its distance also holds its own noise), and
 WER/CER of pocketsphinx through Griffin-Lim on the test sentences. DiffWave (with --vocoder):
 copy-synthesis of the test recordings with N-step schedules, the 6-step fast schedule and the full
-one (STOI, PESQ, log-mel L1). Writes OUT/grad_tts.csv, OUT/diffwave.csv, OUT/samplers.md and
+one, and the fast one under bf16 autocast (STOI, PESQ, log-mel L1). Writes OUT/grad_tts.csv, OUT/diffwave.csv, OUT/samplers.md and
 OUT/samplers.png.
 """
 from __future__ import annotations
@@ -92,7 +92,8 @@ def diffwave_rows(args, entries: list[Entry]) -> list[dict]:
     extractor = MelSpectrogram(mel_config(ckpt))
     rate = extractor.config.sample_rate
     plans = [(f"{n} steps", dict(steps=n)) for n in (int(v) for v in args.vocoder_steps.split(","))]
-    plans += [("fast (6)", dict(fast=True)), ("full", dict(fast=False))]
+    plans += [("fast (6)", dict(fast=True)), ("fast (6), bf16", dict(fast=True, precision="bf16")),
+              ("full", dict(fast=False))]
     rows = []
     for name, kwargs in plans:
         scores, begin, audio_seconds = [], time.perf_counter(), 0.0

@@ -26,15 +26,37 @@ log = logging.getLogger("diffwave.inference")
 HOIST_LIMIT_BYTES = 2 * 1024 ** 3
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is about twice as
+    fast as fp32 for DiffWave's convolutions; elsewhere it is emulated and slower."""
+    if torch.device(device).type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" is bf16 on a CPU with native bf16 and fp32 everywhere else."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 @torch.no_grad()
 def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, steps: Optional[int] = None,
            n_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
-           hoist: Optional[bool] = None) -> torch.Tensor:
+           hoist: Optional[bool] = None, precision: str = "fp32") -> torch.Tensor:
     """Mel (B, n_mels, frames) -> audio (B, frames * hop). Unconditional models take `mel=None` and
     `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler (see
     `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
     `hoist` (default: when it fits in 2 GiB) computes every layer's conditioner once per utterance.
-    A PriorGrad model starts from, and adds, noise scaled by the mel's energy."""
+    A PriorGrad model starts from, and adds, noise scaled by the mel's energy. `precision="bf16"`
+    runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32)."""
     config = model.config
     device = next(model.parameters()).device
     schedule = schedule_for(config, fast, steps)
@@ -48,14 +70,17 @@ def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, step
     if hoist is None:
         need = 4 * batch * length // config.bands * 2 * config.residual_channels * config.residual_layers
         hoist = need <= HOIST_LIMIT_BYTES
-    cond = model.condition(mel, hoist=hoist)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
+    with autocast:
+        cond = model.condition(mel, hoist=hoist)
     prior = NoisePrior(config, mel)
     audio = prior.shape(torch.randn(batch, length, generator=generator).to(device))
     for n in range(len(schedule.alpha) - 1, -1, -1):
         step = torch.full((batch,), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
         c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
-        predicted = model.denoise(audio, step, cond).squeeze(1)
+        with autocast:
+            predicted = model.denoise(audio, step, cond).squeeze(1).float()
         if config.predict == "clean":
             predicted = noise_from_clean(audio, predicted, float(schedule.alpha_cum[n]))
         audio = c1 * (audio - c2 * predicted)

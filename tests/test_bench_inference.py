@@ -29,7 +29,7 @@ def test_tiny_sampler_table(tmp_path):
     euler = {r["steps"]: float(r["log_mel_distance"]) for r in rows if r["sampler"] == "euler"}
     assert euler["8"] < euler["2"]  # closer to the 50-step reference with more steps
     with (out / "diffwave.csv").open() as handle:
-        assert [r["schedule"] for r in csv.DictReader(handle)] == ["1 steps", "fast (6)", "full"]
+        assert [r["schedule"] for r in csv.DictReader(handle)] == ["1 steps", "fast (6)", "fast (6), bf16", "full"]
     assert (out / "samplers.png").stat().st_size > 0 and "DiffWave" in (out / "samplers.md").read_text()
 
 

@@ -191,3 +191,23 @@ def test_bad_inputs(corpus, tmp_path, caplog):
                     tmp_path / "tiny.pt")
     assert vocode_main([str(tmp_path / "tiny.pt"), str(tmp_path / "bands.npy"), "-o", str(tmp_path / "x.wav")]) == 1
     assert "expected (80, frames)" in caplog.text
+
+
+def test_bf16_vocoding_matches_fp32_within_tolerance():
+    """The bf16 path (taken by default on CPUs with native bf16) changes the output by less than
+    1e-2 of full scale; `auto` takes it exactly where the CPU has native bf16."""
+    from diffwave.inference import native_bf16, resolve_precision
+
+    torch.manual_seed(0)
+    model = DiffWave(DiffWaveModelConfig(residual_layers=4, residual_channels=16, dilation_cycle_length=2)).eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.02)
+    mel = torch.randn(1, 80, 20)
+    full = vocode(mel, model, generator=torch.Generator().manual_seed(1))
+    half = vocode(mel, model, generator=torch.Generator().manual_seed(1), precision="bf16")
+    assert half.dtype == torch.float32
+    assert float((half - full).abs().max()) < 1e-2
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("fp16", torch.device("cpu"))
