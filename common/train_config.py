@@ -13,7 +13,7 @@ class TrainConfig:
     learning_rate: float = 1e-4
     max_steps: int = 1_000_000
     grad_clip: float = 0.0  # 0: no clipping
-    amp: str = "none"  # "none", "bf16" or "fp16" (with a gradient scaler)
+    amp: str = "none"  # "none", "bf16", "fp16" (with a gradient scaler), or "auto": bf16 where the CPU has it natively
     seed: int = 1234
     log_every: int = 50
     checkpoint_every: int = 1000

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import (capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
                          save_training_checkpoint)
+from .precision import native_bf16
 from .progress import progress_bar
 from .sampling import SeededBatchSampler
 from .train_config import TrainConfig
@@ -96,11 +97,14 @@ def to_device(batch: dict, device: torch.device) -> dict:
             for k, v in batch.items()}
 
 
-def autocast_dtype(amp: str) -> Optional[torch.dtype]:
+def autocast_dtype(amp: str, device: torch.device) -> Optional[torch.dtype]:
+    """The autocast type of `train.amp`; "auto" is bf16 on a CPU with native bf16, else none."""
+    if amp == "auto":
+        amp = "bf16" if native_bf16(device) else "none"
     try:
         return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     except KeyError:
-        raise ValueError(f"train.amp: {amp!r} is not one of none, bf16, fp16") from None
+        raise ValueError(f"train.amp: {amp!r} is not one of none, auto, bf16, fp16") from None
 
 
 class Trainer:
@@ -116,7 +120,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         self.model = task.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
-        self.amp_dtype = autocast_dtype(self.config.amp)
+        self.amp_dtype = autocast_dtype(self.config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.step = 0
         if init_from:

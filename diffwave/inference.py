@@ -15,6 +15,7 @@ import torch
 
 from common.audio import AudioError, load_wav, save_wav
 from common.checkpoint import CheckpointError
+from common.precision import native_bf16
 from common.mel import MelSpectrogram
 
 from .checkpoint import load_diffwave, mel_config
@@ -27,15 +28,6 @@ HOIST_LIMIT_BYTES = 2 * 1024 ** 3
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is about twice as
-    fast as fp32 for DiffWave's convolutions; elsewhere it is emulated and slower."""
-    if torch.device(device).type != "cpu":
-        return False
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -211,3 +211,23 @@ def test_bf16_vocoding_matches_fp32_within_tolerance():
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
     with pytest.raises(ValueError, match="unknown precision"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_bf16_training_autocast_and_auto_choice():
+    from common.precision import native_bf16
+    from common.trainer import autocast_dtype
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native_bf16(cpu) else None)
+    assert autocast_dtype("none", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(ValueError, match="train.amp"):
+        autocast_dtype("int8", cpu)
+    torch.manual_seed(0)
+    model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=8, dilation_cycle_length=2, bands=4,
+                                         stft_loss_weight=1.0))
+    batch = {"audio": torch.randn(2, 16 * 256) * 0.1, "spectrogram": torch.randn(2, 80, 16)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.compute_loss(batch)["loss"]
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
