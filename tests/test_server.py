@@ -232,3 +232,21 @@ def test_a_request_past_its_time_limit_gets_504(synth):
         batcher.run_batch = real
         running.service.config.request_timeout_s = 60  # the held batch still runs; the next request waits for it
         assert speak(running, input="Fast again.").status_code == 200
+
+
+def test_a_server_fault_is_a_500_with_an_id_in_the_log(synth, caplog):
+    with BackgroundServer(create_app(synth)) as running:
+        batcher = running.service.batcher
+        real = batcher.run_batch
+
+        def broken(jobs):
+            raise RuntimeError("a fault inside synthesis")
+
+        batcher.run_batch = broken
+        with caplog.at_level("ERROR", logger="server"):
+            answer = speak(running, input="Boom.")
+        assert answer.status_code == 500 and answer.json()["error"]["type"] == "server_error"
+        fault = answer.json()["error"]["message"].split("fault id ")[1].rstrip(")")
+        assert any(fault in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+        batcher.run_batch = real
+        assert speak(running, input="Fine again.").status_code == 200
