@@ -101,7 +101,7 @@ class Synthesizer:
     def __init__(self, acoustic: str | Path, vocoder: str | Path = GRIFFIN_LIM, device: str = "cpu",
                  timesteps: int = 10, temperature: float = 1.5, length_scale: float = 1.0,
                  vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25,
-                 sampler: str = "euler", vocoder_precision: str = "auto"):
+                 sampler: str = "euler", vocoder_precision: str = "auto", acoustic_precision: str = "fp32"):
         self.device = torch.device(device)
         self.model, ckpt = load_grad_tts(acoustic, self.device)
         self.mel_config = mel_config(ckpt)
@@ -117,11 +117,14 @@ class Synthesizer:
         self.vocoder = None
         try:
             self.vocoder_precision = resolve_precision(vocoder_precision, self.device)
+            self.acoustic_precision = resolve_precision(acoustic_precision, self.device)
         except ValueError as err:
             raise SynthesisError(str(err)) from None
         self.description = {"acoustic": {"path": str(acoustic), "kind": "grad_tts", "config": ckpt.get("config")},
                             "vocoder": {"path": str(vocoder), "kind": GRIFFIN_LIM},
-                            "mel": ckpt.get("mel"), "speakers": list(self.speakers)}
+                            "mel": ckpt.get("mel"), "speakers": list(self.speakers),
+                            "sampling": {"sampler": sampler, "timesteps": timesteps, "temperature": temperature,
+                                         "precision": self.acoustic_precision}}
         if str(vocoder) != GRIFFIN_LIM:
             self.vocoder, vckpt = load_diffwave(vocoder, self.device)
             theirs = vocoder_mel_config(vckpt)
@@ -171,7 +174,7 @@ class Synthesizer:
                                     self.temperature if temperature is None else temperature, False,
                                     self.length_scale if length_scale is None else length_scale, spk,
                                     generators=[torch.Generator().manual_seed(s) for s in seeds],
-                                    sampler=sampler or self.sampler)
+                                    sampler=sampler or self.sampler, decoder_bf16=self.acoustic_precision == "bf16")
         return [Spoken(out["mel"][k, :, :int(n)], out["durations"][k, :len(e.ids)], e.words)
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 
@@ -217,6 +220,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocoder-precision", choices=PRECISIONS, default="auto",
                         help="DiffWave arithmetic: auto = bf16 on a CPU with native bf16 (AVX512-BF16/AMX, about "
                              "twice as fast), else fp32")
+    parser.add_argument("--acoustic-precision", choices=PRECISIONS, default="fp32",
+                        help="Grad-TTS decoder arithmetic (the encoder and durations stay fp32); bf16 is about 1.8x "
+                             "faster on a CPU with native bf16 and moves the mel by about 0.1 (log units)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -253,7 +259,7 @@ def synthesizer_from_args(args) -> Synthesizer:
     acoustic, vocoder = resolve_checkpoints(args)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
                        args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,
-                       vocoder_precision=args.vocoder_precision)
+                       vocoder_precision=args.vocoder_precision, acoustic_precision=args.acoustic_precision)
 
 
 def speak_pieces(synth: Synthesizer, lines: list[Line], chosen: list[tuple[int, int, str]], args, mels: dict,

@@ -142,3 +142,18 @@ def test_batched_equals_item_by_item(stoc, sampler):
         tolerance = 1e-4 if sampler == "euler" else 2e-3
         torch.testing.assert_close(batched["mel"][i, :, :n], single["mel"][0, :, :n], atol=tolerance, rtol=tolerance)
         assert batched["mel"][i, :, n:].abs().sum() == 0
+
+
+def test_bf16_decoder_keeps_durations_and_stays_close():
+    torch.manual_seed(3)
+    model = GradTTS(tiny_config()).eval()
+    for p in model.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    x, lengths = torch.randint(1, 149, (1, 17)), torch.tensor([17])
+    full = model.synthesise(x, lengths, n_timesteps=4, generators=[torch.Generator().manual_seed(0)])
+    half = model.synthesise(x, lengths, n_timesteps=4, generators=[torch.Generator().manual_seed(0)],
+                            decoder_bf16=True)
+    assert torch.equal(full["durations"], half["durations"]) and half["mel"].dtype == torch.float32
+    assert torch.equal(full["encoder"], half["encoder"])
+    difference = float((full["mel"] - half["mel"]).abs().mean())
+    assert 0 < difference < 0.05 * float(full["mel"].std())
