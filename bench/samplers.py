@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocoder-steps", default="1,2,3,4,6", help="DiffWave N-step schedules (besides fast, full)")
     parser.add_argument("--limit", type=int, default=16, help="test sentences used")
     parser.add_argument("--temperature", type=float, default=1.5)
+    parser.add_argument("--batch", type=int, default=4, help="sentences per Grad-TTS batch (the output does not "
+                                                               "depend on it; large padded batches are slow on CPU)")
     parser.add_argument("--no-asr", action="store_true", help="distances only (no Griffin-Lim, no recognition)")
     return parser
 
@@ -55,8 +57,11 @@ def grad_tts_rows(args, entries: list[Entry], out: Path, evaluator) -> list[dict
     speakers = [synth.speaker_id(None)] * len(entries)
 
     def mels(sampler: str, steps: int) -> tuple[list[torch.Tensor], float]:
-        begin = time.perf_counter()
-        result = [s.mel for s in synth.acoustic(texts, speakers, seeds, timesteps=steps, sampler=sampler)]
+        begin, result = time.perf_counter(), []
+        for start in range(0, len(texts), args.batch):
+            chunk = slice(start, start + args.batch)
+            result += [s.mel for s in synth.acoustic(texts[chunk], speakers[chunk], seeds[chunk], timesteps=steps,
+                                                     sampler=sampler)]
         return result, time.perf_counter() - begin
 
     reference, _ = mels("euler", args.reference_steps)
