@@ -174,7 +174,8 @@ class Synthesizer:
                                     self.temperature if temperature is None else temperature, False,
                                     self.length_scale if length_scale is None else length_scale, spk,
                                     generators=[torch.Generator().manual_seed(s) for s in seeds],
-                                    sampler=sampler or self.sampler, decoder_bf16=self.acoustic_precision == "bf16")
+                                    sampler=sampler or self.sampler, decoder_bf16=self.acoustic_precision == "bf16",
+                                    denoised_range=self.extractor.value_range())
         return [Spoken(out["mel"][k, :, :int(n)], out["durations"][k, :len(e.ids)], e.words)
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 

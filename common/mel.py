@@ -133,6 +133,16 @@ class MelSpectrogram(torch.nn.Module):
         db = 20 * torch.log10(torch.clamp(mel, min=cfg.log_floor)) - 20
         return torch.clamp((db + 100) / 100, 0.0, 1.0)
 
+    def value_range(self) -> tuple[float, float]:
+        """The least and greatest features any waveform in [-1, 1] can give: the floor, and the
+        compressed magnitude of a full-scale signal filling the widest mel filter's band."""
+        window_gain = self.window.sum()
+        if self.config.stft_normalized:
+            window_gain = window_gain / self.window.pow(2).sum().sqrt()
+        loudest = window_gain * self.mel_basis.sum(dim=1).max()
+        bounds = self.compress(torch.stack([torch.zeros(()), loudest]))
+        return float(bounds[0]), float(bounds[1])
+
     def decompress(self, features: torch.Tensor) -> torch.Tensor:
         """Inverse of `compress` (up to the floor and clipping): linear mel magnitudes."""
         if self.config.compression == "log":

@@ -39,18 +39,21 @@ class Diffusion(nn.Module):
 
     @torch.no_grad()
     def reverse_diffusion(self, z, mask, mu, n_timesteps: int, stoc: bool = False, spk=None,
-                          noise: Optional[NoiseFn] = None, sampler: str = "euler", bf16: bool = False):
+                          noise: Optional[NoiseFn] = None, sampler: str = "euler", bf16: bool = False,
+                          denoised_range: Optional[tuple[float, float]] = None):
         """From t=1 to t=0 with `sampler` (see grad_tts.samplers; euler is upstream's solver,
         stochastic with `stoc`). `noise(like)` draws the stochastic samplers' noise (default
         `torch.randn_like`), so callers can make it per item. `bf16` runs the score network under
-        bfloat16 autocast (the solver's arithmetic stays fp32)."""
+        bfloat16 autocast (the solver's arithmetic stays fp32). `denoised_range` bounds the ml and dpm
+        solvers' estimate of the clean mel (see grad_tts.samplers)."""
 
         def score(x: torch.Tensor, t: float) -> torch.Tensor:
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
                 time = t * torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
                 return self.estimator(x, mask, mu, time, spk).float()
 
-        return solve(sampler, z, mu, mask, score, Schedule(self.beta_min, self.beta_max), n_timesteps, stoc, noise)
+        return solve(sampler, z, mu, mask, score, Schedule(self.beta_min, self.beta_max), n_timesteps, stoc, noise,
+                     denoised_range)
 
     def loss_t(self, x0, mask, mu, t, spk=None, z=None):
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)

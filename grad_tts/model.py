@@ -145,12 +145,13 @@ class GradTTS(nn.Module):
     def synthesise(self, x, x_lengths, n_timesteps: int = 10, temperature: float = 1.0, stoc: bool = False,
                    length_scale: float = 1.0, spk=None,
                    generators: Optional[Sequence[torch.Generator]] = None, sampler: str = "euler",
-                   decoder_bf16: bool = False) -> dict:
+                   decoder_bf16: bool = False, denoised_range: Optional[tuple[float, float]] = None) -> dict:
         """Text ids -> mel. Returns `mel` and `encoder` (B, n_feats, T_max), `mel_lengths` (B,),
         `attn` (B, 1, T_text, T_max) and `durations` (B, T_text), each item masked to its length.
 
         `sampler` names the reverse-diffusion solver (grad_tts.samplers: euler, ml, dpm);
         `decoder_bf16` runs the decoder's network in bfloat16 (the encoder and durations stay fp32).
+        `denoised_range` (the mel features' range) keeps ml and dpm finite under a poor score.
         `n_timesteps=0` skips the decoder: the mel is the encoder's mean along the durations
         (what the decoder refines; useful to tell how much the decoder adds).
 
@@ -184,6 +185,7 @@ class GradTTS(nn.Module):
                 return out
 
             z = mu_y + noise(mu_y) / temperature
-        mel = self.decoder.reverse_diffusion(z, y_mask, mu_y, n_timesteps, stoc, spk, noise, sampler, decoder_bf16)
+        mel = self.decoder.reverse_diffusion(z, y_mask, mu_y, n_timesteps, stoc, spk, noise, sampler, decoder_bf16,
+                                             denoised_range)
         return {"mel": mel[:, :, :y_max], "encoder": mu_y[:, :, :y_max], "mel_lengths": y_lengths,
                 "attn": attn[:, :, :y_max].unsqueeze(1), "durations": durations.squeeze(1)}

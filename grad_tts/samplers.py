@@ -11,6 +11,12 @@ the score of x_t, -eps / sigma_t, and every solver here only needs that score.
   q(y_s | y_t, y_0) at the denoised estimate of y_0, which makes few steps far better than Euler's.
 - `dpm`: DPM-Solver++(2M) (Lu et al., 2022) on the probability-flow ODE: second order from one
   network call per step (first order on the first), steps uniform in lambda = log(a_t / sigma_t).
+
+`ml` and `dpm` move towards the denoised estimate y_0 = (y_t + sigma_t^2 score) / a_t, which divides
+the score's error by a_t (0.0067 at t=1): a score that is poor at high noise (an undertrained model)
+throws the estimate far outside any mel, and the network, fed those values, overflows to NaN. So the
+estimate is clamped to `denoised_range`, the features' physical range (MelSpectrogram.value_range),
+which a good model's estimates never leave.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ DPM_T_END = 1e-3
 
 Score = Callable[[torch.Tensor, float], torch.Tensor]  # (x_t, t) -> score of x_t
 NoiseFn = Callable[[torch.Tensor], torch.Tensor]
+Range = Optional[tuple[float, float]]
 
 
 class Schedule:
@@ -72,31 +79,40 @@ def euler(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, s
     return x
 
 
-def ml_step(y: torch.Tensor, score_y: torch.Tensor, s: float, t: float, schedule: Schedule
+def denoised_estimate(y: torch.Tensor, score_y: torch.Tensor, t: float, schedule: Schedule, mu: torch.Tensor,
+                      denoised_range: Range = None) -> torch.Tensor:
+    """E[y_0 | y_t] = (y_t + sigma_t^2 score) / a_t, with y_0 + mu clamped to `denoised_range`."""
+    denoised = (y + schedule.sigma(t) ** 2 * score_y) / schedule.alpha(t)
+    if denoised_range is None:
+        return denoised
+    return (denoised + mu).clamp(*denoised_range) - mu
+
+
+def ml_step(y: torch.Tensor, denoised: torch.Tensor, s: float, t: float, schedule: Schedule
             ) -> tuple[torch.Tensor, float]:
     """Mean and standard deviation of the maximum-likelihood step from time t to s < t:
-    q(y_s | y_t, y_0) at y_0 = (y_t + sigma_t^2 score) / a_t, the denoised estimate."""
+    q(y_s | y_t, y_0) at y_0 = `denoised`, the denoised estimate."""
     a_s, a_t = schedule.alpha(s), schedule.alpha(t)
     var_s, var_t = 1 - a_s ** 2, 1 - a_t ** 2
     a_st = a_t / a_s
-    denoised = (y + var_t * score_y) / a_t
     mean = (a_s * (1 - a_st ** 2) / var_t) * denoised + (a_st * var_s / var_t) * y
     return mean, math.sqrt(var_s * (1 - a_st ** 2) / var_t)
 
 
 def maximum_likelihood(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule,
-                       n_steps: int, noise: Optional[NoiseFn] = None) -> torch.Tensor:
+                       n_steps: int, noise: Optional[NoiseFn] = None, denoised_range: Range = None) -> torch.Tensor:
     noise = noise or torch.randn_like
     times = [1.0 - i / n_steps for i in range(n_steps + 1)]
     y = (x - mu) * mask
     for t, s in zip(times[:-1], times[1:]):
-        mean, std = ml_step(y, score(y + mu, t), s, t, schedule)
+        denoised = denoised_estimate(y, score(y + mu, t), t, schedule, mu, denoised_range)
+        mean, std = ml_step(y, denoised, s, t, schedule)
         y = (mean + std * noise(y)) * mask if s > 0 else mean * mask
     return (y + mu) * mask
 
 
 def dpm_solver(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule,
-               n_steps: int, t_end: float = DPM_T_END) -> torch.Tensor:
+               n_steps: int, t_end: float = DPM_T_END, denoised_range: Range = None) -> torch.Tensor:
     """DPM-Solver++(2M) on the probability-flow ODE from t=1 to `t_end` (where sigma_t < 0.01), in
     steps uniform in lambda; second order but for the first step, one network call per step."""
     start, end = schedule.log_snr(1.0), schedule.log_snr(t_end)
@@ -104,27 +120,28 @@ def dpm_solver(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Sco
     y = (x - mu) * mask
     previous = None  # (denoised estimate, step in lambda) of the step before
     for t, s in zip(times[:-1], times[1:]):
-        a_t, sigma_t = schedule.alpha(t), schedule.sigma(t)
-        denoised = (y + sigma_t ** 2 * score(y + mu, t)) / a_t
+        denoised = denoised_estimate(y, score(y + mu, t), t, schedule, mu, denoised_range)
         h = schedule.log_snr(s) - schedule.log_snr(t)
         estimate = denoised
         if previous is not None:
             ratio = previous[1] / h
             estimate = (1 + 0.5 / ratio) * denoised - (0.5 / ratio) * previous[0]
-        y = ((schedule.sigma(s) / sigma_t) * y - schedule.alpha(s) * math.expm1(-h) * estimate) * mask
+        y = ((schedule.sigma(s) / schedule.sigma(t)) * y - schedule.alpha(s) * math.expm1(-h) * estimate) * mask
         previous = (denoised, h)
     return (y + mu) * mask
 
 
 def solve(sampler: str, x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule,
-          n_steps: int, stochastic: bool = False, noise: Optional[NoiseFn] = None) -> torch.Tensor:
-    """x_0 from x_1 with the named sampler (`stochastic` applies to euler only; ml always is)."""
+          n_steps: int, stochastic: bool = False, noise: Optional[NoiseFn] = None,
+          denoised_range: Range = None) -> torch.Tensor:
+    """x_0 from x_1 with the named sampler (`stochastic` applies to euler only; ml always is;
+    `denoised_range` to ml and dpm, see the module's docstring)."""
     if n_steps < 1:
         raise ValueError("a sampler needs at least one step")
     if sampler == "euler":
         return euler(x, mu, mask, score, schedule, n_steps, stochastic, noise)
     if sampler == "ml":
-        return maximum_likelihood(x, mu, mask, score, schedule, n_steps, noise)
+        return maximum_likelihood(x, mu, mask, score, schedule, n_steps, noise, denoised_range)
     if sampler == "dpm":
-        return dpm_solver(x, mu, mask, score, schedule, n_steps)
+        return dpm_solver(x, mu, mask, score, schedule, n_steps, denoised_range=denoised_range)
     raise ValueError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from grad_tts.samplers import Schedule, dpm_solver, euler, maximum_likelihood, ml_step, solve
+from common.mel import MelConfig, MelSpectrogram
+from grad_tts.samplers import Schedule, denoised_estimate, dpm_solver, euler, maximum_likelihood, ml_step, solve
 
 SCHEDULE = Schedule(0.05, 20.0)
 C = 0.5
@@ -45,15 +46,19 @@ def test_second_order_beats_euler_at_few_steps():
         assert dpm < 0.7 * first
 
 
+def denoised(y, score_y, t):
+    return denoised_estimate(y, score_y, t, SCHEDULE, torch.zeros_like(y))
+
+
 def test_ml_step_mean_and_variance_are_the_closed_form():
     s, t = 0.3, 0.7
     y = torch.linspace(-2, 2, 9)
     a_st = SCHEDULE.alpha(t) / SCHEDULE.alpha(s)
     # Gaussian data: the step's mean is the exact conditional mean E[y_s | y_t]
-    mean, _ = ml_step(y, -y / variance(t), s, t, SCHEDULE)
+    mean, _ = ml_step(y, denoised(y, -y / variance(t), t), s, t, SCHEDULE)
     torch.testing.assert_close(mean, a_st * variance(s) / variance(t) * y)
     # data at one point (c = 0): mean and variance are exactly those of y_s given y_t
-    mean, std = ml_step(y, -y / variance(t, 0.0), s, t, SCHEDULE)
+    mean, std = ml_step(y, denoised(y, -y / variance(t, 0.0), t), s, t, SCHEDULE)
     true_var = variance(s, 0.0) - a_st ** 2 * variance(s, 0.0) ** 2 / variance(t, 0.0)
     torch.testing.assert_close(mean, a_st * variance(s, 0.0) / variance(t, 0.0) * y)
     assert std ** 2 == pytest.approx(true_var, rel=1e-9)
@@ -77,3 +82,38 @@ def test_solve_names_and_checks():
         solve("heun", x1, mu, mask, gaussian_score(mu), SCHEDULE, 3)
     with pytest.raises(ValueError, match="at least one step"):
         solve("dpm", x1, mu, mask, gaussian_score(mu), SCHEDULE, 0)
+
+
+def test_denoised_range_holds_a_bad_score_and_leaves_a_good_one_alone():
+    mu, x1, mask, exact = setup()
+    bounds = (float(exact.min()) - 1, float(exact.max()) + 1)
+    bias = 0.2  # a score off by 0.2 puts the denoised estimate at t=1 off by 0.2 / a_1 = 30
+    y1 = x1 - mu
+    free = denoised_estimate(y1, gaussian_score(mu)(x1, 1.0) + bias, 1.0, SCHEDULE, mu)
+    held = denoised_estimate(y1, gaussian_score(mu)(x1, 1.0) + bias, 1.0, SCHEDULE, mu, bounds)
+    assert float((free + mu).min()) > bounds[1]
+    torch.testing.assert_close(held + mu, torch.full_like(mu, bounds[1]))
+    for sampler in ("ml", "dpm"):
+        seen = {}
+
+        def wrong_score(x, t, key):
+            seen[key] = max(seen.get(key, 0.0), float(x.abs().max()))
+            return gaussian_score(mu)(x, t) + bias
+
+        solve(sampler, x1, mu, mask, lambda x, t: wrong_score(x, t, "free"), SCHEDULE, 3, noise=torch.zeros_like)
+        solve(sampler, x1, mu, mask, lambda x, t: wrong_score(x, t, "held"), SCHEDULE, 3, noise=torch.zeros_like,
+              denoised_range=bounds)
+        assert seen["held"] < seen["free"], seen
+        good = solve(sampler, x1, mu, mask, gaussian_score(mu), SCHEDULE, 3, noise=torch.zeros_like)
+        torch.testing.assert_close(solve(sampler, x1, mu, mask, gaussian_score(mu), SCHEDULE, 3,
+                                         noise=torch.zeros_like, denoised_range=bounds), good)
+
+
+def test_mel_value_range_bounds_any_waveform():
+    extractor = MelSpectrogram(MelConfig())
+    low, high = extractor.value_range()
+    assert low == pytest.approx(math.log(MelConfig().log_floor))
+    loudest = torch.sign(torch.randn(1, 22050)) * 1.0, torch.sin(torch.arange(22050) * 0.05)[None]
+    for wav in loudest:
+        mel = extractor(wav)
+        assert low - 1e-4 <= float(mel.min()) and float(mel.max()) <= high
