@@ -27,13 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, help="torch threads for synthesis (default: torch's choice)")
-    parser.add_argument("--max-batch", type=int, default=8, help="sentences synthesized together at most")
+    parser.add_argument("--max-batch", type=int,
+                        help="sentences synthesized together at most (default: 8 on a GPU; 1 on CPU, where a "
+                             "batch measured no faster than one sentence after another, see the README)")
     parser.add_argument("--batch-window-ms", type=float, default=20.0,
                         help="how long the first waiting sentence waits for others to share its batch")
     parser.add_argument("--queue-size", type=int, default=64, help="sentences waiting at most; past it, 503")
     parser.add_argument("--request-timeout", type=float, default=120.0, help="seconds per request at most")
     parser.add_argument("--max-input-chars", type=int, default=4096)
     return parser
+
+
+def default_max_batch(device: torch.device | str) -> int:
+    return 8 if torch.device(device).type == "cuda" else 1
 
 
 def main(argv=None) -> int:
@@ -53,7 +59,8 @@ def main(argv=None) -> int:
     except (SynthesisError, CheckpointError, OSError) as err:
         log.error("%s", err)
         return 2
-    config = ServerConfig(max_input_chars=args.max_input_chars, max_batch=args.max_batch,
+    max_batch = args.max_batch or default_max_batch(synth.device)
+    config = ServerConfig(max_input_chars=args.max_input_chars, max_batch=max_batch,
                           batch_window_ms=args.batch_window_ms, queue_size=args.queue_size,
                           request_timeout_s=args.request_timeout)
     app = create_app(synth, config)

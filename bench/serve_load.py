@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--acoustic", help="Grad-TTS checkpoint for the server started here")
     parser.add_argument("--vocoder", default="griffin-lim", help="DiffWave checkpoint or griffin-lim")
     parser.add_argument("--timesteps", type=int, default=10)
-    parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--max-batch", type=int, help="as serve.py's (default: 8 on a GPU, 1 on CPU)")
     parser.add_argument("--batch-window-ms", type=float, default=20.0)
     parser.add_argument("--queue-size", type=int, default=64)
     parser.add_argument("--threads", type=int, help="torch threads of the server started here")
@@ -67,6 +67,7 @@ def server_for(args):
     import torch
 
     from bench.util import write_random_checkpoints
+    from serve import default_max_batch
     from server.app import ServerConfig, create_app
     from server.background import BackgroundServer
     from synthesize import Synthesizer
@@ -81,6 +82,7 @@ def server_for(args):
         else:
             raise SystemExit("give --url, --acoustic CKPT or --full-size-random")
         synth = Synthesizer(acoustic, vocoder, timesteps=args.timesteps)
+        args.max_batch = args.max_batch or default_max_batch(synth.device)
         config = ServerConfig(max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
                               queue_size=args.queue_size)
         with BackgroundServer(create_app(synth, config)) as server:

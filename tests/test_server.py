@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 httpx = pytest.importorskip("httpx", reason="the server tests need httpx (pip install -e .[test])")
 uvicorn = pytest.importorskip("uvicorn", reason="the server needs uvicorn (pip install -e .[serve])")
 pytest.importorskip("fastapi", reason="the server needs fastapi (pip install -e .[serve])")
 
-from serve import main as serve_main  # noqa: E402
+from serve import default_max_batch, main as serve_main  # noqa: E402
 from server.app import ServerConfig, create_app  # noqa: E402
 from server.background import BackgroundServer  # noqa: E402
 from synthesize import Synthesizer  # noqa: E402
@@ -209,6 +210,12 @@ def test_a_dropped_client_cancels_its_work(synth):
 def test_serve_refuses_to_start_without_a_model(tmp_path, caplog):
     assert serve_main(["--acoustic", str(tmp_path / "missing.pt")]) == 2
     assert "no acoustic model" in caplog.text
+
+
+def test_batching_is_on_by_default_only_on_a_gpu():
+    # On CPU a padded batch measured no faster than one sentence after another (README, serve_load).
+    assert default_max_batch("cpu") == 1
+    assert default_max_batch(torch.device("cuda", 0)) == 8
 
 
 def test_load_benchmark_reports_its_figures(checkpoints, tmp_path):
