@@ -2,6 +2,7 @@
 
     python bench/chain.py [--size full|demo] [--sampler euler] [--steps 10] [--vocoder-steps 6]
                           [--threads 2] [--repeats 3] [--lines 20]
+                          [--acoustic-precision fp32] [--vocoder-precision auto]
     python bench/chain.py --acoustic exp/grad_tts/last.pt --vocoder exp/diffwave/last.pt
 
 Seconds of compute per second of audio (real-time factor) of each stage and of the chain, best of
@@ -25,6 +26,7 @@ import torch
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
+from diffwave.inference import PRECISIONS  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
 from synthesize import Synthesizer  # noqa: E402
 
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
     parser.add_argument("--steps", type=int, default=10, help="Grad-TTS steps")
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave N-step schedule (default: the fast 6-step one)")
+    parser.add_argument("--acoustic-precision", choices=PRECISIONS, default="fp32", help="as synthesize.py's")
+    parser.add_argument("--vocoder-precision", choices=PRECISIONS, default="auto", help="as synthesize.py's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lines", type=int, default=20, help="sentences in the synthesize.py file (0: skip)")
@@ -61,7 +65,8 @@ def through_synthesize(acoustic: Path, vocoder: Path, args, folder: Path) -> flo
                      encoding="utf-8")
     command = [sys.executable, str(REPO / "synthesize.py"), "-f", str(lines), "-o", str(folder / "out"),
                "--acoustic", str(acoustic), "--vocoder", str(vocoder), "--timesteps", str(args.steps),
-               "--sampler", args.sampler, "--device", "cpu"]
+               "--sampler", args.sampler, "--device", "cpu", "--acoustic-precision", args.acoustic_precision,
+               "--vocoder-precision", args.vocoder_precision]
     if args.vocoder_steps:
         command += ["--vocoder-steps", str(args.vocoder_steps)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
@@ -80,7 +85,8 @@ def main(argv=None) -> int:
             configs = DEMO_CONFIGS if args.size == "demo" else (None, None)
             acoustic, vocoder = write_random_checkpoints(folder / "models", *configs)
         synth = Synthesizer(acoustic, vocoder, timesteps=args.steps, vocoder_steps=args.vocoder_steps,
-                            sampler=args.sampler)
+                            sampler=args.sampler, acoustic_precision=args.acoustic_precision,
+                            vocoder_precision=args.vocoder_precision)
         speaker = [synth.speaker_id(None)]
         mel = synth.acoustic([SENTENCE], speaker, [0])[0].mel
         seconds = mel.shape[-1] * synth.mel_config.hop_length / synth.sample_rate
@@ -88,6 +94,7 @@ def main(argv=None) -> int:
         vocoder_time = min(timed(lambda: synth.waveform(mel, 0), args.repeats))
         result = {"models": "checkpoints" if args.acoustic else f"{args.size} (random weights)",
                   "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast (6)",
+                  "acoustic_precision": synth.acoustic_precision, "vocoder_precision": synth.vocoder_precision,
                   "threads": args.threads, "ids": len(synth.encode(SENTENCE).ids), "audio_seconds": round(seconds, 2),
                   "rtf_acoustic": round(acoustic_time / seconds, 3), "rtf_vocoder": round(vocoder_time / seconds, 3),
                   "rtf_chain": round((acoustic_time + vocoder_time) / seconds, 3),
