@@ -26,7 +26,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--threads", type=int, help="torch threads for synthesis (default: torch's choice)")
     parser.add_argument("--max-batch", type=int,
                         help="sentences synthesized together at most (default: 8 on a GPU; 1 on CPU, where a "
                              "batch measured no faster than one sentence after another, see the README)")
@@ -52,8 +51,6 @@ def main(argv=None) -> int:
     except ImportError as err:
         log.error("the server needs FastAPI and uvicorn (%s): pip install -e .[serve]", err)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         synth = synthesizer_from_args(args)
     except (SynthesisError, CheckpointError, OSError) as err:

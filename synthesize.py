@@ -225,6 +225,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Grad-TTS decoder arithmetic (the encoder and durations stay fp32); bf16 is about 1.8x "
                              "faster on a CPU with native bf16 and moves the mel by about 0.1 (log units)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for synthesis (default: torch's choice, usually one per core)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +260,10 @@ def resolve_checkpoints(args) -> tuple[Path, str]:
 def synthesizer_from_args(args) -> Synthesizer:
     """The Synthesizer that `add_model_arguments`' options describe (SynthesisError/CheckpointError/OSError)."""
     acoustic, vocoder = resolve_checkpoints(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SynthesisError(f"--threads must be at least 1, not {args.threads}")
+        torch.set_num_threads(args.threads)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
                        args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,
                        vocoder_precision=args.vocoder_precision, acoustic_precision=args.acoustic_precision)

@@ -2,6 +2,7 @@ import csv
 
 import pytest
 import soundfile
+import torch
 
 from synthesize import Synthesizer, SynthesisError, main, parse_lines, split_long
 from tiny_checkpoints import write_tiny_checkpoints
@@ -122,3 +123,18 @@ def test_stream_writes_the_wav_data_to_stdout_as_it_goes(checkpoints, tmp_path, 
     assert b"first audio after" in captured.err
     for name in ("0001.wav", "second.wav"):
         assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
+def test_threads_option_sets_torch_threads(checkpoints, tmp_path, caplog):
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Hello there.\n", encoding="utf-8")
+    common = ["-f", str(lines), "--acoustic", str(checkpoints / "acoustic.pt"), "--vocoder", "griffin-lim",
+              "--timesteps", "2"]
+    before = torch.get_num_threads()
+    try:
+        assert main(common + ["-o", str(tmp_path / "one"), "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(common + ["-o", str(tmp_path / "none"), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in caplog.text
