@@ -24,6 +24,7 @@ class DiffWaveModelConfig:
     noise_schedule: list = field(default_factory=linear_schedule)
     inference_noise_schedule: list = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 5e-2, 0.2, 0.5])
     audio_len: int = 22050 * 5  # length of unconditional clips
+    sample_rate: int = 22050  # of the audio (lmnt's params carry it); training sets it from the mel config
     # Options beyond lmnt's model (all off by default, so published files behave exactly as lmnt's):
     # `bands` > 1 runs the network on that many orthogonal sub-bands at 1/bands of the sample rate
     # (FreGrad's idea, with a block DCT; 2 bands is the Haar wavelet): about `bands` times less work.

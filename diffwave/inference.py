@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     generator = torch.Generator().manual_seed(args.seed)
     try:
         model, ckpt = load_diffwave(args.checkpoint, args.device)
-        rate = (mel_config(ckpt).sample_rate if ckpt.get("mel") else 22050)
+        rate = mel_config(ckpt).sample_rate if ckpt.get("mel") else model.config.sample_rate
         out = Path(args.output)
         if args.unconditional or model.config.unconditional:
             if not model.config.unconditional:

@@ -115,7 +115,8 @@ def main(argv=None) -> int:
         if args.unconditional:
             config = apply_overrides(config, ["model.unconditional=true"])
         config = apply_overrides(config, [f"model.n_mels={config.mel.n_mels}",
-                                          f"model.hop_samples={config.mel.hop_length}"])
+                                          f"model.hop_samples={config.mel.hop_length}",
+                                          f"model.sample_rate={config.mel.sample_rate}"])
         clips = read_corpus(args.data)
         if not clips:
             raise CorpusError(f"{args.data}: no wav files found")

@@ -16,10 +16,13 @@ from .config import GradTTSModelConfig
 from .model import GradTTS
 
 KIND = "grad_tts"
+OLD_FILE = "grad-tts-old"  # the published file trained before upstream changed pe_scale to 1000
 
 
-def config_from_state_dict(state: dict) -> GradTTSModelConfig:
-    """The upstream constructor arguments that a bare upstream state_dict implies."""
+def config_from_state_dict(state: dict, file_name: str = "") -> GradTTSModelConfig:
+    """The upstream constructor arguments that a bare upstream state_dict implies. Upstream's
+    GroupNorm and attention see the padded frames, so `padding_invariant` is off; `grad-tts-old.pt`
+    was trained with `pe_scale=1` (upstream's params.py says so; its weights cannot tell)."""
     emb = state["encoder.emb.weight"]
     layers = {int(m.group(1)) for k in state if (m := re.match(r"encoder\.encoder\.attn_layers\.(\d+)\.", k))}
     spk = state.get("spk_emb.weight")
@@ -36,7 +39,8 @@ def config_from_state_dict(state: dict) -> GradTTSModelConfig:
         window_size=(state["encoder.encoder.attn_layers.0.emb_rel_k"].shape[1] - 1) // 2,
         n_feats=state["encoder.proj_m.weight"].shape[0],
         dec_dim=state["decoder.estimator.mlp.0.weight"].shape[1],
-        pe_scale=1000,
+        pe_scale=1 if OLD_FILE in file_name else 1000,
+        padding_invariant=False,
     )
 
 
@@ -44,7 +48,7 @@ def adapt_upstream(data: Any, path: Path) -> Optional[dict]:
     """A published Grad-TTS file (a bare state_dict) as a checkpoint of this toolkit, or None."""
     if not (isinstance(data, dict) and "encoder.emb.weight" in data):
         return None
-    config = config_from_state_dict(data)
+    config = config_from_state_dict(data, Path(path).name)
     n_spks = config.n_spks
     return make_checkpoint(KIND, data, to_dict(config), to_dict(MelConfig()),
                            text=to_dict(TextConfig(word_lookup="upstream")),

@@ -155,10 +155,12 @@ def test_mel_from_acoustic_checkpoint(corpus, tmp_path):
 def test_unconditional_generation(corpus, tmp_path):
     out = tmp_path / "exp"
     assert train_main([str(corpus / "wavs"), "--out", str(out), "--unconditional", *TINY_ARGS,
-                       "--set", "model.audio_len=4096", "--max-steps", "1", "--no-progress"]) == 0
+                       "--set", "model.audio_len=4096", "--set", "mel.sample_rate=16000", "--max-steps", "1",
+                       "--no-progress"]) == 0
     assert vocode_main([str(out / "last.pt"), "--unconditional", "-n", "2", "-o", str(tmp_path / "gen")]) == 0
     clips = sorted((tmp_path / "gen").glob("*.wav"))
     assert len(clips) == 2 and soundfile.info(str(clips[0])).frames == 4096
+    assert soundfile.info(str(clips[0])).samplerate == 16000  # the rate it was trained at, not 22050
 
 
 def test_lmnt_checkpoint_loads(load_reference, tmp_path):

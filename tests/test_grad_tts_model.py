@@ -157,3 +157,20 @@ def test_bf16_decoder_keeps_durations_and_stays_close():
     assert torch.equal(full["encoder"], half["encoder"])
     difference = float((full["mel"] - half["mel"]).abs().mean())
     assert 0 < difference < 0.05 * float(full["mel"].std())
+
+
+@pytest.mark.parametrize("file_name, pe_scale", [("grad-tts.pt", 1000), ("grad-tts-old.pt", 1)])
+def test_bare_upstream_file_runs_as_upstream(load_reference, tmp_path, file_name, pe_scale):
+    from grad_tts.checkpoint import load_grad_tts
+
+    ref = load_reference("grad_tts_tiny.pt")["single"]
+    path = tmp_path / file_name
+    torch.save(ref["state_dict"], path)
+    model, _ = load_grad_tts(path)
+    assert model.config.padding_invariant is False  # upstream's GroupNorm and attention see padding
+    assert model.config.pe_scale == pe_scale
+    if pe_scale == 1000:  # the reference was computed with upstream's current pe_scale
+        model.to(memory_format=torch.contiguous_format)
+        est = ref["estimator"]
+        out = model.decoder.estimator(est["xt"], est["mask"], est["mu"], est["t"], None)
+        torch.testing.assert_close(out, est["out"], **TOL)
