@@ -1,5 +1,6 @@
 """Installs the toolkit and builds the monotonic alignment search extension (OpenMP when available)."""
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,9 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+
+MIN_TORCH = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "common", "requirements.py"))[
+    "MIN_TORCH"]
 
 
 def _compiler_has_openmp(compiler_cmd: list) -> bool:
@@ -60,7 +64,7 @@ setup(
     ext_modules=cythonize(extensions, language_level=3),
     cmdclass={"build_ext": BuildExtWithOpenMP},
     install_requires=[
-        "torch>=2.1",
+        f"torch>={MIN_TORCH}",
         "numpy",
         "librosa",
         "soundfile",
