@@ -69,3 +69,43 @@ def test_griffin_lim_round_trip_is_close():
     assert audio.shape == (mel.shape[-1] * 256,)
     noise_distance = (extractor(torch.randn(22050) * 0.1) - mel).abs().mean()
     assert (extractor(audio) - mel).abs().mean() < 0.1 * noise_distance
+
+
+def test_feature_cache_follows_rewritten_audio(tmp_path):
+    import os
+
+    import numpy as np
+    import soundfile
+
+    from common.features import FeatureLoader
+
+    wav = tmp_path / "a.wav"
+    rate = MelConfig().sample_rate
+    soundfile.write(wav, 0.1 * np.sin(np.arange(rate) * 0.05), rate)
+    loader = FeatureLoader(MelConfig(), tmp_path / "cache")
+    first = loader.mel(wav)
+    torch.testing.assert_close(loader.mel(wav), first)  # served from the cache
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 1
+    soundfile.write(wav, 0.5 * np.sin(np.arange(rate) * 0.2), rate)  # data preparation re-run
+    later = os.stat(wav).st_mtime_ns + 10**9
+    os.utime(wav, ns=(later, later))
+    torch.testing.assert_close(loader.mel(wav), FeatureLoader(MelConfig()).mel(wav))
+    assert not torch.allclose(loader.mel(wav), first)
+
+
+def test_feature_cache_writes_through_its_own_temporary_file(tmp_path):
+    import numpy as np
+    import soundfile
+
+    from common.features import FeatureLoader
+
+    wav = tmp_path / "a.wav"
+    soundfile.write(wav, np.zeros(22050), 22050)
+    loader = FeatureLoader(MelConfig(), tmp_path / "cache")
+    target = loader.cache_file(wav)
+    target.parent.mkdir(parents=True)
+    # another process in the middle of writing the same entry under a shared name
+    (target.parent / (target.name + ".tmp")).mkdir()
+    loader.mel(wav)
+    assert target.is_file()
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted([target.name, target.name + ".tmp"])
