@@ -50,10 +50,17 @@ class Line:
     speaker: Optional[str] = None
 
 
-def parse_lines(path: Path) -> tuple[list[Line], int]:
-    """Non-empty lines of `path` as `Line`s, and the number of blank lines skipped."""
-    lines, blank = [], 0
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+def parse_lines(path: Path) -> tuple[list[Line], int, dict[int, str]]:
+    """Non-empty lines of `path` as `Line`s, the number of blank lines skipped, and the lines that
+    are not UTF-8 text (line number -> why), which the caller reports while it speaks the others."""
+    lines, blank, undecodable = [], 0, {}
+    for number, raw_bytes in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as err:
+            undecodable[number] = (f"not UTF-8 text (byte 0x{raw_bytes[err.start]:02x} at column {err.start + 1}); "
+                                   "save the file as UTF-8, e.g. iconv -f latin1 -t utf-8")
+            continue
         if not raw.strip():
             blank += 1
             continue
@@ -64,7 +71,7 @@ def parse_lines(path: Path) -> tuple[list[Line], int]:
             lines.append(Line(number, parts[0].strip(), parts[2], parts[1].strip()))
         else:
             lines.append(Line(number, f"{number:04d}", raw))
-    return lines, blank
+    return lines, blank, undecodable
 
 
 def split_long(text: str, max_chars: int) -> list[str]:
@@ -309,10 +316,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         synth = synthesizer_from_args(args)
-        lines, blank = parse_lines(Path(args.file))
+        lines, blank, undecodable = parse_lines(Path(args.file))
     except (SynthesisError, CheckpointError, OSError) as err:
         log.error("%s", err)
         return 2
+    for number, why in undecodable.items():
+        log.error("%s line %d: %s", args.file, number, why)
+    if not lines and not undecodable:
+        log.warning("%s has no text to speak", args.file)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pieces = []  # (line index, chunk index, text)
@@ -367,11 +378,12 @@ def main(argv=None) -> int:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf_acoustic", "rtf_vocoder", "rtf"])
         writer.writerows(rows)
-    rtf = total_time / total_audio if total_audio else float("nan")
+    rtf = f"real-time factor {total_time / total_audio:.3f}" if total_audio else "no audio"
     latency = f", first audio after {first_audio[0]:.2f} s" if first_audio else ""
-    print(f"{len(rows)} utterances, {total_audio:.1f} s of audio, real-time factor {rtf:.3f}{latency}; "
-          f"{len(errors)} failed, {blank} blank lines skipped; wrote {out}/", file=sys.stderr if args.stream else sys.stdout)
-    return 1 if errors else 0
+    failed = len(errors) + len(undecodable)
+    print(f"{len(rows)} utterances, {total_audio:.1f} s of audio, {rtf}{latency}; "
+          f"{failed} failed, {blank} blank lines skipped; wrote {out}/", file=sys.stderr if args.stream else sys.stdout)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv}
+VENV=${VENV:-${VIRTUAL_ENV:-.venv}}  # an active virtualenv gets the install
 PYTHON=${PYTHON:-python3}
 TORCH_CPU_VERSION=${TORCH_CPU_VERSION:-2.13.0}
 

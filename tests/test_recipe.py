@@ -80,3 +80,27 @@ def test_recipe_parallel_schedule_trains_both_models(tmp_path, tiny_confs):
     assert (work / "exp/.stage2.done").is_file() and (work / "exp/.stage3.done").is_file()
     saved = json.loads((work / "exp/grad_tts/config.json").read_text())
     assert saved["train"]["max_minutes"] == 5
+
+
+def test_recipe_honours_python_and_skips_evaluation_without_its_extra(tmp_path, tiny_confs):
+    import os
+    import sys
+
+    calls = tmp_path / "calls.txt"
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    hidden = tmp_path / "no_eval_extra" / "pocketsphinx"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("pocketsphinx is not installed")\n')
+    corpus = make_ljspeech(tmp_path / "LJSpeech-1.1", n=6)
+    env = {**os.environ, "PYTHON": str(wrapper), "PYTHONPATH": str(hidden.parent)}
+    result = subprocess.run(["bash", str(RUN), "--no-setup", "--data", str(corpus), "--work", str(tmp_path / "work"),
+                             "--stage", "1", "--stop-stage", "1"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"python: {wrapper}" in result.stdout and "prepare.py" in calls.read_text()
+    result = subprocess.run(["bash", str(RUN), "--no-setup", "--work", str(tmp_path / "work"), "--stage", "5"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "stage 5 skipped: the evaluation needs the eval extra" in result.stdout
+    assert not (tmp_path / "work" / "exp" / ".stage5.done").exists()  # it runs once the extra is there

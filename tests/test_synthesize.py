@@ -90,8 +90,8 @@ def test_missing_default_checkpoint_says_how(tmp_path, monkeypatch, caplog):
 def test_parsing_helpers(tmp_path):
     path = tmp_path / "l.txt"
     path.write_text("a|spk|text one\n\n\nplain\nid|text\n")
-    lines, blank = parse_lines(path)
-    assert blank == 2
+    lines, blank, undecodable = parse_lines(path)
+    assert blank == 2 and undecodable == {}
     assert [(l.number, l.uid, l.speaker, l.text) for l in lines] == [
         (1, "a", "spk", "text one"), (4, "0004", None, "plain"), (5, "id", None, "text")]
     assert split_long("One. Two. Three.", 9) == ["One. Two.", "Three."]
@@ -138,3 +138,23 @@ def test_threads_option_sets_torch_threads(checkpoints, tmp_path, caplog):
         torch.set_num_threads(before)
     assert main(common + ["-o", str(tmp_path / "none"), "--threads", "0"]) == 2
     assert "--threads must be at least 1" in caplog.text
+
+
+def test_a_line_that_is_not_utf8_is_named_and_the_others_are_spoken(checkpoints, tmp_path, caplog, capsys):
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes("Hello there.\n".encode() + "Caf\xe9 au lait.\n".encode("latin-1") + b"Goodbye now.\n")
+    common = ["--acoustic", str(checkpoints / "acoustic.pt"), "--vocoder", "griffin-lim", "--timesteps", "2"]
+    assert main(["-f", str(lines), "-o", str(tmp_path / "out"), *common]) == 1
+    assert f"{lines} line 2: not UTF-8 text (byte 0xe9 at column 4)" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["0001.wav", "0003.wav"]
+    assert "2 utterances" in capsys.readouterr().out
+
+
+def test_empty_file_says_so(checkpoints, tmp_path, caplog, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    assert main(["-f", str(empty), "-o", str(tmp_path / "out"), "--acoustic", str(checkpoints / "acoustic.pt"),
+                 "--vocoder", "griffin-lim"]) == 0
+    assert "has no text to speak" in caplog.text
+    summary = capsys.readouterr().out
+    assert "0 utterances, 0.0 s of audio, no audio" in summary and "nan" not in summary

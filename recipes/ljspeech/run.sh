@@ -13,6 +13,8 @@
 #   4 synthesize the test sentences and lines.txt    (exp/synth/, and out/ for the demo)
 #   5 evaluate   intelligibility, fidelity and speed (exp/eval/)
 # Everything is written under --work DIR (default: the repository root).
+# Python: $PYTHON when set, else the active virtualenv ($VIRTUAL_ENV), else the repository's .venv
+#   (what scripts/setup.sh makes), else python3.
 # --minutes N: training budget of stages 2+3 (the demo's default: 22; 0 keeps the configs' own limits).
 # --schedule: stages 2 and 3 one after the other (Grad-TTS gets --grad-tts-share of the budget), or
 #   both at once with one CPU thread each (the demo's default: the vocoder learns from recordings,
@@ -74,8 +76,11 @@ fi
 start_time=$(date +%s)
 log() { echo "[run.sh $(date +%H:%M:%S)] $*"; }
 if $setup; then bash "$repo/scripts/setup.sh"; fi
-python="$repo/.venv/bin/python"
-[ -x "$python" ] || python=python3
+if [ -n "${PYTHON:-}" ]; then python=$PYTHON
+elif [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then python="$VIRTUAL_ENV/bin/python"
+elif [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"
+else python=python3; fi
+log "python: $python"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 
 mkdir -p "$work"
@@ -182,14 +187,15 @@ if run_stage 4 && ! skip_done 4 "synthesize"; then
 fi
 
 if run_stage 5 && ! skip_done 5 "evaluate"; then
-  if "$python" -c "import common.evaluate" 2>/dev/null; then
+  if "$python" -c "import pocketsphinx, jiwer, pystoi, pesq, matplotlib, scipy" 2>/dev/null; then
     "$python" -m common.evaluate --out "$exp/eval" --truth "$prepared/test.txt" \
       --synth "grad_tts+griffin_lim=$exp/synth/test_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/test_diffwave" \
       --vocoder "$exp/diffwave/last.pt"
+    mark_done 5
   else
-    log "stage 5: the evaluation module is not available in this version; skipping"
+    log "stage 5 skipped: the evaluation needs the eval extra (pip install -e '$repo[eval]', or scripts/setup.sh);"
+    log "  then run again with --stage 5"
   fi
-  mark_done 5
 fi
 
 log "finished in $(( $(date +%s) - start_time )) s"
