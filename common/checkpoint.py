@@ -9,6 +9,7 @@ damages the checkpoint that was there before.
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -22,6 +23,7 @@ import torch
 
 FORMAT_VERSION = 1
 LAST = "last.pt"
+log = logging.getLogger(__name__)
 _STEP_FILE = re.compile(r"^ckpt_(\d+)\.pt$")
 
 
@@ -46,7 +48,17 @@ def restore_rng(state: dict) -> None:
     np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
                          np_state["has_gauss"], np_state["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        restore_cuda_rng(state["cuda"], torch.cuda.device_count(), torch.cuda.set_rng_state)
+
+
+def restore_cuda_rng(states: list, device_count: int, set_state: Callable[[torch.Tensor, int], None]) -> None:
+    """Restore the saved per-GPU generators that this machine has; a checkpoint from a machine with
+    more GPUs than this one gives the extra states up (with a warning) instead of an IndexError."""
+    for index, gpu_state in enumerate(states[:device_count]):
+        set_state(gpu_state, index)
+    if len(states) > device_count:
+        log.warning("the checkpoint holds RNG states of %d GPUs, this machine has %d: restored those that fit",
+                    len(states), device_count)
 
 
 def _tuple_to_lists(value):

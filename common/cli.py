@@ -4,11 +4,14 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Optional
+import json
+from typing import Any, Optional, Type, TypeVar
 
 from .checkpoint import find_resume_point
-from .config import save_json
+from .config import differences, load_json, save_json, to_dict
 from .trainer import Trainer, TrainingTask
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +39,32 @@ def resume_path(args: argparse.Namespace) -> Optional[Path]:
     return Path(args.resume) if args.resume else None
 
 
+def base_config(cls: Type[T], args: argparse.Namespace) -> T:
+    """What a run's config starts from, before `--set`: `--config`; else, when resuming, the run's
+    own OUT/config.json (so a resumed model is the one that was saved, not the defaults); else the
+    published defaults."""
+    if args.config:
+        return load_json(cls, args.config)
+    saved = Path(args.out) / "config.json"
+    if args.resume and saved.is_file():
+        log.info("resuming with the run's own config, %s", saved)
+        return load_json(cls, saved)
+    return cls()
+
+
 def run_training(task: TrainingTask, config: Any, args: argparse.Namespace) -> None:
-    """Train `task` as the command line asks, writing OUT/config.json on the main process."""
+    """Train `task` as the command line asks, writing OUT/config.json on the main process (and
+    saying how it differs from the one a resumed run was started with)."""
     out = Path(args.out)
     trainer = Trainer(task, out, device=args.device, resume=resume_path(args), init_from=args.init_from,
                       progress=not args.no_progress)
     if trainer.dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        save_json(config, out / "config.json")
+        saved = out / "config.json"
+        if trainer.step > 0 and saved.is_file():
+            changed = differences(json.loads(saved.read_text()), to_dict(config))
+            if changed:
+                log.warning("resuming with a config that differs from %s: %s", saved, "; ".join(changed))
+        save_json(config, saved)
     trainer.train(args.max_steps)
     trainer.close()

@@ -51,6 +51,18 @@ def load_json(cls: Type[T], path: str | Path) -> T:
     return from_dict(cls, data, str(path))
 
 
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """`a.b: old -> new` for every field whose value differs between two config dicts."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return out
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)

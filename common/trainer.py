@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from .checkpoint import (capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
+from .checkpoint import (CheckpointError, capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
                          save_training_checkpoint)
 from .precision import native_bf16
 from .progress import progress_bar
@@ -160,9 +160,25 @@ class Trainer:
 
     def _resume(self, path):
         ckpt = load_checkpoint(path, self.task.kind, map_location="cpu")
+        own = self.model.state_dict()
+        wrong = [f"{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} here" for k, v in ckpt["model"].items()
+                 if k in own and own[k].shape != v.shape]
+        missing, unexpected = sorted(set(own) - set(ckpt["model"])), sorted(set(ckpt["model"]) - set(own))
+        if wrong or missing or unexpected:
+            raise CheckpointError(
+                f"{path}: its weights do not fit the model this config builds ({len(wrong)} shapes differ"
+                + (f", e.g. {wrong[0]}" if wrong else "") + f"; {len(missing)} missing, {len(unexpected)} unexpected"
+                + "); resume with the run's own config (drop --config, or pass OUT/config.json), or start "
+                  "anew with --init-from")
         self.model.load_state_dict(ckpt["model"])
         if ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
+            saved_rate = self.optimizer.param_groups[0]["lr"]
+            rate = self.config.learning_rate_at(int(ckpt["step"]))
+            if self.dist.is_main and not math.isclose(saved_rate, rate, rel_tol=1e-9):
+                log.info("learning rate %g from the config (the checkpoint's optimizer had %g)", rate, saved_rate)
+            for group in self.optimizer.param_groups:
+                group["lr"] = rate
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
         if ckpt.get("rng"):
@@ -234,6 +250,13 @@ class Trainer:
         writer.add_scalar("train/learning_rate", self.optimizer.param_groups[0]["lr"], self.step)
         writer.add_scalar("train/seconds_per_step", seconds, self.step)
 
+    def _write_samples(self) -> None:
+        """The task's samples, drawn from a forked RNG: writing them must not move the training's
+        random stream, or a run resumed from a checkpoint taken at the same step would diverge."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, device_type=self.device.type if devices else "cuda"):
+            self.task.write_samples(self.model, self.writer, self.step)
+
     def train(self, max_steps: Optional[int] = None) -> dict:
         """Train until `max_steps` (default: the config's) or `train.max_minutes`; returns the last
         step's values. With a time budget the progress bar counts seconds against it."""
@@ -265,7 +288,7 @@ class Trainer:
                     if self.step % self.config.checkpoint_every == 0:
                         self.save()
                     if self.task.write_samples and self.step % self.config.sample_every == 0 and self._open_writer():
-                        self.task.write_samples(self.model, self.writer, self.step)
+                        self._write_samples()
                     if self.step >= target or elapsed > budget:
                         break
                     ready = time.perf_counter()

@@ -18,8 +18,8 @@ import torch
 
 from common.audio import AudioError
 from common.checkpoint import CheckpointError, read_file
-from common.cli import add_training_arguments, run_training
-from common.config import ConfigError, apply_overrides, from_dict, load_json, to_dict
+from common.cli import add_training_arguments, base_config, run_training
+from common.config import ConfigError, apply_overrides, from_dict, to_dict
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
 from common.mel import MelConfig, MelSpectrogram, preset
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
+        config = base_config(DiffWaveConfig, args)
         if args.mel_from:
             config = dataclasses.replace(config, mel=mel_from_checkpoint(args.mel_from))
         elif args.mel_preset:

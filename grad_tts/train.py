@@ -12,8 +12,8 @@ import sys
 import torch
 
 from common.checkpoint import CheckpointError
-from common.cli import add_training_arguments, run_training
-from common.config import ConfigError, apply_overrides, load_json, to_dict
+from common.cli import add_training_arguments, base_config, run_training
+from common.config import ConfigError, apply_overrides, to_dict
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
 from common.trainer import TrainingError, TrainingTask
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        config = load_json(GradTTSConfig, args.config) if args.config else GradTTSConfig()
+        config = base_config(GradTTSConfig, args)
         config = apply_overrides(config, args.overrides)
         processor = TextProcessor(config.text)
         utterances = read_corpus(args.data)
