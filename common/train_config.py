@@ -9,7 +9,7 @@ from .config import ConfigError
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 16
+    batch_size: int = 16  # the global batch: split evenly among the processes of a torchrun run
     learning_rate: float = 1e-4
     max_steps: int = 1_000_000
     grad_clip: float = 0.0  # 0: no clipping

@@ -132,8 +132,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids,
                                                                      find_unused_parameters=task.phase is not None)
-        self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size, self.config.seed,
-                                          self.dist.rank, self.dist.world_size)
+        if self.config.batch_size % self.dist.world_size:
+            raise TrainingError(f"train.batch_size {self.config.batch_size} is the global batch and must divide "
+                                f"among {self.dist.world_size} processes")
+        self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size // self.dist.world_size,
+                                          self.config.seed, self.dist.rank, self.dist.world_size)
         self.loader = DataLoader(task.dataset, batch_sampler=self.sampler, collate_fn=task.collate,
                                  num_workers=self.config.num_workers,
                                  # its own generator: creating an iterator must not draw from the global
@@ -250,6 +253,16 @@ class Trainer:
         writer.add_scalar("train/learning_rate", self.optimizer.param_groups[0]["lr"], self.step)
         writer.add_scalar("train/seconds_per_step", seconds, self.step)
 
+    def _all_agree_out_of_time(self, mine: bool) -> bool:
+        """Whether any process is past the time budget, decided together after every step: each
+        process's own clock would stop one a step early while the others wait for it in the next
+        gradient all-reduce."""
+        if self.dist.world_size == 1:
+            return mine
+        flag = torch.tensor([float(mine)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def _write_samples(self) -> None:
         """The task's samples, drawn from a forked RNG: writing them must not move the training's
         random stream, or a run resumed from a checkpoint taken at the same step would diverge."""
@@ -267,6 +280,7 @@ class Trainer:
         budget = self.config.max_minutes * 60 if self.config.max_minutes > 0 else math.inf
         values: dict = {}
         timed = math.isfinite(budget)
+        out_of_time = False
         bar = progress_bar(total=round(budget) if timed else target, initial=0 if timed else self.step,
                    disable=not self.progress, desc=self.task.kind, dynamic_ncols=True,
                    unit="s" if timed else "step",
@@ -289,10 +303,11 @@ class Trainer:
                         self.save()
                     if self.task.write_samples and self.step % self.config.sample_every == 0 and self._open_writer():
                         self._write_samples()
-                    if self.step >= target or elapsed > budget:
+                    out_of_time = timed and self._all_agree_out_of_time(elapsed > budget)
+                    if self.step >= target or out_of_time:
                         break
                     ready = time.perf_counter()
-                if time.monotonic() - began > budget:
+                if out_of_time:
                     log.info("stopping at step %d: train.max_minutes (%.1f) reached", self.step,
                              self.config.max_minutes)
                     break

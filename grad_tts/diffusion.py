@@ -6,6 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from common.distributed import global_mean
 from common.sampling import per_item_rand, per_item_randn
 
 from .samplers import NoiseFn, Schedule, solve
@@ -59,7 +60,7 @@ class Diffusion(nn.Module):
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)
         cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
         estimate = self.estimator(xt, mask, mu, t, spk) * torch.sqrt(1.0 - torch.exp(-cum))
-        loss = torch.sum((estimate + z) ** 2) / (torch.sum(mask) * self.n_feats)
+        loss = global_mean(torch.sum((estimate + z) ** 2), torch.sum(mask) * self.n_feats)
         return loss, xt
 
     def compute_loss(self, x0, mask, mu, spk=None, offset: float = 1e-5,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import monotonic_align
+from common.distributed import global_mean
 from common.sampling import generators_from_seeds, per_item_rand, per_item_randn
 
 from .config import GradTTSModelConfig
@@ -31,7 +32,7 @@ def durations_to_path(durations: torch.Tensor, mask: torch.Tensor) -> torch.Tens
 
 
 def duration_loss(logw, logw_target, lengths):
-    return torch.sum((logw - logw_target) ** 2) / torch.sum(lengths)
+    return global_mean(torch.sum((logw - logw_target) ** 2), torch.sum(lengths))
 
 
 class GradTTS(nn.Module):
@@ -87,7 +88,7 @@ class GradTTS(nn.Module):
             diff_loss = torch.zeros((), device=y.device)
         y32, mu32, mask32 = y.float(), mu_y.float(), y_mask.float()
         prior_loss = torch.sum(0.5 * ((y32 - mu32) ** 2 + math.log(2 * math.pi)) * mask32)
-        prior_loss = prior_loss / (torch.sum(mask32) * self.n_feats)
+        prior_loss = global_mean(prior_loss, torch.sum(mask32) * self.n_feats)
         return dur_loss, prior_loss, diff_loss.float()
 
     def align(self, mu_x, x_mask, y, y_mask) -> torch.Tensor:

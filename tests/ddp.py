@@ -9,13 +9,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def ddp_and_single(kind: str, data: Path, tmp: Path, per_rank_batch: int, port: int):
+def ddp_and_single(kind: str, data: Path, tmp: Path, batch_size: int, port: int):
+    """The same global batch of `batch_size` on 2 processes and on one."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "OMP_NUM_THREADS": "1"}
     worker = str(REPO / "tests" / "ddp_worker.py")
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    str(port), worker, kind, str(data), str(tmp / "ddp.pt"), str(per_rank_batch)],
+                    str(port), worker, kind, str(data), str(tmp / "ddp.pt"), str(batch_size)],
                    check=True, env=env, timeout=300)
-    subprocess.run([sys.executable, worker, kind, str(data), str(tmp / "single.pt"), str(2 * per_rank_batch)],
+    subprocess.run([sys.executable, worker, kind, str(data), str(tmp / "single.pt"), str(batch_size)],
                    check=True, env=env, timeout=300)
     return torch.load(tmp / "ddp.pt", weights_only=True), torch.load(tmp / "single.pt", weights_only=True)
 

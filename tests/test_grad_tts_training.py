@@ -91,13 +91,14 @@ def test_nan_guard_names_step(corpus, tmp_path):
 
 
 def test_ddp_gradients_equal_single_process(tmp_path):
-    data = tmp_path / "same_length"
+    data = tmp_path / "unequal"
     lines = []
-    for i in range(4):  # equal lengths: the losses are per-frame means, equal only for equal shards
-        make_wav(data / "wavs" / f"u{i}.wav", 1.0, seed=i)
-        lines.append(f"u{i}|The same words.|The same words.")
+    texts = ["Yes.", "The same words, and then a good many more of them.", "A middle one here.", "No, not that."]
+    for i, text in enumerate(texts):  # unequal lengths: the losses must be normalised by global counts
+        make_wav(data / "wavs" / f"u{i}.wav", 0.5 + 0.06 * len(text), seed=i)
+        lines.append(f"u{i}|{text}|{text}")
     (data / "metadata.csv").write_text("\n".join(lines) + "\n")
-    ddp, single = ddp_and_single("grad_tts", data, tmp_path, per_rank_batch=2, port=29531)
+    ddp, single = ddp_and_single("grad_tts", data, tmp_path, batch_size=4, port=29531)
     assert_same_gradients(ddp, single)
 
 
