@@ -320,6 +320,9 @@ def main(argv=None) -> int:
     except (SynthesisError, CheckpointError, OSError) as err:
         log.error("%s", err)
         return 2
+    if synth.speakers and args.speaker is None:
+        log.info("lines without a speaker get %r, the first of this model's %d (choose with --speaker)",
+                 next(iter(synth.speakers)), len(synth.speakers))
     for number, why in undecodable.items():
         log.error("%s line %d: %s", args.file, number, why)
     if not lines and not undecodable:

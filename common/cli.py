@@ -9,6 +9,7 @@ from typing import Any, Optional, Type, TypeVar
 
 from .checkpoint import find_resume_point
 from .config import differences, load_json, save_json, to_dict
+from .filelists import FILELIST_ORDERS
 from .trainer import Trainer, TrainingTask
 
 T = TypeVar("T")
@@ -27,6 +28,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, config_name: str) ->
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
     parser.add_argument("--cache-dir", help="keep computed mels here (keyed by the mel config)")
+    parser.add_argument("--filelist-format", choices=FILELIST_ORDERS, default="auto",
+                        help="field order of three-field filelists: ours (wav|speaker|text) or upstream Grad-TTS's "
+                             "LibriTTS lists (wav|text|speaker); auto tells them apart and refuses to guess")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
         config = apply_overrides(config, [f"model.n_mels={config.mel.n_mels}",
                                           f"model.hop_samples={config.mel.hop_length}",
                                           f"model.sample_rate={config.mel.sample_rate}"])
-        clips = read_corpus(args.data)
+        clips = read_corpus(args.data, args.filelist_format)
         if not clips:
             raise CorpusError(f"{args.data}: no wav files found")
         crop = None if config.model.unconditional else config.train.crop_mel_frames

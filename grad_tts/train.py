@@ -8,17 +8,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Optional
 
 import torch
 
-from common.checkpoint import CheckpointError
+from common.checkpoint import CheckpointError, load_checkpoint
 from common.cli import add_training_arguments, base_config, run_training
 from common.config import ConfigError, apply_overrides, to_dict
-from common.filelists import CorpusError, read_corpus
+from common.filelists import CorpusError, read_corpus, speaker_order
 from common.images import to_image
 from common.trainer import TrainingError, TrainingTask
 from text import TextProcessor
 
+from .checkpoint import adapt_upstream
 from .config import GradTTSConfig
 from .data import TextMelCollate, TextMelDataset, check_utterances
 from .model import GradTTS
@@ -59,6 +61,14 @@ def make_sample_writer(model_valid: list):
     return write
 
 
+def checkpoint_speakers(path: Optional[str]) -> Optional[list[str]]:
+    """The speaker list of the checkpoint that `--init-from` names (a published multi-speaker file
+    lists "0".."N-1"), so that its speaker ids keep their meaning; None without one."""
+    if not path:
+        return None
+    return load_checkpoint(path, "grad_tts", adapt=adapt_upstream).get("speakers")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -66,8 +76,9 @@ def main(argv=None) -> int:
         config = base_config(GradTTSConfig, args)
         config = apply_overrides(config, args.overrides)
         processor = TextProcessor(config.text)
-        utterances = read_corpus(args.data)
-        names = sorted({u.speaker for u in utterances if u.speaker is not None})
+        utterances = read_corpus(args.data, args.filelist_format)
+        names = speaker_order({u.speaker for u in utterances if u.speaker is not None},
+                              checkpoint_speakers(args.init_from)) if any(u.speaker for u in utterances) else []
         speakers = {name: i for i, name in enumerate(names)} if names else None
         if speakers and config.model.n_spks != len(speakers):
             log.info("%d speakers in the data: setting model.n_spks", len(speakers))
@@ -80,9 +91,12 @@ def main(argv=None) -> int:
             raise CorpusError(f"{args.data}: no usable utterances ({len(problems)} left out)")
         log.info("%d utterances (%d left out)", len(kept), len(problems))
         dataset = TextMelDataset(kept, processor, config.mel, speakers, args.cache_dir)
-        valid_source = read_corpus(args.valid) if args.valid else kept[:2]
+        valid_source = read_corpus(args.valid, args.filelist_format) if args.valid else kept[:2]
         valid_items = []
         for utt in valid_source[:2]:
+            if speakers and utt.speaker not in speakers:
+                raise CorpusError(f"{utt.source}: validation speaker {utt.speaker!r} is not among the "
+                                  f"{len(speakers)} training speakers")
             spk = speakers.get(utt.speaker) if speakers else None
             valid_items.append((processor(utt.text), dataset.mel(utt), spk))
         model = GradTTS(config.model)

@@ -230,3 +230,28 @@ def test_learning_rate_schedules(corpus):
     batch = next(iter(trainer.loader))
     trainer.train_step(batch)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-4)
+
+
+def test_upstream_libritts_filelist_and_unknown_validation_speaker(corpus, tmp_path, caplog):
+    wavs = sorted((corpus / "wavs").glob("*.wav"))
+    texts = [line.split("|")[1] for line in (corpus / "metadata.csv").read_text().splitlines()]
+    # upstream Grad-TTS's LibriTTS order, speaker ids that sort differently as text and as numbers
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"{w}|{t}|{['2', '10'][k % 2]}\n" for k, (w, t) in enumerate(zip(wavs[:8], texts))))
+    valid = tmp_path / "valid.txt"
+    valid.write_text(f"{wavs[8]}|{texts[8]}|7\n")
+    common = [str(train), *TINY, "--set", "train.batch_size=2", "--set", "train.num_workers=0",
+              "--set", "train.segment_frames=40", "--max-steps", "1", "--no-progress"]
+    assert train_main(common + ["--out", str(tmp_path / "a"), "--valid", str(valid)]) == 1
+    assert "valid.txt:1: validation speaker '7' is not among the 2 training speakers" in caplog.text
+    assert train_main(common + ["--out", str(tmp_path / "b")]) == 0
+    ckpt = load_checkpoint(tmp_path / "b" / "last.pt", "grad_tts")
+    assert ckpt["speakers"] == ["2", "10"] and ckpt["config"]["n_spks"] == 2
+    from synthesize import main as synthesize_main
+
+    (tmp_path / "lines.txt").write_text("Hello.\n")
+    caplog.clear()
+    caplog.set_level("INFO")
+    assert synthesize_main(["-f", str(tmp_path / "lines.txt"), "-o", str(tmp_path / "out"), "--acoustic",
+                            str(tmp_path / "b" / "last.pt"), "--vocoder", "griffin-lim", "--timesteps", "1"]) == 0
+    assert "lines without a speaker get '2', the first of this model's 2" in caplog.text
