@@ -64,6 +64,28 @@ def test_losses(case):
     assert torch.isfinite(diff)
 
 
+def test_diffusion_loss_is_the_forward_process(case):
+    """The diffusion loss at a fixed t and noise, computed by hand from Grad-TTS's forward process:
+    x_t = x0 e^{-B/2} + mu (1 - e^{-B/2}) + z sqrt(1 - e^{-B}), B = beta_min t + (beta_max - beta_min) t^2 / 2,
+    loss = |score(x_t) sqrt(1 - e^{-B}) + z|^2 over the masked frames and features."""
+    _, model = case
+    decoder = model.decoder
+    g = torch.Generator().manual_seed(3)
+    x0, mu, z = (torch.randn(2, 80, 16, generator=g) for _ in range(3))
+    mask = torch.ones(2, 1, 16)
+    mask[1, :, 12:] = 0
+    t = torch.tensor([0.3, 0.8])
+    spk = model.speaker_embedding(torch.tensor([0, 1]) if model.config.n_spks > 1 else None)
+    big_b = decoder.beta_min * t + 0.5 * (decoder.beta_max - decoder.beta_min) * t ** 2
+    keep, noise_std = torch.exp(-0.5 * big_b)[:, None, None], torch.sqrt(1 - torch.exp(-big_b))[:, None, None]
+    xt = (x0 * keep + mu * (1 - keep) + z * noise_std) * mask
+    score = decoder.estimator(xt, mask, mu, t, spk)
+    expected = ((score * noise_std + z * mask) ** 2).sum() / (mask.sum() * 80)
+    loss, xt_model = decoder.loss_t(x0, mask, mu, t, spk, z)
+    torch.testing.assert_close(xt_model, xt, **TOL)
+    torch.testing.assert_close(loss, expected, **TOL)
+
+
 def test_seeded_inference(case):
     ref, model = case
     inf = ref["inference"]

@@ -181,7 +181,10 @@ def test_mixed_precision_step(corpus, tmp_path, amp):
     model = tiny_model()
     trainer = Trainer(make_task(corpus, model, amp=amp), tmp_path, device="cpu", progress=False)
     batch = next(iter(trainer.loader))
+    seen = []
+    model.decoder.estimator.final_conv.register_forward_hook(lambda module, inputs, out: seen.append(out.dtype))
     values = trainer.train_step(batch)
+    assert seen == [{"bf16": torch.bfloat16, "fp16": torch.float16}[amp]]  # autocast really ran in it
     assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
     assert trainer.scaler.is_enabled() == (amp == "fp16")
     assert all(p.dtype == torch.float32 for p in model.parameters())
