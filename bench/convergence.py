@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from common.audio import save_wav  # noqa: E402
 from common.checkpoint import read_file  # noqa: E402
-from common.evaluate import Entry, Evaluator, read_entries  # noqa: E402
+from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
 from synthesize import GRIFFIN_LIM, Synthesizer  # noqa: E402
 
 log = logging.getLogger("convergence")

@@ -26,9 +26,9 @@ import torch
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 from common.audio import load_wav, save_wav  # noqa: E402
-from common.evaluate import Entry, Evaluator, read_entries  # noqa: E402
+from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
 from common.griffin_lim import griffin_lim  # noqa: E402
-from common.metrics import copy_synthesis_scores  # noqa: E402
+from evaluation.metrics import copy_synthesis_scores  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
 from synthesize import GRIFFIN_LIM, Synthesizer  # noqa: E402
 

@@ -61,3 +61,7 @@ def per_item_randn(shape_per_item: tuple, generators: list[torch.Generator], lik
 
 def per_item_rand(generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.rand(1, generator=g) for g in generators]).to(like)
+
+
+def per_item_randint(high: int, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
+    return torch.cat([torch.randint(0, high, (1,), generator=g) for g in generators]).to(device)

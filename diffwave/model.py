@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.sampling import generators_from_seeds
+from common.sampling import generators_from_seeds, per_item_randint, per_item_randn
 
 from .config import DiffWaveModelConfig
 from .diffusion import NoisePrior, band_basis, clean_estimate, from_bands, noise_levels, stft_loss, to_bands
@@ -210,8 +210,8 @@ class DiffWave(nn.Module):
             step = torch.randint(0, len(levels), (audio.shape[0],), device=audio.device)
             noise = torch.randn_like(audio)
         else:
-            step = torch.cat([torch.randint(0, len(levels), (1,), generator=g) for g in generators]).to(audio.device)
-            noise = torch.stack([torch.randn(audio.shape[1:], generator=g) for g in generators]).to(audio)
+            step = per_item_randint(len(levels), generators, audio.device)
+            noise = per_item_randn(tuple(audio.shape[1:]), generators, audio)
         prior = NoisePrior(c, mel)
         noise = prior.shape(noise)
         scale = levels[step].unsqueeze(1)

@@ -11,7 +11,7 @@ from common.audio import load_wav, save_wav
 from common.checkpoint import make_checkpoint, save_checkpoint
 from common.config import to_dict
 from common.mel import MelConfig, MelSpectrogram
-from common.metrics import copy_synthesis_scores, error_rates
+from evaluation.metrics import copy_synthesis_scores, error_rates
 from diffwave.config import DiffWaveModelConfig
 from diffwave.model import DiffWave
 
@@ -60,13 +60,13 @@ def spoken(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluator():
-    from common.evaluate import Evaluator
+    from evaluation.evaluate import Evaluator
 
     return Evaluator()
 
 
 def test_recognizer_understands_engine_speech(spoken, evaluator):
-    from common.evaluate import read_entries
+    from evaluation.evaluate import read_entries
 
     root, _ = spoken
     scores = evaluator.intelligibility(read_entries(root / "list.txt"))
@@ -74,7 +74,7 @@ def test_recognizer_understands_engine_speech(spoken, evaluator):
 
 
 def test_recognizer_rejects_noise_and_silence(spoken, evaluator, tmp_path):
-    from common.evaluate import Entry
+    from evaluation.evaluate import Entry
 
     rng = np.random.default_rng(0)
     save_wav(tmp_path / "noise.wav", rng.normal(0, 0.1, 22050 * 3), 22050)
@@ -103,7 +103,7 @@ def test_copy_synthesis_scores_self_and_noise(spoken):
 
 
 def test_report_on_tiny_run(spoken, tmp_path):
-    from common.evaluate import main
+    from evaluation.evaluate import main
 
     root, entries = spoken
     synth = tmp_path / "synth"

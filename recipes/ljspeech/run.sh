@@ -188,7 +188,7 @@ fi
 
 if run_stage 5 && ! skip_done 5 "evaluate"; then
   if "$python" -c "import pocketsphinx, jiwer, pystoi, pesq, matplotlib, scipy" 2>/dev/null; then
-    "$python" -m common.evaluate --out "$exp/eval" --truth "$prepared/test.txt" \
+    "$python" -m evaluation.evaluate --out "$exp/eval" --truth "$prepared/test.txt" \
       --synth "grad_tts+griffin_lim=$exp/synth/test_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/test_diffwave" \
       --vocoder "$exp/diffwave/last.pt"
     mark_done 5

@@ -1,4 +1,4 @@
-"""Objective evaluation of synthesized speech: `python -m common.evaluate --out DIR ...`.
+"""Objective evaluation of synthesized speech: `python -m evaluation.evaluate --out DIR ...`.
 
     --synth NAME=PATH   a synthesis folder (with synthesize.py's manifest.tsv) or a `wav|text` filelist;
                         repeat for several systems
@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from .asr import Recognizer, ScoringNormalizer
-from .audio import load_wav, save_wav
-from .filelists import read_filelist
-from .mel import MelConfig, MelSpectrogram
+from common.audio import load_wav, save_wav
+from common.filelists import read_filelist
+from common.mel import MelConfig, MelSpectrogram
 from .metrics import copy_synthesis_scores, dtw_log_mel_distance, error_rates
 
-log = logging.getLogger("common.evaluate")
+log = logging.getLogger("evaluation.evaluate")
 
 
 @dataclass

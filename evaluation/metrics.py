@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from .mel import MelSpectrogram
+from common.mel import MelSpectrogram
 
 
 def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float]:
