@@ -261,3 +261,21 @@ def test_global_batch_must_divide_among_processes(corpus, tmp_path):
     run = torchrun_timed(corpus / "wavs", tmp_path, 3, 29534)
     assert run.returncode != 0
     assert "train.batch_size 3 is the global batch and must divide among 2 processes" in run.stderr
+
+
+def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run():
+    from diffwave.model import dilated, pointwise
+
+    torch.manual_seed(0)
+    one = torch.nn.Conv1d(8, 16, 1)
+    wide = torch.nn.Conv1d(8, 8, 3, padding=4, dilation=4)
+    x = torch.randn(3, 8, 50)
+    torch.testing.assert_close(pointwise(one, x), one(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dilated(wide, x), wide(x), atol=1e-5, rtol=1e-5)
+    # off the CPU (here the shape-only meta device) the modules' own convolutions run
+    meta = x.to("meta")
+    assert pointwise(one.to("meta"), meta).shape == (3, 16, 50) and dilated(wide.to("meta"), meta).shape == (3, 8, 50)
+    model = DiffWave(DiffWaveModelConfig(**TINY))
+    mel = torch.randn(1, 80, 4)
+    hoisted = [p.shape for p in model.condition(mel).projected]
+    assert [p.shape for p in model.to("meta").condition(mel.to("meta")).projected] == hoisted
