@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                           batch_window_ms=args.batch_window_ms, queue_size=args.queue_size,
                           request_timeout_s=args.request_timeout)
     app = create_app(synth, config)
-    log.info("serving on http://%s:%d/", args.host, args.port)
+    log.info("serving on http://%s:%d/ (batches of up to %d sentences)", args.host, args.port, max_batch)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
