@@ -15,8 +15,11 @@ the score of x_t, -eps / sigma_t, and every solver here only needs that score.
 `ml` and `dpm` move towards the denoised estimate y_0 = (y_t + sigma_t^2 score) / a_t, which divides
 the score's error by a_t (0.0067 at t=1): a score that is poor at high noise (an undertrained model)
 throws the estimate far outside any mel, and the network, fed those values, overflows to NaN. So the
-estimate is clamped to `denoised_range`, the features' physical range (MelSpectrogram.value_range),
-which a good model's estimates never leave.
+estimate is held within `denoised_range` (the features' physical range, MelSpectrogram.value_range)
+widened by DENOISED_SLACK times its width on each side: a guard against runaway only. Measured on the
+undertrained demo decoder, clamping to the physical range itself bent converging trajectories (25 dpm
+steps ended 1.5 log units from the 300-step Euler solution instead of 0.07), while the widened range
+leaves them alone (0.02) and still keeps 2-6 steps finite.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import torch
 
 SAMPLERS = ("euler", "ml", "dpm")
 DPM_T_END = 1e-3
+DENOISED_SLACK = 2.0
 
 Score = Callable[[torch.Tensor, float], torch.Tensor]  # (x_t, t) -> score of x_t
 NoiseFn = Callable[[torch.Tensor], torch.Tensor]
@@ -81,11 +85,14 @@ def euler(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, s
 
 def denoised_estimate(y: torch.Tensor, score_y: torch.Tensor, t: float, schedule: Schedule, mu: torch.Tensor,
                       denoised_range: Range = None) -> torch.Tensor:
-    """E[y_0 | y_t] = (y_t + sigma_t^2 score) / a_t, with y_0 + mu clamped to `denoised_range`."""
+    """E[y_0 | y_t] = (y_t + sigma_t^2 score) / a_t, with y_0 + mu held within `denoised_range`
+    widened by DENOISED_SLACK times its width on each side."""
     denoised = (y + schedule.sigma(t) ** 2 * score_y) / schedule.alpha(t)
     if denoised_range is None:
         return denoised
-    return (denoised + mu).clamp(*denoised_range) - mu
+    low, high = denoised_range
+    slack = DENOISED_SLACK * (high - low)
+    return (denoised + mu).clamp(low - slack, high + slack) - mu
 
 
 def ml_step(y: torch.Tensor, denoised: torch.Tensor, s: float, t: float, schedule: Schedule
