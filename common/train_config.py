@@ -21,6 +21,9 @@ class TrainConfig:
     sample_every: int = 1000  # TensorBoard mel images / audio of fixed validation items
     num_workers: int = 2
     max_minutes: float = 0.0  # stop (with a checkpoint) after this much training time; 0: no limit
+    # torch.compile (inductor) of the model's diffusion network, for static shapes: training crops are fixed-size,
+    # and inductor failed on this code with dynamic shapes ("cannot determine truth value of Relational")
+    compile: bool = False
     # Learning rate over steps: "constant" (after an optional linear warmup) or "noam" (linear
     # warmup to `learning_rate`, then decay as 1/sqrt(step), as Glow-TTS and Transformers do).
     lr_schedule: str = "constant"

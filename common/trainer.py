@@ -46,6 +46,8 @@ class TrainingTask:
     # Per-step settings merged into each batch (e.g. which parts of the model train at this step);
     # a model whose parameters go unused in some phase then runs under DDP with find_unused_parameters.
     phase: Optional[Callable[[int], dict]] = None
+    # The modules that `train.compile` compiles in place (state_dict keys stay the same).
+    compile_targets: list[torch.nn.Module] = field(default_factory=list)
 
 
 class LossModule(torch.nn.Module):
@@ -119,6 +121,12 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         torch.manual_seed(self.config.seed)
         self.model = task.model.to(self.device)
+        if self.config.compile:
+            for module in task.compile_targets:
+                module.compile(dynamic=False)
+            if self.dist.is_main:
+                log.info("train.compile: %d module(s) compiled with torch.compile (the first steps are slow)",
+                         len(task.compile_targets))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
         self.amp_dtype = autocast_dtype(self.config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         task = TrainingTask(kind="diffwave", model=model, dataset=dataset, collate=collate, config=config.train,
                             describe={"config": to_dict(config.model),
                                       "mel": None if config.model.unconditional else to_dict(config.mel)},
-                            write_samples=writer)
+                            write_samples=writer, compile_targets=[model])
         run_training(task, config, args)
     except (ConfigError, CorpusError, CheckpointError, TrainingError, AudioError) as err:
         log.error("%s", err)

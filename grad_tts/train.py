@@ -110,6 +110,7 @@ def main(argv=None) -> int:
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
             write_samples=make_sample_writer(valid_items),
             phase=config.train.phase if config.train.decoder_start_step > 0 else None,
+            compile_targets=[model.decoder.estimator],
         )
         run_training(task, config, args)
     except (ConfigError, CorpusError, CheckpointError, TrainingError) as err:

@@ -92,7 +92,8 @@ def corpus(tmp_path_factory):
 def make_task(corpus, model, **train):
     config = DiffWaveTrainConfig(**{"batch_size": 2, "num_workers": 0, "checkpoint_every": 10**6, **train})
     dataset = AudioMelDataset(read_corpus(corpus / "wavs"), MelConfig(n_mels=80), crop_frames=8)
-    return TrainingTask("diffwave", model, dataset, collate, config, {"config": {}, "mel": None})
+    return TrainingTask("diffwave", model, dataset, collate, config, {"config": {}, "mel": None},
+                        compile_targets=[model])
 
 
 def test_overfits_one_clip(corpus):
@@ -279,3 +280,17 @@ def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run():
     mel = torch.randn(1, 80, 4)
     hoisted = [p.shape for p in model.condition(mel).projected]
     assert [p.shape for p in model.to("meta").condition(mel.to("meta")).projected] == hoisted
+
+
+def test_compiled_training_equals_eager(corpus, tmp_path):
+    results = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = DiffWave(DiffWaveModelConfig(**TINY))
+        trainer = Trainer(make_task(corpus, model, compile=compiled), tmp_path / str(compiled), device="cpu",
+                          progress=False)
+        batch = next(iter(trainer.loader))
+        losses = [trainer.train_step(batch)["loss"] for _ in range(2)]
+        results.append((losses, model.output_projection.bias.detach().clone()))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=1e-6, rtol=1e-5)

@@ -40,7 +40,8 @@ def make_task(corpus, model, **train):
     return TrainingTask("grad_tts", model, dataset, TextMelCollate(config.segment_frames), config,
                         {"config": {}, "mel": None},
                         clip_groups={"encoder": list(model.encoder.parameters()),
-                                     "decoder": list(model.decoder.parameters())})
+                                     "decoder": list(model.decoder.parameters())},
+                        compile_targets=[model.decoder.estimator])
 
 
 def test_tiny_model_overfits_fixed_batch(corpus):
@@ -258,3 +259,15 @@ def test_upstream_libritts_filelist_and_unknown_validation_speaker(corpus, tmp_p
     assert synthesize_main(["-f", str(tmp_path / "lines.txt"), "-o", str(tmp_path / "out"), "--acoustic",
                             str(tmp_path / "b" / "last.pt"), "--vocoder", "griffin-lim", "--timesteps", "1"]) == 0
     assert "lines without a speaker get '2', the first of this model's 2" in caplog.text
+
+
+@pytest.mark.slow  # compiling the U-Net takes a minute or two on 2 cores; DiffWave's compile test runs in CI
+def test_compiled_estimator_gives_the_eager_loss(corpus, tmp_path):
+    losses = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = tiny_model()
+        trainer = Trainer(make_task(corpus, model, compile=compiled), tmp_path / str(compiled), device="cpu",
+                          progress=False)
+        losses.append(trainer.train_step(next(iter(trainer.loader)))["loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
