@@ -176,13 +176,17 @@ class Synthesizer:
         for k, e in enumerate(encoded):
             x[k, :len(e.ids)] = torch.tensor(e.ids)
         spk = torch.tensor(speakers, device=self.device) if self.speakers else None
-        out = self.model.synthesise(x.to(self.device), lengths.to(self.device),
-                                    self.timesteps if timesteps is None else timesteps,
+        timesteps = self.timesteps if timesteps is None else timesteps
+        sampler = sampler or self.sampler
+        out = self.model.synthesise(x.to(self.device), lengths.to(self.device), timesteps,
                                     self.temperature if temperature is None else temperature, False,
                                     self.length_scale if length_scale is None else length_scale, spk,
                                     generators=[torch.Generator().manual_seed(s) for s in seeds],
-                                    sampler=sampler or self.sampler, decoder_bf16=self.acoustic_precision == "bf16",
+                                    sampler=sampler, decoder_bf16=self.acoustic_precision == "bf16",
                                     denoised_range=self.extractor.value_range())
+        if not bool(torch.isfinite(out["mel"]).all()):
+            raise SynthesisError(f"the {sampler} sampler diverged at {timesteps} steps (the mel is not finite); "
+                                 "use more steps or --sampler euler")
         return [Spoken(out["mel"][k, :, :int(n)], out["durations"][k, :len(e.ids)], e.words)
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 

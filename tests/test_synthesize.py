@@ -158,3 +158,16 @@ def test_empty_file_says_so(checkpoints, tmp_path, caplog, capsys):
     assert "has no text to speak" in caplog.text
     summary = capsys.readouterr().out
     assert "0 utterances, 0.0 s of audio, no audio" in summary and "nan" not in summary
+
+
+def test_a_diverging_sampler_is_a_clear_error(checkpoints, tmp_path, monkeypatch, caplog):
+    synth = Synthesizer(checkpoints / "acoustic.pt", "griffin-lim", timesteps=3, sampler="dpm")
+    real = synth.model.synthesise
+
+    def diverging(*args, **kwargs):
+        out = real(*args, **kwargs)
+        return {**out, "mel": out["mel"] * float("nan")}
+
+    monkeypatch.setattr(synth.model, "synthesise", diverging)
+    with pytest.raises(SynthesisError, match="the dpm sampler diverged at 3 steps.*--sampler euler"):
+        synth.acoustic(["Hello."], [None], [0])
