@@ -30,7 +30,7 @@ from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
 from common.griffin_lim import griffin_lim  # noqa: E402
 from evaluation.metrics import copy_synthesis_scores  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
-from synthesize import GRIFFIN_LIM, Synthesizer  # noqa: E402
+from synthesize import GRIFFIN_LIM, SynthesisError, Synthesizer  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +68,14 @@ def grad_tts_rows(args, entries: list[Entry], out: Path, evaluator) -> list[dict
     rows = []
     for sampler in args.samplers.split(","):
         for steps in [int(n) for n in args.steps.split(",")]:
-            result, seconds = mels(sampler, steps)
+            try:
+                result, seconds = mels(sampler, steps)
+            except SynthesisError as err:  # a solver that diverges on this model at this step count
+                row = {"sampler": sampler, "steps": steps, "log_mel_distance": "diverged", "seconds": "",
+                       **({"wer": "", "cer": ""} if evaluator is not None else {})}
+                print(row, err, flush=True)
+                rows.append(row)
+                continue
             distance = float(np.mean([(m - r).abs().mean() for m, r in zip(result, reference)]))
             row = {"sampler": sampler, "steps": steps, "log_mel_distance": round(distance, 4),
                    "seconds": round(seconds, 2)}
@@ -136,7 +143,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2 if "wer" in rows[0] else 1, figsize=(10, 4), squeeze=False)
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
-        mine = [r for r in rows if r["sampler"] == sampler]
+        mine = [r for r in rows if r["sampler"] == sampler and r["log_mel_distance"] != "diverged"]
         axes[0][0].plot([r["steps"] for r in mine], [r["log_mel_distance"] for r in mine], "o-", label=sampler)
         if "wer" in rows[0]:
             axes[0][1].plot([r["steps"] for r in mine], [r["wer"] for r in mine], "o-", label=sampler)
