@@ -108,7 +108,8 @@ class Synthesizer:
     def __init__(self, acoustic: str | Path, vocoder: str | Path = GRIFFIN_LIM, device: str = "cpu",
                  timesteps: int = 10, temperature: float = 1.5, length_scale: float = 1.0,
                  vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25,
-                 sampler: str = "euler", vocoder_precision: str = "auto", acoustic_precision: str = "fp32"):
+                 sampler: str = "euler", vocoder_precision: str = "auto", acoustic_precision: str = "fp32",
+                 compile_vocoder: bool = False):
         self.device = torch.device(device)
         self.model, ckpt = load_grad_tts(acoustic, self.device)
         self.mel_config = mel_config(ckpt)
@@ -142,7 +143,10 @@ class Synthesizer:
                 raise SynthesisError(f"the acoustic model ({acoustic}) and the vocoder ({vocoder}) use different mel "
                                      "features (acoustic != vocoder): " + "; ".join(differences))
             self.description["vocoder"] = {"path": str(vocoder), "kind": "diffwave", "config": vckpt.get("config"),
-                                           "mel_matches_acoustic": True, "precision": self.vocoder_precision}
+                                           "mel_matches_acoustic": True, "precision": self.vocoder_precision,
+                                           "compiled": compile_vocoder}
+            if compile_vocoder:  # inductor fuses the gates' elementwise work; any length, no recompiling
+                self.vocoder.denoise = torch.compile(self.vocoder.denoise, dynamic=True)
 
     @property
     def sample_rate(self) -> int:
@@ -235,6 +239,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acoustic-precision", choices=PRECISIONS, default="fp32",
                         help="Grad-TTS decoder arithmetic (the encoder and durations stay fp32); bf16 is about 1.8x "
                              "faster on a CPU with native bf16 and moves the mel by about 0.1 (log units)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile DiffWave's network: the first sentence waits ~25 s for compiling, then "
+                             "vocoding is ~1.5x faster under bf16 (measured on a 2-core CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int,
                         help="CPU threads for synthesis (default: torch's choice, usually one per core)")
@@ -277,7 +284,8 @@ def synthesizer_from_args(args) -> Synthesizer:
         torch.set_num_threads(args.threads)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
                        args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,
-                       vocoder_precision=args.vocoder_precision, acoustic_precision=args.acoustic_precision)
+                       vocoder_precision=args.vocoder_precision, acoustic_precision=args.acoustic_precision,
+                       compile_vocoder=args.compile)
 
 
 def speak_pieces(synth: Synthesizer, lines: list[Line], chosen: list[tuple[int, int, str]], args, mels: dict,

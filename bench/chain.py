@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave N-step schedule (default: the fast 6-step one)")
     parser.add_argument("--acoustic-precision", choices=PRECISIONS, default="fp32", help="as synthesize.py's")
     parser.add_argument("--vocoder-precision", choices=PRECISIONS, default="auto", help="as synthesize.py's")
+    parser.add_argument("--compile", action="store_true", help="torch.compile DiffWave's network (as synthesize.py's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lines", type=int, default=20, help="sentences in the synthesize.py file (0: skip)")
@@ -66,7 +67,7 @@ def through_synthesize(acoustic: Path, vocoder: Path, args, folder: Path) -> flo
     command = [sys.executable, str(REPO / "synthesize.py"), "-f", str(lines), "-o", str(folder / "out"),
                "--acoustic", str(acoustic), "--vocoder", str(vocoder), "--timesteps", str(args.steps),
                "--sampler", args.sampler, "--device", "cpu", "--acoustic-precision", args.acoustic_precision,
-               "--vocoder-precision", args.vocoder_precision]
+               "--vocoder-precision", args.vocoder_precision] + (["--compile"] if args.compile else [])
     if args.vocoder_steps:
         command += ["--vocoder-steps", str(args.vocoder_steps)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
             acoustic, vocoder = write_random_checkpoints(folder / "models", *configs)
         synth = Synthesizer(acoustic, vocoder, timesteps=args.steps, vocoder_steps=args.vocoder_steps,
                             sampler=args.sampler, acoustic_precision=args.acoustic_precision,
-                            vocoder_precision=args.vocoder_precision)
+                            vocoder_precision=args.vocoder_precision, compile_vocoder=args.compile)
         speaker = [synth.speaker_id(None)]
         mel = synth.acoustic([SENTENCE], speaker, [0])[0].mel
         seconds = mel.shape[-1] * synth.mel_config.hop_length / synth.sample_rate
@@ -95,6 +96,7 @@ def main(argv=None) -> int:
         result = {"models": "checkpoints" if args.acoustic else f"{args.size} (random weights)",
                   "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast (6)",
                   "acoustic_precision": synth.acoustic_precision, "vocoder_precision": synth.vocoder_precision,
+                  "compiled_vocoder": args.compile,
                   "threads": args.threads, "ids": len(synth.encode(SENTENCE).ids), "audio_seconds": round(seconds, 2),
                   "rtf_acoustic": round(acoustic_time / seconds, 3), "rtf_vocoder": round(vocoder_time / seconds, 3),
                   "rtf_chain": round((acoustic_time + vocoder_time) / seconds, 3),

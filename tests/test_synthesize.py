@@ -171,3 +171,12 @@ def test_a_diverging_sampler_is_a_clear_error(checkpoints, tmp_path, monkeypatch
     monkeypatch.setattr(synth.model, "synthesise", diverging)
     with pytest.raises(SynthesisError, match="the dpm sampler diverged at 3 steps.*--sampler euler"):
         synth.acoustic(["Hello."], [None], [0])
+
+
+def test_compiled_vocoder_matches_eager(checkpoints):
+    eager = Synthesizer(checkpoints / "acoustic.pt", checkpoints / "vocoder.pt", timesteps=2)
+    compiled = Synthesizer(checkpoints / "acoustic.pt", checkpoints / "vocoder.pt", timesteps=2, compile_vocoder=True)
+    assert compiled.description["vocoder"]["compiled"] is True
+    for text in ("Hello there.", "A rather longer sentence follows it."):  # two lengths, one compile
+        mel = eager.acoustic([text], [None], [0])[0].mel
+        torch.testing.assert_close(compiled.waveform(mel, 0), eager.waveform(mel, 0), atol=2e-4, rtol=1e-3)
