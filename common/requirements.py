@@ -29,10 +29,21 @@ def torch_too_old(version: str) -> Optional[str]:
             "scripts/setup.sh")
 
 
-def main() -> int:
-    import torch
+def installed_torch() -> str:
+    """The installed torch's version, read from its metadata (importing torch would be slow, and
+    warns when numpy is not installed yet)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    message = torch_too_old(torch.__version__)
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        import torch  # a torch without metadata (a source build on the path)
+
+        return torch.__version__
+
+
+def main() -> int:
+    message = torch_too_old(installed_torch())
     if message:
         print(message, file=sys.stderr)
         return 1

@@ -21,9 +21,9 @@ def test_version_check(version, ok):
 
 
 def test_check_refuses_an_old_installed_torch(tmp_path):
-    fake = tmp_path / "torch"
+    fake = tmp_path / "torch-2.1.0.dist-info"  # an installed torch 2.1.0, as pip records it
     fake.mkdir()
-    (fake / "__init__.py").write_text('__version__ = "2.1.0"\n')
+    (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.1.0\n")
     run = subprocess.run([sys.executable, "-m", "common.requirements"], cwd=REPO, capture_output=True, text=True,
                          env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 1 and "torch 2.1.0 is too old" in run.stderr
