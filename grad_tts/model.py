@@ -92,11 +92,13 @@ class GradTTS(nn.Module):
         return dur_loss, prior_loss, diff_loss.float()
 
     def align(self, mu_x, x_mask, y, y_mask) -> torch.Tensor:
-        """Monotonic alignment search of text (B, T_text) to mel frames: (B, T_text, T_mel), fp32."""
-        attn_mask = x_mask.unsqueeze(-1) * y_mask.unsqueeze(2)
+        """Monotonic alignment search of text (B, T_text) to mel frames: (B, T_text, T_mel), fp32.
+        The search runs on the CPU; only the durations come back, and the path is built from them
+        on the model's device (the same 0/1 path, without moving it across)."""
+        attn_mask = (x_mask.unsqueeze(-1) * y_mask.unsqueeze(2)).squeeze(1).float()
         with torch.no_grad(), torch.autocast(device_type=y.device.type, enabled=False):
-            return monotonic_align.maximum_path(self.log_prior(mu_x, y), attn_mask.squeeze(1).float(),
-                                                check_mask=False).detach()
+            durations = monotonic_align.maximum_path_durations(self.log_prior(mu_x, y), attn_mask, check_mask=False)
+            return durations_to_path(durations.float(), attn_mask)
 
     @torch.no_grad()
     def teacher_forced(self, x, x_lengths, y, y_lengths, n_timesteps: int = 10, temperature: float = 1.5,

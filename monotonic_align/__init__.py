@@ -18,7 +18,7 @@ try:
 except ImportError:  # the extension is not built: the numba path below works, more slowly
     _core = None
 
-__all__ = ["maximum_path", "has_extension", "AlignmentError"]
+__all__ = ["maximum_path", "maximum_path_durations", "has_extension", "AlignmentError"]
 
 _PATH_DTYPES = (torch.float32, torch.float64)
 
@@ -89,6 +89,16 @@ def maximum_path(value: torch.Tensor, mask: torch.Tensor, *, check_mask: bool = 
         path = torch.zeros(scores.shape, dtype=out_dtype)
         _numba_search(scores.numpy(), path.numpy(), t_x.numpy(), t_y.numpy())
     return path.to(device=value.device, dtype=value.dtype)
+
+
+def maximum_path_durations(value: torch.Tensor, mask: torch.Tensor, *, check_mask: bool = True,
+                           num_threads: Optional[int] = None) -> torch.Tensor:
+    """The frames of each token on the best monotonic path: (B, T_text) int64 on value's device.
+    The search runs on the CPU either way; only these counts travel back, not the (B, T_text,
+    T_mel) path, which a caller on a GPU rebuilds there from them."""
+    path = maximum_path(value.detach().cpu().float(), mask.detach().cpu(), check_mask=check_mask,
+                        num_threads=num_threads)
+    return path.sum(-1).long().to(value.device)
 
 
 def _prefix_mask(t_x: torch.Tensor, t_y: torch.Tensor, shape: torch.Size) -> torch.Tensor:

@@ -104,3 +104,17 @@ def test_errors():
         maximum_path(torch.zeros(2, 3, 4), holey)
     with pytest.raises(AlignmentError, match="item 0: 3 tokens, 2 frames"):
         maximum_path(torch.zeros(1, 3, 4), lengths_mask([3], [2], 3, 4))
+
+
+def test_durations_rebuild_the_path_exactly():
+    from grad_tts.model import durations_to_path
+    from monotonic_align import maximum_path, maximum_path_durations
+
+    torch.manual_seed(0)
+    t_x, t_y = torch.tensor([5, 3, 7]), torch.tensor([20, 9, 31])
+    mask = ((torch.arange(7)[None, :, None] < t_x[:, None, None])
+            & (torch.arange(31)[None, None, :] < t_y[:, None, None])).float()
+    value = torch.randn(3, 7, 31)
+    durations = maximum_path_durations(value, mask)
+    assert durations.dtype == torch.int64 and durations.sum(1).tolist() == t_y.tolist()
+    torch.testing.assert_close(durations_to_path(durations.float(), mask), maximum_path(value, mask))
