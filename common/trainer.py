@@ -131,6 +131,8 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.step = 0
+        self.finite_since_check = torch.ones((), dtype=torch.bool, device=self.device)
+        self.checked_step = 0
         if init_from:
             self._init_weights(init_from)
         if resume:
@@ -206,6 +208,12 @@ class Trainer:
                                rng=capture_rng())
 
     def save(self) -> Optional[Path]:
+        if not bool(self.finite_since_check):
+            when = (f"step {self.step}" if self.checked_step + 1 == self.step
+                    else f"a step between {self.checked_step + 1} and {self.step}")
+            raise TrainingError(f"{when}: the loss was not finite, "
+                                f"so this state is not saved; the last good checkpoint is in {self.out_dir} "
+                                "(use --resume, perhaps with a lower learning rate)")
         if not self.dist.is_main:
             return None
         return save_training_checkpoint(self.checkpoint(), self.out_dir, self.config.keep_last)
@@ -217,15 +225,24 @@ class Trainer:
             self.writer = SummaryWriter(str(self.out_dir / "logs"))
         return self.writer
 
-    def _clip(self) -> dict[str, float]:
+    def _clip(self) -> dict[str, torch.Tensor]:
         groups = self.task.clip_groups or {"all": list(self.model.parameters())}
         norms = {}
         for name, params in groups.items():
             limit = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
-            norms[name] = float(torch.nn.utils.clip_grad_norm_(params, limit))
+            norms[name] = torch.nn.utils.clip_grad_norm_(params, limit).detach()
         return norms
 
     def train_step(self, batch: dict) -> dict[str, float]:
+        """One optimizer step; its values as numbers (a non-finite loss raises before the update)."""
+        return {k: float(v) for k, v in self._step(batch, check=True).items()}
+
+    def _step(self, batch: dict, check: bool) -> dict[str, torch.Tensor]:
+        """One optimizer step; its values stay tensors, so that a step need not wait for the device.
+        With `check` the loss of this step and of every unchecked step since the last check must be
+        finite (one host sync), else TrainingError before this step's update; without it, a flag on
+        the device collects non-finite losses until the next check, which comes before any
+        checkpoint is written, so no checkpoint ever holds what a non-finite loss did to the weights."""
         self.wrapped.train()
         batch = to_device(batch, self.device)
         if self.task.phase is not None:
@@ -236,11 +253,19 @@ class Trainer:
                             enabled=self.amp_dtype is not None):
             outputs = self.wrapped(batch)
         loss = outputs["loss"].float()
-        values = {k: float(v.detach()) for k, v in outputs.items()}
-        if not math.isfinite(values["loss"]):
-            detail = ", ".join(f"{k}={v}" for k, v in values.items())
-            raise TrainingError(f"step {self.step + 1}: the loss is not finite ({detail}); the last good "
-                                f"checkpoint is in {self.out_dir} (use --resume, perhaps with a lower learning rate)")
+        values = {k: v.detach() for k, v in outputs.items()}
+        finite = torch.isfinite(loss.detach())
+        if check:
+            earlier, now = bool(self.finite_since_check), bool(finite)
+            if not (earlier and now):
+                detail = ", ".join(f"{k}={float(v)}" for k, v in values.items())
+                when = (f"step {self.step + 1}" if earlier else
+                        f"a step between {self.checked_step + 1} and {self.step + 1}")
+                raise TrainingError(f"{when}: the loss is not finite ({detail}); the last good checkpoint is in "
+                                    f"{self.out_dir} (use --resume, perhaps with a lower learning rate)")
+            self.checked_step = self.step + 1
+        else:
+            self.finite_since_check = self.finite_since_check & finite
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -300,13 +325,15 @@ class Trainer:
                 ready = time.perf_counter()
                 for batch in self.loader:
                     start = time.perf_counter()
-                    values = self.train_step(batch)
-                    values["data_wait_seconds"] = start - ready
+                    logged = (self.step + 1) % self.config.log_every == 0 or self.step + 1 >= target
+                    values = self._step(batch, check=logged)  # the device is waited for at log steps only
+                    wait = start - ready
                     elapsed = time.monotonic() - began
                     bar.update(min(elapsed, budget) - bar.n if timed else 1)
-                    bar.set_postfix_str(f"step {self.step}, loss {values['loss']:.3f}")
-                    if self.step % self.config.log_every == 0 or self.step == target:
-                        self._log(values, time.perf_counter() - start)
+                    if logged:
+                        numbers = {**{k: float(v) for k, v in values.items()}, "data_wait_seconds": wait}
+                        bar.set_postfix_str(f"step {self.step}, loss {numbers['loss']:.3f}")
+                        self._log(numbers, time.perf_counter() - start)
                     if self.step % self.config.checkpoint_every == 0:
                         self.save()
                     if self.task.write_samples and self.step % self.config.sample_every == 0 and self._open_writer():
@@ -325,7 +352,7 @@ class Trainer:
             bar.close()
             if self.writer is not None:
                 self.writer.flush()
-        return values
+        return {k: float(v) for k, v in values.items()}
 
     def close(self):
         if self.writer is not None:

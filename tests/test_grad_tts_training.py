@@ -271,3 +271,16 @@ def test_compiled_estimator_gives_the_eager_loss(corpus, tmp_path):
                           progress=False)
         losses.append(trainer.train_step(next(iter(trainer.loader)))["loss"])
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_a_non_finite_loss_between_log_steps_is_caught_before_any_checkpoint(corpus, tmp_path):
+    model = tiny_model()
+    trainer = Trainer(make_task(corpus, model, log_every=5, checkpoint_every=4), tmp_path, device="cpu",
+                      progress=False)
+    trainer.train(2)  # step 1 unchecked (not a log step), 2 the last: finite, saved
+    assert (tmp_path / "last.pt").is_file()
+    with torch.no_grad():
+        model.encoder.proj_m.bias.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="a step between 3 and 4: the loss was not finite, so this state is not"):
+        trainer.train(10)  # steps 3 and 4 are not log steps; 4 is a checkpoint step: the save refuses
+    assert load_checkpoint(tmp_path / "last.pt", "grad_tts")["step"] == 2
