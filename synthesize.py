@@ -116,6 +116,7 @@ class Synthesizer:
         self.processor = TextProcessor(text_config(ckpt))
         self.speakers = {name: i for i, name in enumerate(ckpt.get("speakers") or [])}
         self.extractor = MelSpectrogram(self.mel_config)
+        self.denoised_range = self.extractor.value_range()  # bounds the ml/dpm samplers' clean-mel estimate
         if sampler not in SAMPLERS:
             raise SynthesisError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
         self.timesteps, self.temperature, self.length_scale = timesteps, temperature, length_scale
@@ -187,7 +188,7 @@ class Synthesizer:
                                     self.length_scale if length_scale is None else length_scale, spk,
                                     generators=[torch.Generator().manual_seed(s) for s in seeds],
                                     sampler=sampler, decoder_bf16=self.acoustic_precision == "bf16",
-                                    denoised_range=self.extractor.value_range())
+                                    denoised_range=self.denoised_range)
         if not bool(torch.isfinite(out["mel"]).all()):
             raise SynthesisError(f"the {sampler} sampler diverged at {timesteps} steps (the mel is not finite); "
                                  "use more steps or --sampler euler")

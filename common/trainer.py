@@ -109,6 +109,12 @@ def autocast_dtype(amp: str, device: torch.device) -> Optional[torch.dtype]:
         raise ValueError(f"train.amp: {amp!r} is not one of none, auto, bf16, fp16") from None
 
 
+def shape_mismatches(state: dict, own: dict) -> list[str]:
+    """`name: (file shape) in the file, (model shape) here` for each tensor both have in other shapes."""
+    return [f"{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} here" for k, v in state.items()
+            if k in own and own[k].shape != v.shape]
+
+
 class Trainer:
     def __init__(self, task: TrainingTask, out_dir: str | Path, device: Optional[str] = None,
                  resume: Optional[str | Path] = None, init_from: Optional[str | Path] = None,
@@ -161,8 +167,7 @@ class Trainer:
         state = data.get("model", data) if isinstance(data, dict) else data
         own = self.model.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        mismatched = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
-                      if k in own and own[k].shape != v.shape]
+        mismatched = shape_mismatches(state, own)
         missing = [k for k in own if k not in usable]
         self.model.load_state_dict(usable, strict=False)
         if self.dist.is_main:
@@ -174,8 +179,7 @@ class Trainer:
     def _resume(self, path):
         ckpt = load_checkpoint(path, self.task.kind, map_location="cpu")
         own = self.model.state_dict()
-        wrong = [f"{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} here" for k, v in ckpt["model"].items()
-                 if k in own and own[k].shape != v.shape]
+        wrong = shape_mismatches(ckpt["model"], own)
         missing, unexpected = sorted(set(own) - set(ckpt["model"])), sorted(set(ckpt["model"]) - set(own))
         if wrong or missing or unexpected:
             raise CheckpointError(
