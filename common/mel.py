@@ -78,6 +78,9 @@ PRESETS = {
         magnitude_eps=0.0,
         compression="lmnt",
     ),
+    # Tacotron 2 / WaveGlow's STFT (the SaShiMi+DiffWave code's LJSpeech mels): frames centred with
+    # reflect padding, plain magnitude, otherwise as HiFi-GAN's.
+    "tacotron": MelConfig(padding="center", magnitude_eps=0.0),
 }
 
 

@@ -1,4 +1,5 @@
-"""Loading DiffWave checkpoints: this toolkit's files and lmnt's published `{"model", "params", ...}` files."""
+"""Loading DiffWave checkpoints: this toolkit's files, lmnt's published `{"model", "params", ...}` files and
+the seed projects' SC09 and SaShiMi files (seeds.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,10 @@ from common.checkpoint import load_checkpoint, make_checkpoint
 from common.config import from_dict, to_dict
 from common.mel import MelConfig, preset
 
+from .backbone import Backbone
+from .build import build_model
 from .config import DiffWaveModelConfig
-from .model import DiffWave
+from .seeds import adapt_seed
 
 KIND = "diffwave"
 
@@ -35,9 +38,15 @@ def adapt_lmnt(data: Any, path: Path) -> Optional[dict]:
                            step=int(data.get("step", 0)))
 
 
-def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffWave, dict]:
-    ckpt = load_checkpoint(path, KIND, adapt=adapt_lmnt)
-    model = DiffWave(from_dict(DiffWaveModelConfig, ckpt["config"], f"{path}: config"))
+def adapt_published(data: Any, path: Path) -> Optional[dict]:
+    """lmnt's files, then the seed projects' (see seeds.py)."""
+    return adapt_lmnt(data, path) or adapt_seed(data, path)
+
+
+def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple[Backbone, dict]:
+    """Any backbone's checkpoint: this toolkit's, lmnt's or a seed project's file."""
+    ckpt = load_checkpoint(path, KIND, adapt=adapt_published)
+    model = build_model(from_dict(DiffWaveModelConfig, ckpt["config"], f"{path}: config"))
     model.load_state_dict(ckpt["model"], strict=True)
     return model.to(device).eval(), ckpt
 

@@ -14,6 +14,24 @@ def linear_schedule(start: float = 1e-4, end: float = 0.05, steps: int = 50) -> 
 
 
 @dataclass
+class SashimiConfig:
+    """The SaShiMi backbone's shape, under the reference code's names (`l_max` is its `L`: the
+    longest convolution kernel, the training clip length)."""
+    d_model: int = 64
+    n_layers: int = 8
+    pool: list = field(default_factory=lambda: [4, 4])
+    expand: int = 2
+    ff: int = 2
+    unet: bool = True
+    d_state: int = 64
+    l_max: int = 16000
+    # The S4 kernel's Cauchy sums over both members of each conjugate pair of the state, as the reference
+    # code's GPU paths (which trained the published models) do; false: over one member only, as its
+    # CPU fallback does (the reference vectors were made with it).
+    conjugate_pairs: bool = True
+
+
+@dataclass
 class DiffWaveModelConfig:
     residual_layers: int = 30
     residual_channels: int = 64
@@ -46,6 +64,16 @@ class DiffWaveModelConfig:
     # What the network outputs: "noise" (lmnt's epsilon) or "clean" (the clean signal x0; the loss is
     # then on x0, so near-clean steps only need the identity and their errors are not amplified).
     predict: str = "noise"
+    # The noise predictor (diffusion itself is backbone-independent, see diffusion.py): "diffwave"
+    # (lmnt's network, the fields above), "wavenet" (philsyn's WaveNet of the SaShiMi+DiffWave code and
+    # the seed projects: residual_channels, residual_layers, dilation_cycle_length, skip_channels) or
+    # "sashimi" (Goel et al., 2022: the `sashimi` fields).
+    backbone: str = "diffwave"
+    skip_channels: int = 0  # wavenet: 0 means residual_channels
+    step_embedding_dims: list = field(default_factory=lambda: [128, 512, 512])  # wavenet, sashimi: in, mid, out
+    sashimi: SashimiConfig = field(default_factory=SashimiConfig)
+    # The noise-prediction loss: "l1" (lmnt) or "l2" (the SaShiMi+DiffWave code's mean squared error).
+    loss: str = "l1"
 
 
 @dataclass

@@ -8,6 +8,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from common.sampling import generators_from_seeds, per_item_randint, per_item_randn
 
 from .config import DiffWaveModelConfig
 
@@ -211,3 +214,69 @@ def stft_loss(estimate: torch.Tensor, target: torch.Tensor, sizes: Sequence[int]
         log_distance = (real.log() - fake.log()).abs().flatten(1).mean(1)
         total = total + convergence + log_distance
     return total / len(fitting)
+
+
+def training_loss(backbone, batch: dict) -> dict:
+    """The diffusion loss of any backbone (see backbone.py) on one batch: lmnt's L1 (or with `loss="l2"`
+    the squared error of the SaShiMi+DiffWave code) between the added noise and the prediction, at a
+    random training step per item. With `prior_grad`, the noise is scaled by the mel's energy (per
+    frame, or per frame and band) and the loss is PriorGrad's squared error weighted by the inverse
+    scale. `stft_loss_weight` adds a multi-resolution STFT loss on the clean-signal estimate, weighted
+    per item by its alpha_bar (near-noise steps, where the estimate is mostly amplified noise, count
+    little). With `predict="clean"` both terms are on the network's clean signal instead, unweighted:
+    the squared error (whitened by the prior when there is one) and the STFT loss."""
+    c = backbone.config
+    audio, mel = batch["audio"], batch.get("spectrogram")
+    levels = backbone.alpha_bar
+    seeds = batch.get("seeds")
+    if seeds is None:
+        step = torch.randint(0, len(levels), (audio.shape[0],), device=audio.device)
+        noise = torch.randn_like(audio)
+    else:
+        generators = generators_from_seeds(seeds)
+        step = per_item_randint(len(levels), generators, audio.device)
+        noise = per_item_randn(tuple(audio.shape[1:]), generators, audio)
+    prior = NoisePrior(c, mel)
+    noise = prior.shape(noise)
+    scale = levels[step].unsqueeze(1)
+    noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
+    predicted = backbone(noisy, step, mel).squeeze(1).float()
+    if c.predict == "clean":
+        loss = prior.whiten(predicted - audio).pow(2).mean()
+        if c.stft_loss_weight <= 0:
+            return {"loss": loss}
+        spectral = stft_loss(predicted, audio).mean()
+        return {"loss": loss + c.stft_loss_weight * spectral, "clean_loss": loss, "stft_loss": spectral}
+    if prior.std is not None:
+        loss = prior.whiten(predicted - noise).pow(2).mean()
+    elif c.loss == "l2":
+        loss = F.mse_loss(predicted, noise.float())
+    else:
+        loss = F.l1_loss(predicted, noise.float())
+    if c.stft_loss_weight <= 0:
+        return {"loss": loss}
+    spectral = (stft_loss(clean_estimate(noisy.float(), predicted, scale), audio) * scale.squeeze(1)).mean()
+    return {"loss": loss + c.stft_loss_weight * spectral, "noise_loss": loss, "stft_loss": spectral}
+
+
+@torch.no_grad()
+def reverse(backbone, conditioning, prior: NoisePrior, schedule: SamplingSchedule, shape: tuple,
+            generator: Optional[torch.Generator], autocast) -> torch.Tensor:
+    """The reverse process of any backbone: from (prior-shaped) noise of `shape` (B, samples) through
+    every step of `schedule` (DDPM ancestral steps, lmnt's arithmetic), clamped to [-1, 1] after each.
+    Noise is drawn on the CPU from `generator`, so a seed gives the same audio on every device."""
+    device = backbone.alpha_bar.device
+    audio = prior.shape(torch.randn(shape, generator=generator).to(device))
+    for n in range(len(schedule.alpha) - 1, -1, -1):
+        step = torch.full((shape[0],), float(schedule.steps[n]), device=device)
+        c1 = 1 / schedule.alpha[n] ** 0.5
+        c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
+        with autocast:
+            predicted = backbone.denoise(audio, step, conditioning).squeeze(1).float()
+        if backbone.config.predict == "clean":
+            predicted = noise_from_clean(audio, predicted, float(schedule.alpha_cum[n]))
+        audio = c1 * (audio - c2 * predicted)
+        if n > 0:
+            audio = audio + schedule.sigma(n) * prior.shape(torch.randn(audio.shape, generator=generator).to(device))
+        audio = audio.clamp(-1.0, 1.0)
+    return audio

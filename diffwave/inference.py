@@ -19,8 +19,8 @@ from common.precision import native_bf16
 from common.mel import MelSpectrogram
 
 from .checkpoint import load_diffwave, mel_config
-from .diffusion import NoisePrior, noise_from_clean, schedule_for
-from .model import DiffWave
+from .backbone import Backbone
+from .diffusion import NoisePrior, reverse, schedule_for
 
 log = logging.getLogger("diffwave.inference")
 
@@ -40,13 +40,13 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 @torch.no_grad()
-def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, steps: Optional[int] = None,
+def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, steps: Optional[int] = None,
            n_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
            hoist: Optional[bool] = None, precision: str = "fp32") -> torch.Tensor:
-    """Mel (B, n_mels, frames) -> audio (B, frames * hop). Unconditional models take `mel=None` and
-    `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler (see
-    `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
-    `hoist` (default: when it fits in 2 GiB) computes every layer's conditioner once per utterance.
+    """Mel (B, n_mels, frames) -> audio (B, frames * hop), with any backbone. Unconditional models
+    take `mel=None` and `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler
+    (see `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
+    `hoist` (default: when it fits in 2 GiB) lets the backbone precompute its conditioning per layer.
     A PriorGrad model starts from, and adds, noise scaled by the mel's energy. `precision="bf16"`
     runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32)."""
     config = model.config
@@ -60,26 +60,11 @@ def vocode(mel: Optional[torch.Tensor], model: DiffWave, fast: bool = True, step
         mel = mel.to(device)
         batch, length = mel.shape[0], mel.shape[-1] * config.hop_samples
     if hoist is None:
-        need = 4 * batch * length // config.bands * 2 * config.residual_channels * config.residual_layers
-        hoist = need <= HOIST_LIMIT_BYTES
+        hoist = model.conditioning_bytes(batch, length) <= HOIST_LIMIT_BYTES
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
     with autocast:
-        cond = model.condition(mel, hoist=hoist)
-    prior = NoisePrior(config, mel)
-    audio = prior.shape(torch.randn(batch, length, generator=generator).to(device))
-    for n in range(len(schedule.alpha) - 1, -1, -1):
-        step = torch.full((batch,), float(schedule.steps[n]), device=device)
-        c1 = 1 / schedule.alpha[n] ** 0.5
-        c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5
-        with autocast:
-            predicted = model.denoise(audio, step, cond).squeeze(1).float()
-        if config.predict == "clean":
-            predicted = noise_from_clean(audio, predicted, float(schedule.alpha_cum[n]))
-        audio = c1 * (audio - c2 * predicted)
-        if n > 0:
-            audio = audio + schedule.sigma(n) * prior.shape(torch.randn(audio.shape, generator=generator).to(device))
-        audio = audio.clamp(-1.0, 1.0)
-    return audio
+        conditioning = model.condition(mel, hoist=hoist)
+    return reverse(model, conditioning, NoisePrior(config, mel), schedule, (batch, length), generator, autocast)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_input(path: Path, model: DiffWave, ckpt: dict) -> torch.Tensor:
+def _read_input(path: Path, model: Backbone, ckpt: dict) -> torch.Tensor:
     if path.suffix == ".npy":
         mel = torch.from_numpy(np.load(path)).float()
         if mel.dim() != 2 or mel.shape[0] != model.config.n_mels:

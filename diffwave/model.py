@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.sampling import generators_from_seeds, per_item_randint, per_item_randn
-
+from .backbone import Backbone
 from .config import DiffWaveModelConfig
-from .diffusion import NoisePrior, band_basis, clean_estimate, from_bands, noise_levels, stft_loss, to_bands
+from .diffusion import band_basis, from_bands, to_bands
 
 
 def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -127,21 +126,12 @@ class Conditioning:
     projected: Optional[list[torch.Tensor]]  # per layer (B, 2C, samples), or None when not hoisted
 
 
-class DiffWave(nn.Module):
+class DiffWave(Backbone):
+    """lmnt's network (the `diffwave` backbone)."""
+
     def __init__(self, config: DiffWaveModelConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         c = config
-        if c.bands < 1 or c.hop_samples % c.bands:
-            raise ValueError(f"bands ({c.bands}) must be a positive divisor of hop_samples ({c.hop_samples})")
-        if c.prior_grad and c.unconditional:
-            raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
-        if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
-            raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
-        if c.predict not in ("noise", "clean"):
-            raise ValueError(f"predict must be 'noise' or 'clean', not {c.predict!r}")
-        # alpha_bar of every training step, built once (not per training step) on the model's device
-        self.register_buffer("alpha_bar", noise_levels(c), persistent=False)
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
         self.input_projection = conv1d(c.bands, c.residual_channels, 1)
@@ -160,11 +150,7 @@ class DiffWave(nn.Module):
         batched convolution (2 * residual_channels * residual_layers values per sample of memory)."""
         if self.spectrogram_upsampler is None:
             return Conditioning(None, None)
-        if spectrogram is None:
-            raise ValueError("this DiffWave model is conditional: pass a mel spectrogram")
-        if spectrogram.shape[1] != self.config.n_mels:
-            raise ValueError(f"mel has {spectrogram.shape[1]} bands, the model expects {self.config.n_mels}")
-        upsampled = self.spectrogram_upsampler(spectrogram)
+        upsampled = self.spectrogram_upsampler(super().condition(spectrogram))
         if not hoist:
             return Conditioning(upsampled, None)
         weight = torch.cat([layer.conditioner_projection.weight for layer in self.residual_layers])
@@ -172,6 +158,10 @@ class DiffWave(nn.Module):
         projected = (batched_linear(weight.squeeze(-1), bias, upsampled) if upsampled.device.type == "cpu"
                      else F.conv1d(upsampled, weight, bias))
         return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)))
+
+    def conditioning_bytes(self, batch: int, samples: int) -> int:
+        c = self.config
+        return 4 * batch * samples // c.bands * 2 * c.residual_channels * c.residual_layers
 
     def to_bands(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> (B, bands, samples / bands)."""
@@ -195,46 +185,3 @@ class DiffWave(nn.Module):
             skip = skip_connection if skip is None else skip + skip_connection
         x = skip / math.sqrt(len(self.residual_layers))
         return self.from_bands(pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x))))
-
-    def forward(self, audio, diffusion_step, spectrogram=None):
-        """lmnt's signature: predicted noise (B, 1, samples)."""
-        return self.denoise(audio, diffusion_step, self.condition(spectrogram, hoist=False))
-
-    def compute_loss(self, batch: dict) -> dict:
-        """lmnt's loss: L1 between the added noise and the prediction, at a random training step per
-        item. With `prior_grad`, the noise is scaled by the mel's energy (per frame, or per frame and
-        band) and the loss is PriorGrad's squared error weighted by the inverse scale.
-        `stft_loss_weight` adds a multi-resolution STFT loss on the clean-signal estimate, weighted
-        per item by its alpha_bar (near-noise steps, where the estimate is mostly amplified noise,
-        count little). With `predict="clean"` both terms are on the network's clean signal instead,
-        unweighted: the squared error (whitened by the prior when there is one) and the STFT loss."""
-        c = self.config
-        audio, mel = batch["audio"], batch.get("spectrogram")
-        levels = self.alpha_bar
-        seeds = batch.get("seeds")
-        generators = None if seeds is None else generators_from_seeds(seeds)
-        if generators is None:
-            step = torch.randint(0, len(levels), (audio.shape[0],), device=audio.device)
-            noise = torch.randn_like(audio)
-        else:
-            step = per_item_randint(len(levels), generators, audio.device)
-            noise = per_item_randn(tuple(audio.shape[1:]), generators, audio)
-        prior = NoisePrior(c, mel)
-        noise = prior.shape(noise)
-        scale = levels[step].unsqueeze(1)
-        noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
-        predicted = self(noisy, step, mel).squeeze(1).float()
-        if c.predict == "clean":
-            loss = prior.whiten(predicted - audio).pow(2).mean()
-            if c.stft_loss_weight <= 0:
-                return {"loss": loss}
-            spectral = stft_loss(predicted, audio).mean()
-            return {"loss": loss + c.stft_loss_weight * spectral, "clean_loss": loss, "stft_loss": spectral}
-        if prior.std is None:
-            loss = F.l1_loss(predicted, noise.float())
-        else:
-            loss = prior.whiten(predicted - noise).pow(2).mean()
-        if c.stft_loss_weight <= 0:
-            return {"loss": loss}
-        spectral = (stft_loss(clean_estimate(noisy.float(), predicted, scale), audio) * scale.squeeze(1)).mean()
-        return {"loss": loss + c.stft_loss_weight * spectral, "noise_loss": loss, "stft_loss": spectral}

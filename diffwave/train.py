@@ -29,7 +29,8 @@ from .config import DiffWaveConfig
 from .data import AudioMelDataset, check_clips, collate
 from .diffusion import frame_energy_range, mel_band_map
 from .inference import vocode
-from .model import DiffWave
+from .backbone import Backbone
+from .build import build_model
 
 log = logging.getLogger("diffwave.train")
 
@@ -61,7 +62,7 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
     truth = extractor(valid_wav)
     written = []
 
-    def write(model: DiffWave, writer, step: int) -> None:
+    def write(model: Backbone, writer, step: int) -> None:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
@@ -135,8 +136,9 @@ def main(argv=None) -> int:
         dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir, args.mels)
         if config.model.prior_grad:
             config = with_prior_energy(config, dataset)
-        model = DiffWave(config.model)
-        log.info("DiffWave: %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
+        model = build_model(config.model)
+        log.info("DiffWave (%s backbone): %.2fM parameters", config.model.backbone,
+                 sum(p.numel() for p in model.parameters()) / 1e6)
         writer = None
         if not config.model.unconditional:
             valid_wav = dataset.features.audio(Path(args.valid) if args.valid else kept[0].wav)

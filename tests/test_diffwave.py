@@ -8,6 +8,7 @@ from corpus import make_ljspeech, make_wav
 from ddp import assert_same_gradients, ddp_and_single
 
 from common.checkpoint import save_checkpoint
+from common.config import to_dict
 from common.filelists import read_corpus
 from common.mel import MelConfig, MelSpectrogram, preset
 from common.trainer import Trainer, TrainingTask
@@ -189,7 +190,7 @@ def test_bad_inputs(corpus, tmp_path, caplog):
     assert train_main([str(short), "--out", str(tmp_path / "s"), *TINY_ARGS]) == 1
     assert "shorter than one crop" in caplog.text and "a.wav" in caplog.text
     np.save(tmp_path / "bands.npy", np.zeros((40, 5), dtype=np.float32))
-    save_checkpoint({"format": 1, "kind": "diffwave", "config": DiffWaveModelConfig(**TINY).__dict__,
+    save_checkpoint({"format": 1, "kind": "diffwave", "config": to_dict(DiffWaveModelConfig(**TINY)),
                      "mel": preset("hifigan").__dict__, "model": model.state_dict(), "step": 0},
                     tmp_path / "tiny.pt")
     assert vocode_main([str(tmp_path / "tiny.pt"), str(tmp_path / "bands.npy"), "-o", str(tmp_path / "x.wav")]) == 1

@@ -1,0 +1,70 @@
+"""The contract between diffusion (diffusion.py) and a noise-predicting network.
+
+A backbone has a `config` (DiffWaveModelConfig: the diffusion fields and its own shape),
+`condition(mel)` (whatever stays fixed over the sampling steps of one batch; None for an
+unconditional model) and `denoise(audio (B, T), step (B,), conditioning) -> predicted noise (B, 1, T)`.
+Training and every sampler go through those two methods only.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .config import DiffWaveModelConfig
+from .diffusion import noise_levels, training_loss
+
+BACKBONES = ("diffwave", "wavenet", "sashimi")
+
+
+def check_config(c: DiffWaveModelConfig) -> None:
+    if c.backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, not {c.backbone!r}")
+    if c.bands < 1 or c.hop_samples % c.bands:
+        raise ValueError(f"bands ({c.bands}) must be a positive divisor of hop_samples ({c.hop_samples})")
+    if c.bands > 1 and c.backbone != "diffwave":
+        raise ValueError(f"bands > 1 is an option of the diffwave backbone, not of {c.backbone}")
+    if c.prior_grad and c.unconditional:
+        raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
+    if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
+        raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
+    if c.predict not in ("noise", "clean"):
+        raise ValueError(f"predict must be 'noise' or 'clean', not {c.predict!r}")
+    if c.loss not in ("l1", "l2"):
+        raise ValueError(f"loss must be 'l1' or 'l2', not {c.loss!r}")
+
+
+class Backbone(nn.Module):
+    def __init__(self, config: DiffWaveModelConfig):
+        super().__init__()
+        check_config(config)
+        self.config = config
+        # alpha_bar of every training step, built once (not per training step) on the model's device
+        self.register_buffer("alpha_bar", noise_levels(config), persistent=False)
+
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Any:
+        """What `denoise` needs of the mel, computed once per batch. `hoist` lets a backbone precompute
+        per-layer projections when it can (see `conditioning_bytes`)."""
+        if self.config.unconditional:
+            return None
+        if spectrogram is None:
+            raise ValueError(f"this {self.config.backbone} model is conditional: pass a mel spectrogram")
+        if spectrogram.shape[1] != self.config.n_mels:
+            raise ValueError(f"mel has {spectrogram.shape[1]} bands, the model expects {self.config.n_mels}")
+        return spectrogram
+
+    def conditioning_bytes(self, batch: int, samples: int) -> int:
+        """Memory that hoisting the conditioning would take (0: this backbone does not hoist)."""
+        return 0
+
+    def denoise(self, audio: torch.Tensor, step: torch.Tensor, conditioning: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, audio: torch.Tensor, diffusion_step: torch.Tensor,
+                spectrogram: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """lmnt's signature: predicted noise (B, 1, samples)."""
+        return self.denoise(audio, diffusion_step, self.condition(spectrogram, hoist=False))
+
+    def compute_loss(self, batch: dict) -> dict:
+        return training_loss(self, batch)

@@ -1,0 +1,204 @@
+"""The diffusion backbones beside lmnt's DiffWave: philsyn's WaveNet and SaShiMi (upstream parity,
+the seed projects' full-size layouts), and diffusion driving each of them."""
+import json
+
+import pytest
+import soundfile
+import torch
+from corpus import make_ljspeech, make_wav
+
+from common.checkpoint import CheckpointError
+from common.trainer import Trainer, TrainingTask
+from diffwave.build import build_model
+from diffwave.checkpoint import load_diffwave
+from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig, SashimiConfig
+from diffwave.data import AudioMelDataset, collate
+from diffwave.inference import main as vocode_main
+from diffwave.inference import vocode
+from diffwave.s4 import NPLRKernel, as_complex, cauchy, with_conjugates
+from diffwave.seeds import SC09, adapt_seed, config_from_upstream, sashimi_config, wavenet_config
+from diffwave.train import main as train_main
+from common.filelists import read_corpus
+from common.mel import MelConfig
+
+CASES = ["wavenet_uncond", "wavenet_cond", "sashimi_uncond", "sashimi_cond"]
+TINY_SASHIMI = SashimiConfig(d_model=8, n_layers=1, pool=[2, 2], expand=2, ff=2, l_max=1024)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_ljspeech(tmp_path_factory.mktemp("bb"), n=6)
+
+
+def upstream_model(ref):
+    config = config_from_upstream(ref["config"])
+    if config.backbone == "sashimi":  # the vectors come from the reference code's CPU fallback
+        config.sashimi.conjugate_pairs = False
+    model = build_model(config).eval()
+    model.load_state_dict(ref["state_dict"], strict=True)
+    return model
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_upstream_outputs(load_reference, name):
+    ref = load_reference("sashimi_diffwave_tiny.pt")[name]
+    with torch.no_grad():
+        out = upstream_model(ref)(ref["audio"].squeeze(1), ref["diffusion_steps"].squeeze(1), ref["mel"])
+    torch.testing.assert_close(out, ref["output"], atol=1e-5, rtol=0)
+
+
+def test_step_embedding(load_reference):
+    from diffwave.layers import step_embedding
+
+    ref = load_reference("sashimi_diffwave_tiny.pt")["step_embedding"]
+    torch.testing.assert_close(step_embedding(ref["steps"].view(-1), ref["dim"]), ref["output"], atol=1e-6, rtol=0)
+
+
+def test_cauchy_sums_both_members_of_each_conjugate_pair():
+    v = torch.randn(3, 4, 5, dtype=torch.cfloat)
+    w = torch.randn(4, 5, dtype=torch.cfloat)
+    z = torch.exp(1j * torch.rand(7))
+    one = cauchy(v, z, w, conjugates=False)
+    both = cauchy(v, z, w, conjugates=True)
+    torch.testing.assert_close(both, one + cauchy(v.conj(), z, w.conj(), conjugates=False))
+    torch.testing.assert_close(one, (v[..., None] / (z - w[..., None])).sum(-2))
+
+
+def test_s4_kernel_is_the_ssm_impulse_response():
+    """The FFT/Cauchy kernel of a fresh layer equals C dA^l dB computed step by step from the
+    bilinear discretisation of diag(w) - P P* (the conjugate pairs written out)."""
+    torch.manual_seed(0)
+    length = 64
+    kernel = NPLRKernel(1, 3, 8, length)
+    with torch.no_grad():  # recover C from C~ = C (I - dA^L)
+        da = kernel.discrete_transition()
+        c_tilde = with_conjugates(as_complex(kernel.C).to(torch.complex128))
+        eye = torch.eye(da.shape[-1], dtype=da.dtype)
+        raw_c = torch.linalg.solve((eye - torch.linalg.matrix_power(da, length)).transpose(-1, -2)[:, None],
+                                   c_tilde.transpose(0, 1).unsqueeze(-1)).squeeze(-1)  # (H, 1, 2N)
+        dt = torch.exp(kernel.log_dt.double())[:, None]
+        w = with_conjugates(kernel.w().to(torch.complex128))
+        p = with_conjugates(as_complex(kernel.P).to(torch.complex128))[0]
+        b = with_conjugates(as_complex(kernel.B).to(torch.complex128))[0]
+        a = torch.diag_embed(w) - p[:, :, None] * p.conj()[:, None, :]
+        db = torch.linalg.solve(eye - dt[..., None] / 2 * a, (dt * b).unsqueeze(-1)).squeeze(-1)
+        state, expected = db, []
+        for _ in range(length):
+            expected.append(torch.einsum("hcn,hn->ch", raw_c, state).real)
+            state = torch.einsum("hmn,hn->hm", da, state)
+        expected = torch.stack(expected, -1)
+        got = kernel(length)
+    torch.testing.assert_close(got.double(), expected, atol=1e-4, rtol=1e-3)
+    assert expected.abs().max() > 1e-3
+
+
+def fake_state(layout: dict) -> dict:
+    """Zeros of the layout's shapes; each S4 kernel set up for the published 16000-sample clips."""
+    return {k: torch.tensor(16000) if k.endswith(".L") else torch.zeros(shape) for k, shape in layout["keys"].items()}
+
+
+@pytest.mark.parametrize("name", ["rf5/diffwave_sc09_1M_steps", "sashimi_repo/wavenet_sc09_h256_d36",
+                                  "sashimi_repo/wavenet_sc09_h128_d30", "sashimi_repo/sashimi_sc09_d128",
+                                  "sashimi_repo/sashimi_sc09_d64", "sashimi_repo/sashimi_ljspeech_d32_cond"])
+def test_seed_layouts(reference_dir, name):
+    """Each published seed model, built full size from the config its weights imply, has exactly
+    the published keys, shapes and parameter count."""
+    layout = json.loads((reference_dir / "seed_layouts.json").read_text())[name]
+    state = fake_state(layout)
+    config = wavenet_config(state) if "residual_layer.fc_t1.weight" in state else sashimi_config(state)
+    model = build_model(config)
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == layout["keys"]
+    assert sum(p.numel() for p in model.parameters()) == layout["params"]
+    assert config.unconditional == ("cond" not in name.split("_")[-1:])
+    if config.unconditional:
+        assert (config.sample_rate, config.audio_len, len(config.noise_schedule)) == (16000, 16000, 200)
+
+
+def test_rf5_sashimi_layout_is_refused_by_name(reference_dir, tmp_path):
+    layout = json.loads((reference_dir / "seed_layouts.json").read_text())["rf5/sashimi_sc09"]
+    with pytest.raises(CheckpointError, match="RF5's SaShiMi layout"):
+        adapt_seed({"model_state_dict": fake_state(layout)}, tmp_path / "sashimi_sc09_500k_steps.pt")
+
+
+def test_bare_seed_files_load_like_our_checkpoints(load_reference, tmp_path):
+    """Upstream's `{'model_state_dict': ...}` files load through load_diffwave with the config their
+    shapes imply: the tiny SaShiMi computes what upstream's GPU arithmetic computes; for the tiny
+    WaveNet every shape-given field is found (its dilation cycle of 2 is not in the weights)."""
+    refs = load_reference("sashimi_diffwave_tiny.pt")
+    torch.save({"model_state_dict": refs["sashimi_cond"]["state_dict"], "optimizer_state_dict": {}}, tmp_path / "s.pkl")
+    model, ckpt = load_diffwave(tmp_path / "s.pkl")
+    assert ckpt["kind"] == "diffwave" and not model.config.unconditional and ckpt["mel"]["padding"] == "center"
+    upstream = upstream_model(refs["sashimi_cond"])
+    for module in upstream.modules():
+        if isinstance(module, NPLRKernel):
+            module.conjugates = True
+    ref = refs["sashimi_cond"]
+    with torch.no_grad():
+        args = (ref["audio"].squeeze(1), ref["diffusion_steps"].squeeze(1), ref["mel"])
+        torch.testing.assert_close(model(*args), upstream(*args))
+    torch.save(refs["wavenet_uncond"]["state_dict"], tmp_path / "w.pt")
+    model, _ = load_diffwave(tmp_path / "w.pt")
+    c = model.config
+    assert (c.backbone, c.unconditional, c.residual_channels, c.skip_channels, c.residual_layers) == \
+        ("wavenet", True, 16, 16, 4)
+    assert c.step_embedding_dims == [128, 32, 32] and c.sample_rate == 16000
+
+
+def tiny_config(backbone: str, unconditional: bool) -> DiffWaveModelConfig:
+    return DiffWaveModelConfig(backbone=backbone, residual_channels=8, residual_layers=2, dilation_cycle_length=2,
+                               step_embedding_dims=[16, 32, 32], sashimi=TINY_SASHIMI, unconditional=unconditional,
+                               audio_len=1024, noise_schedule=SC09["noise_schedule"][:20], inference_noise_schedule=[],
+                               loss="l2")
+
+
+@pytest.mark.parametrize("backbone", ["wavenet", "sashimi"])
+def test_diffusion_trains_and_samples_each_backbone(corpus, tmp_path, backbone):
+    clips = read_corpus(str(corpus / "wavs"))
+    config = tiny_config(backbone, unconditional=False)
+    dataset = AudioMelDataset(clips, MelConfig(), crop_frames=4)
+    train = DiffWaveTrainConfig(batch_size=2, num_workers=0, crop_mel_frames=4, checkpoint_every=2)
+
+    def run(out, steps, resume=None):
+        torch.manual_seed(0)
+        task = TrainingTask(kind="diffwave", model=build_model(config), dataset=dataset, collate=collate,
+                            config=train, describe={"config": {}, "mel": None})
+        trainer = Trainer(task, out, device="cpu", resume=resume, progress=False)
+        return trainer, trainer.train(steps)
+
+    straight, v1 = run(tmp_path / "a", 4)
+    run(tmp_path / "b", 2)
+    resumed, v2 = run(tmp_path / "b", 4, resume=tmp_path / "b" / "last.pt")
+    assert v1["loss"] == pytest.approx(v2["loss"], rel=1e-5) and torch.isfinite(torch.tensor(v1["loss"]))
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    model = straight.model.eval()
+    mel = torch.randn(2, 80, 4)
+    audio = vocode(mel, model, steps=3, generator=torch.Generator().manual_seed(0))
+    assert audio.shape == (2, 4 * 256) and audio.abs().max() <= 1
+    again = vocode(mel, model, steps=3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(audio, again)
+
+
+@pytest.mark.parametrize("backbone", ["wavenet", "sashimi"])
+def test_unconditional_backbone_through_the_command_line(tmp_path, backbone):
+    for k in range(4):
+        make_wav(tmp_path / "clips" / f"{k}.wav", 0.07, seed=k, sample_rate=16000)
+    out = tmp_path / "exp"
+    assert train_main([str(tmp_path / "clips"), "--out", str(out), "--unconditional", "--set", f"model.backbone={backbone}",
+                       "--set", "model.residual_channels=8", "--set", "model.residual_layers=2",
+                       "--set", "model.sashimi.d_model=8", "--set", "model.sashimi.n_layers=1",
+                       "--set", "model.sashimi.l_max=1024", "--set", "model.audio_len=1024",
+                       "--set", "mel.sample_rate=16000", "--set", "train.batch_size=2", "--set", "train.num_workers=0",
+                       "--max-steps", "2", "--no-progress"]) == 0
+    model, _ = load_diffwave(out / "last.pt")
+    assert model.config.backbone == backbone
+    assert vocode_main([str(out / "last.pt"), "--unconditional", "-n", "1", "--steps", "2",
+                        "-o", str(tmp_path / "gen")]) == 0
+    info = soundfile.info(str(tmp_path / "gen" / "sample_000.wav"))
+    assert (info.frames, info.samplerate) == (1024, 16000)
+
+
+def test_sashimi_refuses_lengths_its_pools_do_not_divide():
+    model = build_model(tiny_config("sashimi", unconditional=True))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        model(torch.zeros(1, 1022), torch.zeros(1))
