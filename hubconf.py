@@ -3,9 +3,11 @@
     acoustic = torch.hub.load("path/to/this/repo", "grad_tts", source="local", checkpoint="grad-tts.pt")
     vocoder = torch.hub.load("path/to/this/repo", "diffwave", source="local", checkpoint="exp/diffwave/last.pt")
     synth = torch.hub.load("path/to/this/repo", "synthesizer", source="local", acoustic="...", vocoder="...")
+    digits = torch.hub.load("path/to/this/repo", "diffwave_sc09", source="local")  # RF5's published SC09 WaveNet
+    clips = diffwave.inference.vocode(None, digits, fast=False, n_samples=16000)   # one second of a digit
 
 A checkpoint is this toolkit's file or a published upstream one (a bare Grad-TTS state_dict, an lmnt
-DiffWave file), by path or URL; a URL is downloaded once into torch.hub's cache when an entry point
+DiffWave file, the seed projects' SC09 WaveNet and SaShiMi files), by path or URL; a URL is downloaded once into torch.hub's cache when an entry point
 is called, never when this file is imported.
 """
 from pathlib import Path
@@ -40,6 +42,29 @@ def diffwave(checkpoint: str, device: str = "cpu"):
     from diffwave.checkpoint import load_diffwave
 
     return load_diffwave(_local_file(checkpoint), device)[0]
+
+
+RF5_SC09_WAVENET = ("https://github.com/RF5/DiffWave-unconditional/releases/download/v0.1/"
+                    "diffwave_sc09_1M_steps.pt")
+
+
+def diffwave_sc09(checkpoint: str = RF5_SC09_WAVENET, device: str = "cpu"):
+    """An unconditional SC09 model with the WaveNet backbone (default: RF5's published 1M-step file;
+    or a checkpoint of the SaShiMi+DiffWave code or of recipes/sc09), in eval mode on `device`."""
+    from diffwave.checkpoint import load_diffwave
+
+    return load_diffwave(_local_file(checkpoint), device)[0]
+
+
+def sashimi_sc09(checkpoint: str, device: str = "cpu"):
+    """An unconditional SC09 model with the SaShiMi backbone (the SaShiMi+DiffWave code's
+    checkpoints, e.g. its `sashimi_sc09_d128` 800k-step file, or one of recipes/sc09)."""
+    from diffwave.checkpoint import load_diffwave
+
+    model = load_diffwave(_local_file(checkpoint), device)[0]
+    if model.config.backbone != "sashimi":
+        raise ValueError(f"{checkpoint}: holds a {model.config.backbone} model, not SaShiMi")
+    return model
 
 
 def synthesizer(acoustic: str, vocoder: str = "griffin-lim", device: str = "cpu", **settings):

@@ -21,12 +21,12 @@ from bench.util import peak_rss_mib, profile_table, timed  # noqa: E402
 from common.config import load_json  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
-from diffwave.model import DiffWave  # noqa: E402
+from diffwave.build import build_model  # noqa: E402
 
 
 def bench_train(args):
     config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
-    model = DiffWave(config.model)
+    model = build_model(config.model)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
     size, frames = config.train.batch_size, config.train.crop_mel_frames
     batch = {"audio": torch.randn(size, frames * 256).clamp(-1, 1) * 0.3,
@@ -47,7 +47,7 @@ def bench_train(args):
 
 def bench_vocode(args):
     config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
-    model = DiffWave(config.model).eval()
+    model = build_model(config.model).eval()
     frames = int(args.seconds * 22050 / 256)
     mel = torch.randn(1, 80, frames) - 5
     seconds = frames * 256 / 22050

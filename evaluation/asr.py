@@ -13,6 +13,9 @@ ASR_RATE = 16000
 _NOT_WORD = re.compile(r"[^a-z' ]+")
 
 
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
 class Recognizer:
     """Callable waveform (at `sample_rate`) -> lower-case transcript."""
 
@@ -36,6 +39,17 @@ class Recognizer:
         self._decoder.end_utt()
         hyp = self._decoder.hyp()
         return hyp.hypstr.strip() if hyp is not None else ""
+
+
+class DigitRecognizer(Recognizer):
+    """The recognizer restricted to one of the ten digit words (a JSGF grammar): a digit word, or ""
+    when no digit fits the audio at all (noise, silence)."""
+
+    def __init__(self):
+        super().__init__()
+        grammar = "#JSGF V1.0;\ngrammar digits;\npublic <digit> = " + " | ".join(DIGITS) + " ;\n"
+        self._decoder.add_jsgf_string("digits", grammar)
+        self._decoder.activate_search("digits")
 
 
 class ScoringNormalizer:

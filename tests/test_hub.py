@@ -27,7 +27,8 @@ def test_importing_the_entry_points_fetches_nothing(tmp_path):
         spec.loader.exec_module(module)
     finally:
         torch.hub.set_dir(before)
-    assert all(callable(getattr(module, name)) for name in ("grad_tts", "diffwave", "synthesizer"))
+    assert all(callable(getattr(module, name))
+               for name in ("grad_tts", "diffwave", "synthesizer", "diffwave_sc09", "sashimi_sc09"))
     assert "torch" in module.dependencies and not (tmp_path / "hub").exists()
 
 
@@ -48,3 +49,27 @@ def test_url_is_fetched_once_into_the_hub_cache(checkpoints, tmp_path):
         assert synth.acoustic(["Hello."], [None], [0])[0].mel.shape[0] == 80
     finally:
         torch.hub.set_dir(before)
+
+
+def test_seed_entry_points_load_seed_files(load_reference, tmp_path):
+    """The seeds' `{'model_state_dict': ...}` files through `diffwave_sc09` and `sashimi_sc09`, by path
+    and by file:// URL; a WaveNet file is refused by the SaShiMi entry point."""
+    refs = load_reference("sashimi_diffwave_tiny.pt")
+    for name in ("wavenet_uncond", "sashimi_uncond"):
+        torch.save({"model_state_dict": refs[name]["state_dict"]}, tmp_path / f"{name}.pt")
+    wavenet = torch.hub.load(str(REPO), "diffwave_sc09", source="local", checkpoint=str(tmp_path / "wavenet_uncond.pt"))
+    before = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        sashimi = torch.hub.load(str(REPO), "sashimi_sc09", source="local",
+                                 checkpoint=(tmp_path / "sashimi_uncond.pt").as_uri())
+    finally:
+        torch.hub.set_dir(before)
+    assert (wavenet.config.backbone, sashimi.config.backbone) == ("wavenet", "sashimi")
+    assert wavenet.config.unconditional and not sashimi.training
+    from diffwave.inference import vocode
+
+    clip = vocode(None, sashimi, steps=2, n_samples=512, generator=torch.Generator().manual_seed(0))
+    assert clip.shape == (1, 512) and torch.isfinite(clip).all()
+    with pytest.raises(ValueError, match="not SaShiMi"):
+        torch.hub.load(str(REPO), "sashimi_sc09", source="local", checkpoint=str(tmp_path / "wavenet_uncond.pt"))
