@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 CAUCHY_CHUNK_ELEMENTS = 1 << 24  # complex values of one chunk's Cauchy matrix (channels x state x frequencies)
 
@@ -56,9 +57,15 @@ def cauchy(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor, conjugates: bool =
     chunk = max(1, CAUCHY_CHUNK_ELEMENTS // (w.shape[-1] * z.shape[-1]))
     parts = []
     for start in range(0, w.shape[0], chunk):
-        matrix = 1.0 / (z - w[start:start + chunk, :, None])  # (h, 2N, L)
-        parts.append(torch.einsum("...hn,hnl->...hl", v[..., start:start + chunk, :], matrix))
+        # Recomputed in the backward pass instead of kept: a full-size layer's Cauchy matrices would
+        # hold gigabytes (channels x state x frequencies) per layer until then.
+        parts.append(checkpoint(_cauchy_chunk, v[..., start:start + chunk, :], z, w[start:start + chunk],
+                                use_reentrant=False))
     return torch.cat(parts, dim=-2)
+
+
+def _cauchy_chunk(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("...hn,hnl->...hl", v, 1.0 / (z - w[..., None]))
 
 
 class NPLRKernel(nn.Module):
@@ -81,11 +88,23 @@ class NPLRKernel(nn.Module):
         self.w_imag = nn.Parameter(w.imag.expand(d_model, n).clone())
         self.register_buffer("L", torch.tensor(0))
         self.length = 0
+        self._cached_key, self._cached_kernel = None, None
         self.register_load_state_dict_post_hook(NPLRKernel._after_load)
         self.set_up_length(l_max)
 
     def _after_load(self, incompatible_keys) -> None:
         self.length = int(self.L)
+
+    def forward(self, length: int) -> torch.Tensor:
+        """The kernel (channels, H, length) for length <= L. Without gradients (sampling) the kernel is
+        kept and reused until a parameter changes: it depends on nothing else, and computing it costs
+        more than the convolution at full size."""
+        if torch.is_grad_enabled():
+            return self.compute(length)
+        key = (length, tuple(p._version for p in self.parameters()), tuple(p.data_ptr() for p in self.parameters()))
+        if self._cached_key != key:
+            self._cached_kernel, self._cached_key = self.compute(length), key
+        return self._cached_kernel
 
     def w(self) -> torch.Tensor:
         return -torch.exp(self.inv_w_real) + 1j * self.w_imag
@@ -109,8 +128,7 @@ class NPLRKernel(nn.Module):
         self.L.fill_(length)
         self.length = length
 
-    def forward(self, length: int) -> torch.Tensor:
-        """The kernel (channels, H, length) for length <= L."""
+    def compute(self, length: int) -> torch.Tensor:
         if length > self.length:
             raise ValueError(f"an S4 kernel of {length} samples was asked of a layer set up for {self.length}")
         full = self.length

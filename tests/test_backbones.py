@@ -92,6 +92,18 @@ def test_s4_kernel_is_the_ssm_impulse_response():
     assert expected.abs().max() > 1e-3
 
 
+def test_s4_kernel_is_reused_while_sampling_until_a_parameter_changes():
+    kernel = NPLRKernel(2, 3, 8, 32)
+    with torch.no_grad():
+        first = kernel(32)
+        assert kernel(32) is first
+        kernel.log_dt.add_(0.1)
+        changed = kernel(32)
+    assert changed is not first and not torch.allclose(changed, first)
+    trained = kernel(32)
+    assert trained.requires_grad and torch.allclose(trained, changed)
+
+
 def fake_state(layout: dict) -> dict:
     """Zeros of the layout's shapes; each S4 kernel set up for the published 16000-sample clips."""
     return {k: torch.tensor(16000) if k.endswith(".L") else torch.zeros(shape) for k, shape in layout["keys"].items()}
