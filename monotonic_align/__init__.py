@@ -7,6 +7,7 @@ numba implementation takes over after one warning.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Optional
 
@@ -18,7 +19,7 @@ try:
 except ImportError:  # the extension is not built: the numba path below works, more slowly
     _core = None
 
-__all__ = ["maximum_path", "maximum_path_durations", "has_extension", "AlignmentError"]
+__all__ = ["maximum_path", "maximum_path_durations", "has_extension", "default_threads", "AlignmentError"]
 
 _PATH_DTYPES = (torch.float32, torch.float64)
 
@@ -29,6 +30,16 @@ class AlignmentError(ValueError):
 
 def has_extension() -> bool:
     return _core is not None
+
+
+def default_threads() -> int:
+    """torch's intra-op thread count; but under torchrun, which gives every process one OpenMP thread
+    (OMP_NUM_THREADS=1), the machine's cores shared out among its processes: the search runs on the
+    CPU while the accelerator waits, and one thread per process would leave most cores idle."""
+    local = os.environ.get("LOCAL_WORLD_SIZE")
+    if local and local.isdigit() and int(local) > 0 and os.environ.get("OMP_NUM_THREADS") == "1":
+        return max(1, (os.cpu_count() or 1) // int(local))
+    return torch.get_num_threads()
 
 
 def _lengths(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +85,7 @@ def maximum_path(value: torch.Tensor, mask: torch.Tensor, *, check_mask: bool = 
     if use_extension:
         if _core is None:
             raise RuntimeError("monotonic_align.core is not built; reinstall with `pip install -e .`")
-        threads = min(num_threads or torch.get_num_threads(), max(1, scores.shape[0]))
+        threads = min(num_threads or default_threads(), max(1, scores.shape[0]))
         path = torch.empty(scores.shape, dtype=out_dtype)
         bad = _core.maximum_path_c(scores.numpy(), path.numpy(), t_x.numpy(), t_y.numpy(), threads,
                                    None if cpu_mask is None else cpu_mask.numpy())

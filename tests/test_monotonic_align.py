@@ -118,3 +118,18 @@ def test_durations_rebuild_the_path_exactly():
     durations = maximum_path_durations(value, mask)
     assert durations.dtype == torch.int64 and durations.sum(1).tolist() == t_y.tolist()
     torch.testing.assert_close(durations_to_path(durations.float(), mask), maximum_path(value, mask))
+
+
+def test_threads_under_torchrun_share_out_the_cores(monkeypatch):
+    from monotonic_align import default_threads
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert default_threads() == torch.get_num_threads()
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert default_threads() == 4
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the user: respected through torch's own count
+    assert default_threads() == torch.get_num_threads()
