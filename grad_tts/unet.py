@@ -125,6 +125,13 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, scale: float) -> torch.Tenso
     return torch.cat((args.sin(), args.cos()), dim=-1)
 
 
+def preferred_memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on CPU, where oneDNN's 2-D convolutions run about 20% faster in training batches
+    that way; contiguous elsewhere: CUDA's GroupNorm, in every block, turns channels-last input back
+    into contiguous memory, a copy per call."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 class GradLogPEstimator2d(nn.Module):
     """(x_t, mask, mu, t, speaker embedding) -> estimated score-related noise, (B, n_feats, T)."""
 
@@ -165,8 +172,17 @@ class GradLogPEstimator2d(nn.Module):
             ]))
         self.final_block = Block(dim, dim, groups)
         self.final_conv = nn.Conv2d(dim, 1, 1)
-        # Channels-last 2-D convolutions are about 20% faster on CPU (oneDNN) and suit GPUs too.
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=preferred_memory_format(self.final_conv.weight.device))
+
+    def _apply(self, fn, *args, **kwargs):
+        """After a move to another kind of device, the layout that suits it (see
+        `preferred_memory_format`); a layout asked for explicitly on the same device stays."""
+        before = self.final_conv.weight.device.type
+        super()._apply(fn, *args, **kwargs)
+        after = self.final_conv.weight.device
+        if after.type != before:
+            super()._apply(lambda t: t.contiguous(memory_format=preferred_memory_format(after)) if t.dim() == 4 else t)
+        return self
 
     def forward(self, x, mask, mu, t, spk=None):
         t = self.mlp(sinusoidal_embedding(t, self.dim, self.pe_scale))
