@@ -87,13 +87,17 @@ class NPLRKernel(nn.Module):
         self.inv_w_real = nn.Parameter(torch.log(-w.real.clamp(max=-1e-3)).expand(d_model, n).clone())
         self.w_imag = nn.Parameter(w.imag.expand(d_model, n).clone())
         self.register_buffer("L", torch.tensor(0))
+        self.l_max = l_max
         self.length = 0
         self._cached_key, self._cached_kernel = None, None
         self.register_load_state_dict_post_hook(NPLRKernel._after_load)
         self.set_up_length(l_max)
 
     def _after_load(self, incompatible_keys) -> None:
+        """A file saved before its first forward holds the raw C (L = 0): set it up as upstream would."""
         self.length = int(self.L)
+        if self.length == 0:
+            self.set_up_length(self.l_max)
 
     def forward(self, length: int) -> torch.Tensor:
         """The kernel (channels, H, length) for length <= L. Without gradients (sampling) the kernel is
@@ -115,7 +119,7 @@ class NPLRKernel(nn.Module):
         w = with_conjugates(self.w().to(torch.complex128))
         p = with_conjugates(as_complex(self.P).to(torch.complex128))[0]
         a = torch.diag_embed(w) - p[:, :, None] * p.conj()[:, None, :]
-        eye = torch.eye(a.shape[-1], dtype=a.dtype)
+        eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
         return torch.linalg.solve(eye - dt / 2 * a, eye + dt / 2 * a)
 
     @torch.no_grad()

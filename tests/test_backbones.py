@@ -104,6 +104,26 @@ def test_s4_kernel_is_reused_while_sampling_until_a_parameter_changes():
     assert trained.requires_grad and torch.allclose(trained, changed)
 
 
+def test_s4_state_saved_before_its_first_forward_is_set_up_on_load():
+    """Upstream sets C~ up on the first forward; a state_dict saved before that (L = 0, raw C) loads
+    into the kernel a fresh layer with the same raw C would have."""
+    torch.manual_seed(0)
+    fresh = NPLRKernel(2, 3, 8, 32)
+    raw = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with torch.no_grad():  # undo the set-up: C = C~ (I - dA^L)^-1
+        da = fresh.discrete_transition()
+        eye = torch.eye(da.shape[-1], dtype=da.dtype)
+        c_tilde = with_conjugates(as_complex(fresh.C).to(torch.complex128)).transpose(0, 1).unsqueeze(-1)
+        c = torch.linalg.solve((eye - torch.linalg.matrix_power(da, 32)).transpose(-1, -2)[:, None], c_tilde)
+    raw["C"] = torch.view_as_real(c.squeeze(-1).transpose(0, 1)[..., :4].to(torch.complex64))
+    raw["L"] = torch.tensor(0)
+    loaded = NPLRKernel(2, 3, 8, 32)
+    loaded.load_state_dict(raw)
+    assert int(loaded.L) == 32
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(32), fresh(32), atol=1e-4, rtol=1e-3)
+
+
 def fake_state(layout: dict) -> dict:
     """Zeros of the layout's shapes; each S4 kernel set up for the published 16000-sample clips."""
     return {k: torch.tensor(16000) if k.endswith(".L") else torch.zeros(shape) for k, shape in layout["keys"].items()}

@@ -74,14 +74,10 @@ if [ -n "$minutes" ] && [ "$minutes" != 0 ]; then
 fi
 
 start_time=$(date +%s)
-log() { echo "[run.sh $(date +%H:%M:%S)] $*"; }
+log_name=run.sh
+source "$repo/recipes/lib.sh"
 if $setup; then bash "$repo/scripts/setup.sh"; fi
-if [ -n "${PYTHON:-}" ]; then python=$PYTHON
-elif [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then python="$VIRTUAL_ENV/bin/python"
-elif [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"
-else python=python3; fi
-log "python: $python"
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+pick_python
 
 mkdir -p "$work"
 cd "$work"
@@ -90,20 +86,6 @@ prepared=data/prepared
 if $demo; then conf_prefix="$here/conf/demo_"; else conf_prefix="$here/conf/"; fi
 gt_conf=$(realpath "${gt_conf:-${conf_prefix}grad_tts.json}")
 dw_conf=$(realpath "${dw_conf:-${conf_prefix}diffwave.json}")
-done_marker() { echo "$exp/.stage$1.done"; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-skip_done() {
-  if [ -f "$(done_marker "$1")" ]; then log "stage $1 ($2): done before, skipping (delete $(done_marker "$1") to redo)"; return 0; fi
-  log "stage $1: $2"; return 1
-}
-mark_done() { mkdir -p "$exp"; touch "$(done_marker "$1")"; }
-trainer() {
-  if [ "$ngpu" -gt 1 ]; then
-    "$python" -m torch.distributed.run --standalone --nproc_per_node "$ngpu" -m "$@"
-  else
-    "$python" -m "$@"
-  fi
-}
 
 if $demo; then corpus=data/demo/LJSpeech-1.1; else corpus=${data:-data/LJSpeech-1.1}; fi
 

@@ -52,14 +52,10 @@ done
 case "$backbone" in wavenet|sashimi) ;; *) echo "run.sh: --backbone must be wavenet or sashimi" >&2; exit 2 ;; esac
 if [ -z "$data" ]; then demo=true; fi
 
-log() { echo "[sc09 $(date +%H:%M:%S)] $*"; }
+log_name=sc09
+source "$repo/recipes/lib.sh"
 if $setup; then bash "$repo/scripts/setup.sh"; fi
-if [ -n "${PYTHON:-}" ]; then python=$PYTHON
-elif [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then python="$VIRTUAL_ENV/bin/python"
-elif [ -x "$repo/.venv/bin/python" ]; then python="$repo/.venv/bin/python"
-else python=python3; fi
-log "python: $python"
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+pick_python
 
 mkdir -p "$work"
 cd "$work"
@@ -68,13 +64,6 @@ if $demo; then corpus=data/sc09_digits; train_clips=$corpus/train; else corpus=$
 conf=$(realpath "${conf:-$here/conf/$($demo && echo demo_)$backbone.json}")
 budget=()
 [ -n "$minutes" ] && budget=(--set "train.max_minutes=$minutes")
-done_marker() { echo "$exp/.stage$1.done"; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-skip_done() {
-  if [ -f "$(done_marker "$1")" ]; then log "stage $1 ($2): done before, skipping (delete $(done_marker "$1") to redo)"; return 0; fi
-  log "stage $1: $2"; return 1
-}
-mark_done() { mkdir -p "$exp"; touch "$(done_marker "$1")"; }
 
 if run_stage 0 && ! skip_done 0 "data"; then
   if $demo; then
@@ -86,9 +75,7 @@ if run_stage 0 && ! skip_done 0 "data"; then
 fi
 
 if run_stage 1 && ! skip_done 1 "train the $backbone backbone ($conf)"; then
-  if [ "$ngpu" -gt 1 ]; then launch=("$python" -m torch.distributed.run --standalone --nproc_per_node "$ngpu" -m)
-  else launch=("$python" -m); fi
-  "${launch[@]}" diffwave.train "$train_clips" --unconditional --config "$conf" --out "$exp" --resume \
+  trainer diffwave.train "$train_clips" --unconditional --config "$conf" --out "$exp" --resume \
     ${budget[@]+"${budget[@]}"}
   mark_done 1
 fi
