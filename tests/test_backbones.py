@@ -234,3 +234,38 @@ def test_sashimi_refuses_lengths_its_pools_do_not_divide():
     model = build_model(tiny_config("sashimi", unconditional=True))
     with pytest.raises(ValueError, match="divisible by 4"):
         model(torch.zeros(1, 1022), torch.zeros(1))
+
+
+def test_sampler_draws_its_noise_in_the_order_of_the_steps():
+    """All noise is drawn before the first step (one transfer to the device); the audio equals the
+    reverse process written out with a draw at each step, from the same generator."""
+    from diffwave.diffusion import schedule_for
+
+    model = build_model(tiny_config("wavenet", unconditional=True)).eval()
+    audio = vocode(None, model, steps=4, n_samples=256, generator=torch.Generator().manual_seed(3))
+    schedule = schedule_for(model.config, steps=4)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 256, generator=generator)
+    with torch.no_grad():
+        for n in range(len(schedule.alpha) - 1, -1, -1):
+            eps = model.denoise(x, torch.full((1,), float(schedule.steps[n])), None).squeeze(1)
+            x = (x - schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5 * eps) / schedule.alpha[n] ** 0.5
+            if n > 0:
+                x = x + schedule.sigma(n) * torch.randn(1, 256, generator=generator)
+            x = x.clamp(-1, 1)
+    torch.testing.assert_close(audio, x)
+
+
+def test_host_draws_reach_cuda_through_pinned_non_blocking_copies(monkeypatch):
+    from common.sampling import to_device
+
+    calls = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
+    real_to = torch.Tensor.to
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **k: calls.append(k) or real_to(self, dtype=k.get("dtype")))
+    values = torch.arange(4.0)
+    torch.testing.assert_close(to_device(values, torch.device("cuda"), torch.float16), values.half())
+    assert calls[0] == "pin" and calls[1]["non_blocking"] is True and calls[1]["device"].type == "cuda"
+    calls.clear()
+    to_device(values, torch.device("cpu"))
+    assert "pin" not in calls and not calls[0].get("non_blocking")
