@@ -87,6 +87,7 @@ setup(
             "tts-synthesize=synthesize:main",
             "gradwave-serve=serve:main",
             "tts-evaluate=evaluation.evaluate:main",
+            "tts-digits=evaluation.digits:main",
             "grad-tts-train=grad_tts.train:main",
             "grad-tts-teacher-force=grad_tts.teacher_force:main",
             "diffwave-train=diffwave.train:main",
