@@ -16,9 +16,13 @@ from .layers import Conv, ZeroConv1d, embed_steps, mel_upsampler, upsample_mel
 from .model import upsampler_strides
 from .s4 import S4
 
+STD_FLOOR = 1e-5
+
 
 class TransposedLN(nn.Module):
-    """Upstream's normalisation over channels with one learnt scale and shift: s/std * (x - mean + m)."""
+    """Upstream's normalisation over channels with one learnt scale and shift: s/std * (x - mean + m).
+    The standard deviation is floored at STD_FLOOR: upstream divides by zero where every channel
+    holds the same value, which a narrow model meets right after its first ReLU (all channels 0)."""
 
     def __init__(self):
         super().__init__()
@@ -27,7 +31,7 @@ class TransposedLN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         std, mean = torch.std_mean(x, dim=-2, unbiased=False, keepdim=True)
-        return self.s / std * (x - mean + self.m)
+        return self.s / std.clamp_min(STD_FLOOR) * (x - mean + self.m)
 
 
 class FF(nn.Module):

@@ -1,5 +1,6 @@
 """The diffusion backbones beside lmnt's DiffWave: philsyn's WaveNet and SaShiMi (upstream parity,
 the seed projects' full-size layouts), and diffusion driving each of them."""
+import dataclasses
 import json
 
 import pytest
@@ -269,3 +270,19 @@ def test_host_draws_reach_cuda_through_pinned_non_blocking_copies(monkeypatch):
     calls.clear()
     to_device(values, torch.device("cpu"))
     assert "pin" not in calls and not calls[0].get("non_blocking")
+
+
+def test_sashimi_survives_positions_where_every_channel_is_equal():
+    """A narrow SaShiMi's first ReLU can zero every channel at once; upstream's TransposedLN then
+    divides by a zero standard deviation. Here the loss stays finite (the floor) for 20 seeds."""
+    from diffwave.sashimi import TransposedLN
+
+    norm = TransposedLN()
+    assert torch.isfinite(norm(torch.zeros(1, 4, 8))).all()
+    config = dataclasses.replace(tiny_config("sashimi", unconditional=True), audio_len=4096,
+                                 sashimi=SashimiConfig(d_model=4, n_layers=1, pool=[4, 4], l_max=4096))
+    audio = torch.zeros(2, 4096)
+    audio[:, 1500:2500] = 0.5 * torch.randn(2, 1000)
+    for seed in range(20):
+        torch.manual_seed(seed)
+        assert torch.isfinite(build_model(config).compute_loss({"audio": audio})["loss"]), seed
