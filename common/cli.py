@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
-import json
 from typing import Any, Optional, Type, TypeVar
 
 from .checkpoint import find_resume_point

@@ -65,7 +65,8 @@ def to_device(values: torch.Tensor, device: torch.device, dtype: torch.dtype | N
 
 
 def per_item_randn(shape_per_item: tuple, generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:
-    return to_device(torch.stack([torch.randn(shape_per_item, generator=g) for g in generators]), like.device, like.dtype)
+    draws = torch.stack([torch.randn(shape_per_item, generator=g) for g in generators])
+    return to_device(draws, like.device, like.dtype)
 
 
 def per_item_rand(generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:

@@ -14,10 +14,8 @@ from common.mel import MelConfig, preset
 
 from .backbone import Backbone
 from .build import build_model
-from .config import DiffWaveModelConfig
+from .config import KIND, DiffWaveModelConfig
 from .seeds import adapt_seed
-
-KIND = "diffwave"
 
 
 def config_from_lmnt_params(params: dict) -> DiffWaveModelConfig:

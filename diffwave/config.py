@@ -9,6 +9,9 @@ from common.mel import MelConfig
 from common.train_config import TrainConfig
 
 
+KIND = "diffwave"  # the `kind` of this model's checkpoints, whatever the backbone
+
+
 def linear_schedule(start: float = 1e-4, end: float = 0.05, steps: int = 50) -> list[float]:
     return np.linspace(start, end, steps).tolist()
 

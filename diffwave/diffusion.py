@@ -264,11 +264,10 @@ def reverse(backbone, conditioning, prior: NoisePrior, schedule: SamplingSchedul
             generator: Optional[torch.Generator], autocast) -> torch.Tensor:
     """The reverse process of any backbone: from (prior-shaped) noise of `shape` (B, samples) through
     every step of `schedule` (DDPM ancestral steps, lmnt's arithmetic), clamped to [-1, 1] after each.
-    Noise is drawn on the CPU from `generator`, so a seed gives the same audio on every device, all of
-    it before the first step and moved in one transfer (the start, then one draw per step but the last)."""
+    Noise is drawn on the CPU from `generator`, so a seed gives the same audio on every device; it
+    reaches a GPU without blocking (`to_device`)."""
     device = backbone.alpha_bar.device
-    draws = to_device(torch.stack([torch.randn(shape, generator=generator) for _ in schedule.alpha]), device)
-    audio = prior.shape(draws[0])
+    audio = prior.shape(to_device(torch.randn(shape, generator=generator), device))
     for n in range(len(schedule.alpha) - 1, -1, -1):
         step = torch.full((shape[0],), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
@@ -279,6 +278,7 @@ def reverse(backbone, conditioning, prior: NoisePrior, schedule: SamplingSchedul
             predicted = noise_from_clean(audio, predicted, float(schedule.alpha_cum[n]))
         audio = c1 * (audio - c2 * predicted)
         if n > 0:
-            audio = audio + schedule.sigma(n) * prior.shape(draws[len(schedule.alpha) - n])
+            noise = to_device(torch.randn(shape, generator=generator), device)
+            audio = audio + schedule.sigma(n) * prior.shape(noise)
         audio = audio.clamp(-1.0, 1.0)
     return audio

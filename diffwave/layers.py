@@ -4,6 +4,8 @@ their parameter names: weight-normalised convolutions store `weight_g` and `weig
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +85,21 @@ def upsample_mel(convs: nn.ModuleList, mel: torch.Tensor, length: int) -> torch.
     if x.shape[-1] < length:
         raise ValueError(f"the mel covers {x.shape[-1]} samples, the audio has {length}")
     return x[..., :length]
+
+
+@dataclass
+class MelConditioning:
+    """The mel for backbones whose blocks each upsample and project it (`block.mel_term(mel, length)`).
+    That term does not change over the sampling steps, so with `terms` (block -> term) it is computed
+    once per batch instead of at every step."""
+
+    mel: torch.Tensor
+    terms: Optional[dict] = None
+
+    def term(self, block: nn.Module, length: int) -> torch.Tensor:
+        if self.terms is not None:
+            return self.terms[block]
+        return block.mel_term(self.mel, length)
 
 
 def step_embedding(steps: torch.Tensor, dim: int = 128) -> torch.Tensor:

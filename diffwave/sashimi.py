@@ -5,6 +5,7 @@ in every block and, for vocoding, a mel upsampler per block. Parameter names are
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 
 from .backbone import Backbone
 from .config import DiffWaveModelConfig
-from .layers import Conv, ZeroConv1d, embed_steps, mel_upsampler, upsample_mel
+from .layers import Conv, MelConditioning, ZeroConv1d, embed_steps, mel_upsampler, upsample_mel
 from .model import upsampler_strides
 from .s4 import S4
 
@@ -86,10 +87,13 @@ class DiffWaveBlock(nn.Module):
             self.upsample_conv2d = mel_upsampler(upsampler_strides(c.hop_samples))
             self.mel_conv = Conv(c.n_mels, d_model, kernel_size=1)
 
-    def forward(self, x: torch.Tensor, embedding: torch.Tensor, mel: Optional[torch.Tensor]) -> torch.Tensor:
+    def mel_term(self, mel: torch.Tensor, length: int) -> torch.Tensor:
+        return self.mel_conv(upsample_mel(self.upsample_conv2d, mel, length))
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor, mel: Optional[MelConditioning]) -> torch.Tensor:
         y = self.layer(self.norm1(x) + self.fc_t(embedding).unsqueeze(-1))
         if mel is not None:
-            y = y + self.mel_conv(upsample_mel(self.upsample_conv2d, mel, x.shape[-1]))
+            y = y + mel.term(self, x.shape[-1])
         x = x + y
         return x + self.ff(self.norm2(x))
 
@@ -120,16 +124,46 @@ class Sashimi(Backbone):
             up.append(UpPool(width * s.expand, width, pool))
             up += [DiffWaveBlock(width, length, config) for _ in range(s.n_layers)]
         self.u_layers = nn.ModuleList(up)
+        self.stride = math.prod(s.pool)
         self.norm = TransposedLN()
         self.final_conv = nn.Sequential(Conv(s.d_model, s.d_model, kernel_size=1), nn.ReLU(),
                                         ZeroConv1d(s.d_model, 1))
 
-    def denoise(self, audio: torch.Tensor, step: torch.Tensor, conditioning: Optional[torch.Tensor]) -> torch.Tensor:
-        stride = 1
-        for pool in self.config.sashimi.pool:
-            stride *= pool
-        if audio.shape[-1] % stride:
-            raise ValueError(f"SaShiMi needs a length divisible by {stride} (the product of its pools), "
+    def blocks_and_lengths(self, samples: int):
+        """Each S4 block with the length it runs at, for an input of `samples`."""
+        length = samples
+        for layer in self.d_layers:
+            if isinstance(layer, DownPool):
+                length //= layer.pool
+            else:
+                yield layer, length
+        for layer in self.c_layers:
+            yield layer, length
+        for layer in self.u_layers:
+            if isinstance(layer, UpPool):
+                length *= layer.pool
+            else:
+                yield layer, length
+
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Optional[MelConditioning]:
+        """With `hoist`, every block's upsampled and projected mel, computed once for all the steps."""
+        mel = super().condition(spectrogram)
+        if mel is None:
+            return None
+        if not hoist:
+            return MelConditioning(mel)
+        samples = mel.shape[-1] * self.config.hop_samples
+        return MelConditioning(mel, {block: block.mel_term(mel, length)
+                                     for block, length in self.blocks_and_lengths(samples)})
+
+    def conditioning_bytes(self, batch: int, samples: int) -> int:
+        if self.config.unconditional:
+            return 0
+        return sum(4 * batch * length * block.fc_t.out_features for block, length in self.blocks_and_lengths(samples))
+
+    def denoise(self, audio: torch.Tensor, step: torch.Tensor, conditioning: Optional[MelConditioning]) -> torch.Tensor:
+        if audio.shape[-1] % self.stride:
+            raise ValueError(f"SaShiMi needs a length divisible by {self.stride} (the product of its pools), "
                              f"got {audio.shape[-1]} samples")
         x = self.init_conv(audio.unsqueeze(1))
         embedding = embed_steps(self.fc_t1, self.fc_t2, step)

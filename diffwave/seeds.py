@@ -21,9 +21,8 @@ from common.checkpoint import CheckpointError, make_checkpoint
 from common.config import to_dict
 from common.mel import preset
 
-from .config import DiffWaveModelConfig, SashimiConfig, linear_schedule
+from .config import KIND, DiffWaveModelConfig, SashimiConfig, linear_schedule
 
-KIND = "diffwave"
 SC09 = dict(noise_schedule=linear_schedule(1e-4, 0.02, 200), inference_noise_schedule=[], sample_rate=16000,
             audio_len=16000, loss="l2")
 LJSPEECH = dict(noise_schedule=linear_schedule(1e-4, 0.05, 50), inference_noise_schedule=[], sample_rate=22050,
@@ -44,6 +43,12 @@ def _count(state: dict, pattern: str) -> int:
     return len({m.group(1) for k in state if (m := re.match(pattern, k))})
 
 
+def embedding_dims(state: dict, prefix: str) -> list[int]:
+    """The step embedding's widths (in, mid, out) from its two layers `fc_t1`, `fc_t2`."""
+    first, second = state[f"{prefix}fc_t1.weight"], state[f"{prefix}fc_t2.weight"]
+    return [first.shape[1], first.shape[0], second.shape[0]]
+
+
 def wavenet_config(state: dict) -> DiffWaveModelConfig:
     layers = _count(state, r"residual_layer\.residual_blocks\.(\d+)\.")
     conditional = "residual_layer.residual_blocks.0.mel_conv.conv.weight_v" in state
@@ -53,8 +58,7 @@ def wavenet_config(state: dict) -> DiffWaveModelConfig:
         skip_channels=state["residual_layer.residual_blocks.0.skip_conv.weight_v"].shape[0],
         residual_layers=layers,
         dilation_cycle_length=12 if layers == 36 else 10,
-        step_embedding_dims=[state["residual_layer.fc_t1.weight"].shape[1], state["residual_layer.fc_t1.weight"].shape[0],
-                             state["residual_layer.fc_t2.weight"].shape[0]],
+        step_embedding_dims=embedding_dims(state, "residual_layer."),
         unconditional=not conditional,
         n_mels=state["residual_layer.residual_blocks.0.mel_conv.conv.weight_v"].shape[1] if conditional else 80,
         **(LJSPEECH if conditional else SC09))
@@ -64,7 +68,8 @@ def sashimi_config(state: dict) -> DiffWaveModelConfig:
     d_model = state["init_conv.0.conv.weight_v"].shape[0]
     n_layers = _count(state, r"c_layers\.(\d+)\.")
     pools, width, expand = [], d_model, 2
-    for index in sorted(int(m.group(1)) for k in state if (m := re.match(r"d_layers\.(\d+)\.linear\.conv\.weight_v$", k))):
+    pool_layers = (int(m.group(1)) for k in state if (m := re.match(r"d_layers\.(\d+)\.linear\.conv\.weight_v$", k)))
+    for index in sorted(pool_layers):
         out_channels, in_channels, _ = state[f"d_layers.{index}.linear.conv.weight_v"].shape
         pools.append(in_channels // width)
         expand = out_channels // width
@@ -80,7 +85,7 @@ def sashimi_config(state: dict) -> DiffWaveModelConfig:
         sashimi=SashimiConfig(d_model=d_model, n_layers=n_layers, pool=pools, expand=expand,
                               ff=state["c_layers.0.ff.ff.0.conv.weight_v"].shape[0] // (d_model * expand ** len(pools)),
                               unet=unet, d_state=2 * state[f"{first_kernel}.C"].shape[2], l_max=length or 16000),
-        step_embedding_dims=[state["fc_t1.weight"].shape[1], state["fc_t1.weight"].shape[0], state["fc_t2.weight"].shape[0]],
+        step_embedding_dims=embedding_dims(state, ""),
         unconditional=not conditional,
         n_mels=state["c_layers.0.mel_conv.conv.weight_v"].shape[1] if conditional else 80,
         **(LJSPEECH if conditional else SC09))

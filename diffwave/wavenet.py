@@ -13,7 +13,8 @@ from torch import nn
 
 from .backbone import Backbone
 from .config import DiffWaveModelConfig
-from .layers import Conv, WeightNormConv1d, ZeroConv1d, embed_steps, mel_upsampler, upsample_mel
+from .layers import (Conv, MelConditioning, WeightNormConv1d, ZeroConv1d, embed_steps, mel_upsampler,
+                     upsample_mel)
 from .model import upsampler_strides
 
 
@@ -30,10 +31,13 @@ class ResidualBlock(nn.Module):
         self.res_conv = WeightNormConv1d(channels, channels)
         self.skip_conv = WeightNormConv1d(channels, skip_channels)
 
-    def forward(self, x: torch.Tensor, embedding: torch.Tensor, mel: Optional[torch.Tensor]):
+    def mel_term(self, mel: torch.Tensor, length: int) -> torch.Tensor:
+        return self.mel_conv(upsample_mel(self.upsample_conv2d, mel, length))
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor, mel: Optional[MelConditioning]):
         h = self.dilated_conv_layer(x + self.fc_t(embedding).unsqueeze(-1))
         if mel is not None:
-            h = h + self.mel_conv(upsample_mel(self.upsample_conv2d, mel, x.shape[-1]))
+            h = h + mel.term(self, x.shape[-1])
         out = torch.tanh(h[:, :self.channels]) * torch.sigmoid(h[:, self.channels:])
         return (x + self.res_conv(out)) * math.sqrt(0.5), self.skip_conv(out)
 
@@ -53,7 +57,7 @@ class ResidualGroup(nn.Module):
             for n in range(c.residual_layers)
         ])
 
-    def forward(self, x: torch.Tensor, steps: torch.Tensor, mel: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, steps: torch.Tensor, mel: Optional[MelConditioning]) -> torch.Tensor:
         embedding = embed_steps(self.fc_t1, self.fc_t2, steps)
         skip = 0
         for block in self.residual_blocks:
@@ -71,6 +75,21 @@ class WaveNet(Backbone):
         self.residual_layer = ResidualGroup(c)
         self.final_conv = nn.Sequential(Conv(skip, skip, kernel_size=1), nn.ReLU(), ZeroConv1d(skip, 1))
 
-    def denoise(self, audio: torch.Tensor, step: torch.Tensor, conditioning: Optional[torch.Tensor]) -> torch.Tensor:
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Optional[MelConditioning]:
+        """With `hoist`, every layer's upsampled and projected mel, computed once for all the steps."""
+        mel = super().condition(spectrogram)
+        if mel is None:
+            return None
+        if not hoist:
+            return MelConditioning(mel)
+        samples = mel.shape[-1] * self.config.hop_samples
+        blocks = self.residual_layer.residual_blocks
+        return MelConditioning(mel, {block: block.mel_term(mel, samples) for block in blocks})
+
+    def conditioning_bytes(self, batch: int, samples: int) -> int:
+        c = self.config
+        return 0 if c.unconditional else 4 * batch * samples * 2 * c.residual_channels * c.residual_layers
+
+    def denoise(self, audio: torch.Tensor, step: torch.Tensor, conditioning: Optional[MelConditioning]) -> torch.Tensor:
         x = self.init_conv(audio.unsqueeze(1))
         return self.final_conv(self.residual_layer(x, step, conditioning))

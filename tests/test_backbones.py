@@ -217,7 +217,8 @@ def test_unconditional_backbone_through_the_command_line(tmp_path, backbone):
     for k in range(4):
         make_wav(tmp_path / "clips" / f"{k}.wav", 0.07, seed=k, sample_rate=16000)
     out = tmp_path / "exp"
-    assert train_main([str(tmp_path / "clips"), "--out", str(out), "--unconditional", "--set", f"model.backbone={backbone}",
+    assert train_main([str(tmp_path / "clips"), "--out", str(out), "--unconditional",
+                       "--set", f"model.backbone={backbone}",
                        "--set", "model.residual_channels=8", "--set", "model.residual_layers=2",
                        "--set", "model.sashimi.d_model=8", "--set", "model.sashimi.n_layers=1",
                        "--set", "model.sashimi.l_max=1024", "--set", "model.audio_len=1024",
@@ -238,8 +239,8 @@ def test_sashimi_refuses_lengths_its_pools_do_not_divide():
 
 
 def test_sampler_draws_its_noise_in_the_order_of_the_steps():
-    """All noise is drawn before the first step (one transfer to the device); the audio equals the
-    reverse process written out with a draw at each step, from the same generator."""
+    """The shared sampler equals the reverse process written out with a draw at each step, from the
+    same generator."""
     from diffwave.diffusion import schedule_for
 
     model = build_model(tiny_config("wavenet", unconditional=True)).eval()
@@ -257,13 +258,25 @@ def test_sampler_draws_its_noise_in_the_order_of_the_steps():
     torch.testing.assert_close(audio, x)
 
 
+@pytest.mark.parametrize("name", ["wavenet_cond", "sashimi_cond"])
+def test_mel_terms_computed_once_per_batch_equal_the_per_step_ones(load_reference, name):
+    """Sampling precomputes each block's upsampled, projected mel (`hoist`); the audio is the same."""
+    model = upstream_model(load_reference("sashimi_diffwave_tiny.pt")[name])
+    mel = torch.randn(2, 80, 4)
+    assert model.conditioning_bytes(2, 4 * 256) > 0
+    once, every_step = (vocode(mel, model, steps=3, hoist=hoist, generator=torch.Generator().manual_seed(1))
+                        for hoist in (True, False))
+    torch.testing.assert_close(once, every_step)
+
+
 def test_host_draws_reach_cuda_through_pinned_non_blocking_copies(monkeypatch):
     from common.sampling import to_device
 
     calls = []
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
     real_to = torch.Tensor.to
-    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **k: calls.append(k) or real_to(self, dtype=k.get("dtype")))
+    monkeypatch.setattr(torch.Tensor, "to",
+                        lambda self, *a, **k: calls.append(k) or real_to(self, dtype=k.get("dtype")))
     values = torch.arange(4.0)
     torch.testing.assert_close(to_device(values, torch.device("cuda"), torch.float16), values.half())
     assert calls[0] == "pin" and calls[1]["non_blocking"] is True and calls[1]["device"].type == "cuda"
