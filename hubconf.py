@@ -56,9 +56,13 @@ def diffwave_sc09(checkpoint: str = RF5_SC09_WAVENET, device: str = "cpu"):
     return load_diffwave(_local_file(checkpoint), device)[0]
 
 
-def sashimi_sc09(checkpoint: str, device: str = "cpu"):
-    """An unconditional SC09 model with the SaShiMi backbone (the SaShiMi+DiffWave code's
-    checkpoints, e.g. its `sashimi_sc09_d128` 800k-step file, or one of recipes/sc09)."""
+RF5_SC09_SASHIMI = ("https://github.com/RF5/DiffWave-unconditional/releases/download/v0.2/"
+                    "sashimi_sc09_800k_steps.pt")
+
+
+def sashimi_sc09(checkpoint: str = RF5_SC09_SASHIMI, device: str = "cpu"):
+    """An unconditional SC09 model with the SaShiMi backbone (default: RF5's published 800k-step file;
+    or a checkpoint of the SaShiMi+DiffWave code, e.g. its `sashimi_sc09_d128`, or of recipes/sc09)."""
     from diffwave.checkpoint import load_diffwave
 
     model = load_diffwave(_local_file(checkpoint), device)[0]

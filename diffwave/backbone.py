@@ -14,6 +14,7 @@ from torch import nn
 
 from .config import DiffWaveModelConfig
 from .diffusion import noise_levels, training_loss
+from .s4 import LAYOUTS
 
 BACKBONES = ("diffwave", "wavenet", "sashimi")
 
@@ -33,6 +34,8 @@ def check_config(c: DiffWaveModelConfig) -> None:
         raise ValueError(f"predict must be 'noise' or 'clean', not {c.predict!r}")
     if c.loss not in ("l1", "l2"):
         raise ValueError(f"loss must be 'l1' or 'l2', not {c.loss!r}")
+    if c.backbone == "sashimi" and c.sashimi.layout not in LAYOUTS:
+        raise ValueError(f"sashimi.layout must be one of {', '.join(LAYOUTS)}, not {c.sashimi.layout!r}")
 
 
 class Backbone(nn.Module):

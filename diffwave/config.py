@@ -32,6 +32,10 @@ class SashimiConfig:
     # code's GPU paths (which trained the published models) do; false: over one member only, as its
     # CPU fallback does (the reference vectors were made with it).
     conjugate_pairs: bool = True
+    # Whose modules and parameter names: "diffwave_sashimi" (albertfgu/diffwave-sashimi, the SaShiMi+DiffWave
+    # code) or "state_spaces" (the state-spaces repo's SaShiMi as RF5/DiffWave-unconditional uses it);
+    # see diffwave/sashimi.py.
+    layout: str = "diffwave_sashimi"
 
 
 @dataclass

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 CAUCHY_CHUNK_ELEMENTS = 1 << 24  # complex values of one chunk's Cauchy matrix (channels x state x frequencies)
+LAYOUTS = ("diffwave_sashimi", "state_spaces")
 
 
 def as_complex(x: torch.Tensor) -> torch.Tensor:
@@ -68,15 +69,30 @@ def _cauchy_chunk(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Te
     return torch.einsum("...hn,hnl->...hl", v, 1.0 / (z - w[..., None]))
 
 
+def fourier_nodes(length: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The roots of unity omega^k, k <= length / 2, and their bilinear preimages z = 2 (1 - omega) / (1 + omega)."""
+    omega = torch.tensor(np.exp(-2j * np.pi / length), dtype=torch.complex64, device=device)
+    omega = omega ** torch.arange(length // 2 + 1, device=device)
+    return omega, 2 * (1 - omega) / (1 + omega)
+
+
 class NPLRKernel(nn.Module):
-    """The reference code's `SSKernelNPLR` (real_type "exp", rank 1): A = diag(w) - P P*, bilinear
-    discretisation at step exp(log_dt), kernels of `L` samples. `C` holds C~ = C (I - dA^L), the
-    form the kernel is computed from; `L` (a buffer, as upstream) is the length it was set up for."""
+    """The reference code's `SSKernelNPLR` (rank 1, w = -exp(real part) + i w_imag): A = diag(w) - P P*,
+    bilinear discretisation at step exp(log_dt), kernels of `L` samples. `C` holds C~ = C (I - dA^L),
+    the form the kernel is computed from. Two upstream layouts:
+    - "diffwave_sashimi" (albertfgu/diffwave-sashimi): real part `inv_w_real`; `L` (a buffer) is the
+      length C was set up for, 0 in a file saved before its first forward;
+    - "state_spaces" (the state-spaces repo's standalone S4, hurwitz=True, as RF5/DiffWave-unconditional
+      uses it): real part `log_w_real`; C is set up for `l_max` at construction, and the Fourier nodes
+      are kept as buffers `omega` and `z`."""
 
     def __init__(self, channels: int, d_model: int, d_state: int, l_max: int, conjugates: bool = True,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1):
+                 layout: str = "diffwave_sashimi", dt_min: float = 1e-3, dt_max: float = 1e-1):
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown S4 layout {layout!r}; one of {', '.join(LAYOUTS)}")
         self.conjugates = conjugates
+        self.layout = layout
         w, p, b = hippo_legs(d_state)
         n = d_state // 2
         log_dt = torch.rand(d_model) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
@@ -84,9 +100,16 @@ class NPLRKernel(nn.Module):
         self.log_dt = nn.Parameter(log_dt)
         self.B = nn.Parameter(torch.view_as_real(b.expand(1, d_model, n).clone()))
         self.P = nn.Parameter(torch.view_as_real(p.expand(1, d_model, n).clone()))
-        self.inv_w_real = nn.Parameter(torch.log(-w.real.clamp(max=-1e-3)).expand(d_model, n).clone())
+        self.real_name = "inv_w_real" if layout == "diffwave_sashimi" else "log_w_real"
+        self.register_parameter(self.real_name,
+                                nn.Parameter(torch.log(-w.real.clamp(max=-1e-3)).expand(d_model, n).clone()))
         self.w_imag = nn.Parameter(w.imag.expand(d_model, n).clone())
-        self.register_buffer("L", torch.tensor(0))
+        if layout == "diffwave_sashimi":
+            self.register_buffer("L", torch.tensor(0))
+        else:
+            omega, z = fourier_nodes(l_max)
+            self.register_buffer("omega", torch.view_as_real(omega))
+            self.register_buffer("z", torch.view_as_real(z))
         self.l_max = l_max
         self.length = 0
         self._cached_key, self._cached_kernel = None, None
@@ -94,7 +117,10 @@ class NPLRKernel(nn.Module):
         self.set_up_length(l_max)
 
     def _after_load(self, incompatible_keys) -> None:
-        """A file saved before its first forward holds the raw C (L = 0): set it up as upstream would."""
+        """A file saved before its first forward holds the raw C (L = 0): set it up as upstream would.
+        The state-spaces layout's files always hold C~ for `l_max`."""
+        if self.layout != "diffwave_sashimi":
+            return
         self.length = int(self.L)
         if self.length == 0:
             self.set_up_length(self.l_max)
@@ -111,7 +137,7 @@ class NPLRKernel(nn.Module):
         return self._cached_kernel
 
     def w(self) -> torch.Tensor:
-        return -torch.exp(self.inv_w_real) + 1j * self.w_imag
+        return -torch.exp(getattr(self, self.real_name)) + 1j * self.w_imag
 
     def discrete_transition(self) -> torch.Tensor:
         """dA = (I - dt/2 A)^-1 (I + dt/2 A) per channel, over the 2N states (conjugates written out)."""
@@ -129,7 +155,8 @@ class NPLRKernel(nn.Module):
         c = with_conjugates(as_complex(self.C).to(torch.complex128))
         c = (c - torch.einsum("chn,hnm->chm", c, power))[..., : self.C.shape[-2]]
         self.C.copy_(torch.view_as_real(c.to(torch.complex64)))
-        self.L.fill_(length)
+        if self.layout == "diffwave_sashimi":
+            self.L.fill_(length)
         self.length = length
 
     def compute(self, length: int) -> torch.Tensor:
@@ -139,9 +166,7 @@ class NPLRKernel(nn.Module):
         dt = torch.exp(self.log_dt)
         b, c, p = as_complex(self.B), as_complex(self.C), as_complex(self.P)
         w = self.w() * dt[:, None]
-        omega = torch.tensor(np.exp(-2j * np.pi / full), dtype=torch.complex64, device=dt.device)
-        omega = omega ** torch.arange(full // 2 + 1, device=dt.device)
-        z = 2 * (1 - omega) / (1 + omega)
+        omega, z = fourier_nodes(full, dt.device)
         v = torch.cat([b, p])[:, None] * torch.cat([c, p.conj()])[None]  # (2, channels + 1, H, N)
         r = cauchy(v, z, w, self.conjugates) * dt[None, None, :, None]
         k_f = r[:-1, :-1] - r[:-1, -1:] * r[-1:, :-1] / (1 + r[-1:, -1:])
@@ -157,16 +182,35 @@ class KernelHolder(nn.Module):
         self.kernel = kernel
 
 
+class TransposedLinear(nn.Module):
+    """The state-spaces code's linear map over channels of (B, H, L): weight (out, in), bias (out, 1)."""
+
+    def __init__(self, d_input: int, d_output: int):
+        super().__init__()
+        linear = nn.Linear(d_input, d_output)
+        self.weight = nn.Parameter(linear.weight.detach().clone())
+        self.bias = nn.Parameter(linear.bias.detach().clone().unsqueeze(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bil,oi->bol", x, self.weight) + self.bias
+
+
 class S4(nn.Module):
     """Bidirectional S4 layer on (B, H, L): the SSM convolution (a causal and an anti-causal kernel),
-    a skip term D, GELU, and a pointwise convolution to 2H with GLU (upstream's `output_linear`)."""
+    a skip term D, GELU, and a pointwise map to 2H with GLU (upstream's `output_linear`: a 1x1
+    convolution in the diffwave_sashimi layout, a `TransposedLinear` in the state_spaces one)."""
 
-    def __init__(self, d_model: int, d_state: int = 64, l_max: int = 16000, conjugates: bool = True):
+    def __init__(self, d_model: int, d_state: int = 64, l_max: int = 16000, conjugates: bool = True,
+                 layout: str = "diffwave_sashimi"):
         super().__init__()
         self.l_max = l_max
         self.D = nn.Parameter(torch.randn(1, d_model))
-        self.kernel = KernelHolder(NPLRKernel(2, d_model, d_state, l_max, conjugates))
-        self.output_linear = nn.Sequential(nn.Conv1d(d_model, 2 * d_model, 1), nn.GLU(dim=-2))
+        self.kernel = KernelHolder(NPLRKernel(2, d_model, d_state, l_max, conjugates, layout))
+        if layout == "diffwave_sashimi":
+            linear = nn.Conv1d(d_model, 2 * d_model, 1)
+        else:
+            linear = TransposedLinear(d_model, 2 * d_model)
+        self.output_linear = nn.Sequential(linear, nn.GLU(dim=-2))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         length = u.shape[-1]

@@ -1,5 +1,6 @@
 """The seed projects' published files as checkpoints of this toolkit: RF5's `diffwave_sc09_1M_steps.pt`
-and the SaShiMi+DiffWave code's checkpoints (`{'model_state_dict': ...}`, or a bare state_dict).
+and `sashimi_sc09_*_steps.pt`, and the SaShiMi+DiffWave code's checkpoints (`{'model_state_dict': ...}`,
+or a bare state_dict).
 
 Their files carry weights only; the config is implied. Shapes give the widths, depths, pools and
 state size; what shapes cannot tell comes from the projects' published settings:
@@ -65,41 +66,57 @@ def wavenet_config(state: dict) -> DiffWaveModelConfig:
 
 
 def sashimi_config(state: dict) -> DiffWaveModelConfig:
+    """Either SaShiMi layout (see diffwave/sashimi.py), told apart by its S4 kernels' buffers."""
+    state_spaces = "c_layers.0.layer.kernel.kernel.omega" in state
+    linear = "linear.weight_v" if state_spaces else "linear.conv.weight_v"
     d_model = state["init_conv.0.conv.weight_v"].shape[0]
-    n_layers = _count(state, r"c_layers\.(\d+)\.")
     pools, width, expand = [], d_model, 2
-    pool_layers = (int(m.group(1)) for k in state if (m := re.match(r"d_layers\.(\d+)\.linear\.conv\.weight_v$", k)))
+    pool_layers = (int(m.group(1)) for k in state if (m := re.match(rf"d_layers\.(\d+)\.{re.escape(linear)}$", k)))
     for index in sorted(pool_layers):
-        out_channels, in_channels, _ = state[f"d_layers.{index}.linear.conv.weight_v"].shape
+        out_channels, in_channels = state[f"d_layers.{index}.{linear}"].shape[:2]
         pools.append(in_channels // width)
         expand = out_channels // width
         width = out_channels
     unet = "d_layers.0.fc_t.weight" in state
-    first_kernel = "d_layers.0.layer.kernel.kernel" if unet else "c_layers.0.layer.kernel.kernel"
-    length = int(state[f"{first_kernel}.L"])
-    if not unet:
-        length *= int(torch.tensor(pools).prod())
+    kernel = state["c_layers.0.layer.kernel.kernel.C"]
+    if state_spaces:
+        length = 2 * (state["c_layers.0.layer.kernel.kernel.omega"].shape[0] - 1)
+        ff_weight = state.get("c_layers.1.layer.ff.0.0.weight")
+    else:
+        first_kernel = "d_layers.0.layer.kernel.kernel" if unet else "c_layers.0.layer.kernel.kernel"
+        length = int(state[f"{first_kernel}.L"])
+        if not unet:
+            length *= int(torch.tensor(pools).prod())
+        ff_weight = state["c_layers.0.ff.ff.0.conv.weight_v"]
     conditional = "c_layers.0.mel_conv.conv.weight_v" in state
     return DiffWaveModelConfig(
         backbone="sashimi",
-        sashimi=SashimiConfig(d_model=d_model, n_layers=n_layers, pool=pools, expand=expand,
-                              ff=state["c_layers.0.ff.ff.0.conv.weight_v"].shape[0] // (d_model * expand ** len(pools)),
-                              unet=unet, d_state=2 * state[f"{first_kernel}.C"].shape[2], l_max=length or 16000),
+        sashimi=SashimiConfig(d_model=d_model, n_layers=_count(state, r"c_layers\.(\d+)\.fc_t\."), pool=pools,
+                              expand=expand, ff=0 if ff_weight is None else ff_weight.shape[0] // width, unet=unet,
+                              d_state=2 * kernel.shape[2], l_max=length or 16000,
+                              layout="state_spaces" if state_spaces else "diffwave_sashimi"),
         step_embedding_dims=embedding_dims(state, ""),
         unconditional=not conditional,
         n_mels=state["c_layers.0.mel_conv.conv.weight_v"].shape[1] if conditional else 80,
         **(LJSPEECH if conditional else SC09))
 
 
+RF5_SASHIMI_PREFIX = "sashimi."  # RF5's SashimiDiffWave holds the state-spaces SaShiMi as `self.sashimi`
+
+
 def adapt_seed(data: Any, path: Path) -> Optional[dict]:
-    """A seed project's file as a checkpoint of this toolkit, or None when it is not one."""
+    """A seed project's file as a checkpoint of this toolkit, or None when it is not one. RF5's SaShiMi
+    files lose their `sashimi.` prefix: our backbone is that module itself."""
     state = seed_state_dict(data)
     if state is None:
         return None
-    if "sashimi.fc_t1.weight" in state:
-        raise CheckpointError(f"{path}: RF5's SaShiMi layout (`sashimi.*`, LayerNorm blocks with separate S4 and "
-                              "feed-forward layers) is not supported; the SaShiMi+DiffWave code's layout is")
-    config = wavenet_config(state) if "residual_layer.fc_t1.weight" in state else sashimi_config(state)
+    if f"{RF5_SASHIMI_PREFIX}fc_t1.weight" in state:
+        state = {k.removeprefix(RF5_SASHIMI_PREFIX): v for k, v in state.items()}
+    try:
+        config = wavenet_config(state) if "residual_layer.fc_t1.weight" in state else sashimi_config(state)
+    except KeyError as err:
+        raise CheckpointError(f"{path}: looks like a seed project's file but has no {err.args[0]!r}; "
+                              "its layout is none of the published ones") from None
     mel = None if config.unconditional else to_dict(dataclasses.replace(preset("tacotron"), n_mels=config.n_mels))
     return make_checkpoint(KIND, dict(state), to_dict(config), mel)
 

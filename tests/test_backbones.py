@@ -2,6 +2,7 @@
 the seed projects' full-size layouts), and diffusion driving each of them."""
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import soundfile
@@ -17,13 +18,14 @@ from diffwave.data import AudioMelDataset, collate
 from diffwave.inference import main as vocode_main
 from diffwave.inference import vocode
 from diffwave.s4 import NPLRKernel, as_complex, cauchy, with_conjugates
-from diffwave.seeds import SC09, adapt_seed, config_from_upstream, sashimi_config, wavenet_config
+from diffwave.seeds import RF5_SASHIMI_PREFIX, SC09, adapt_seed, config_from_upstream, sashimi_config, wavenet_config
 from diffwave.train import main as train_main
 from common.filelists import read_corpus
 from common.mel import MelConfig
 
 CASES = ["wavenet_uncond", "wavenet_cond", "sashimi_uncond", "sashimi_cond"]
 TINY_SASHIMI = SashimiConfig(d_model=8, n_layers=1, pool=[2, 2], expand=2, ff=2, l_max=1024)
+RF5_TINY = Path(__file__).parent / "data" / "rf5_sashimi_tiny.pt"  # see data/make_rf5_sashimi_tiny.py
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,30 @@ def test_upstream_outputs(load_reference, name):
     ref = load_reference("sashimi_diffwave_tiny.pt")[name]
     with torch.no_grad():
         out = upstream_model(ref)(ref["audio"].squeeze(1), ref["diffusion_steps"].squeeze(1), ref["mel"])
+    torch.testing.assert_close(out, ref["output"], atol=1e-5, rtol=0)
+
+
+def rf5_model(ref: dict, conjugate_pairs: bool = False):
+    """Our state_spaces SaShiMi with the weights of RF5's tiny reference model."""
+    c = ref["config"]
+    config = DiffWaveModelConfig(
+        backbone="sashimi", unconditional=c["unconditional"],
+        step_embedding_dims=[c["diffusion_step_embed_dim_in"], c["diffusion_step_embed_dim_mid"],
+                             c["diffusion_step_embed_dim_out"]],
+        sashimi=SashimiConfig(d_model=c["d_model"], n_layers=c["n_layers"], pool=c["pool"], expand=c["expand"],
+                              ff=c["ff"], unet=c["unet"], l_max=c["l_max"], conjugate_pairs=conjugate_pairs,
+                              layout="state_spaces"))
+    model = build_model(config).eval()
+    model.load_state_dict({k.removeprefix(RF5_SASHIMI_PREFIX): v for k, v in ref["state_dict"].items()}, strict=True)
+    return model
+
+
+@pytest.mark.parametrize("name", ["uncond", "cond", "uncond_flat"])
+def test_rf5_sashimi_outputs(name):
+    """RF5's layout (the state-spaces SaShiMi): U-Net, conditional and plain, as upstream computes them."""
+    ref = torch.load(RF5_TINY, weights_only=True)[name]
+    with torch.no_grad():
+        out = rf5_model(ref)(ref["audio"].squeeze(1), ref["diffusion_steps"].squeeze(1), ref["mel"])
     torch.testing.assert_close(out, ref["output"], atol=1e-5, rtol=0)
 
 
@@ -130,27 +156,45 @@ def fake_state(layout: dict) -> dict:
     return {k: torch.tensor(16000) if k.endswith(".L") else torch.zeros(shape) for k, shape in layout["keys"].items()}
 
 
-@pytest.mark.parametrize("name", ["rf5/diffwave_sc09_1M_steps", "sashimi_repo/wavenet_sc09_h256_d36",
+@pytest.mark.parametrize("name", ["rf5/diffwave_sc09_1M_steps", "rf5/sashimi_sc09", "sashimi_repo/wavenet_sc09_h256_d36",
                                   "sashimi_repo/wavenet_sc09_h128_d30", "sashimi_repo/sashimi_sc09_d128",
                                   "sashimi_repo/sashimi_sc09_d64", "sashimi_repo/sashimi_ljspeech_d32_cond"])
 def test_seed_layouts(reference_dir, name):
     """Each published seed model, built full size from the config its weights imply, has exactly
-    the published keys, shapes and parameter count."""
+    the published keys and shapes (RF5's SaShiMi: after its `sashimi.` prefix) and parameter count."""
     layout = json.loads((reference_dir / "seed_layouts.json").read_text())[name]
-    state = fake_state(layout)
+    prefix = RF5_SASHIMI_PREFIX if name == "rf5/sashimi_sc09" else ""
+    state = {k.removeprefix(prefix): v for k, v in fake_state(layout).items()}
     config = wavenet_config(state) if "residual_layer.fc_t1.weight" in state else sashimi_config(state)
     model = build_model(config)
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == layout["keys"]
+    assert {prefix + k: list(v.shape) for k, v in model.state_dict().items()} == layout["keys"]
     assert sum(p.numel() for p in model.parameters()) == layout["params"]
     assert config.unconditional == ("cond" not in name.split("_")[-1:])
     if config.unconditional:
         assert (config.sample_rate, config.audio_len, len(config.noise_schedule)) == (16000, 16000, 200)
+    if prefix:
+        s = config.sashimi
+        assert (s.layout, s.d_model, s.n_layers, s.pool, s.expand, s.ff, s.unet, s.l_max) == \
+            ("state_spaces", 128, 6, [4, 4], 2, 2, True, 16000)
 
 
-def test_rf5_sashimi_layout_is_refused_by_name(reference_dir, tmp_path):
-    layout = json.loads((reference_dir / "seed_layouts.json").read_text())["rf5/sashimi_sc09"]
-    with pytest.raises(CheckpointError, match="RF5's SaShiMi layout"):
-        adapt_seed({"model_state_dict": fake_state(layout)}, tmp_path / "sashimi_sc09_500k_steps.pt")
+def test_rf5_sashimi_files_load_like_our_checkpoints(tmp_path):
+    """RF5's `{'model_state_dict': {'sashimi.*': ...}}` files load through load_diffwave with their
+    implied config and compute what upstream's GPU arithmetic computes."""
+    ref = torch.load(RF5_TINY, weights_only=True)["uncond"]
+    torch.save({"model_state_dict": ref["state_dict"]}, tmp_path / "sashimi_sc09_800k_steps.pt")
+    model, ckpt = load_diffwave(tmp_path / "sashimi_sc09_800k_steps.pt")
+    assert model.config.sashimi.layout == "state_spaces" and model.config.unconditional and ckpt["mel"] is None
+    args = (ref["audio"].squeeze(1), ref["diffusion_steps"].squeeze(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(*args), rf5_model(ref, conjugate_pairs=True)(*args))
+
+
+def test_unknown_seed_layouts_name_the_file(tmp_path):
+    ref = torch.load(RF5_TINY, weights_only=True)["uncond"]
+    state = {k: v for k, v in ref["state_dict"].items() if "c_layers.0.layer.kernel" not in k}
+    with pytest.raises(CheckpointError, match="odd.pt: .*c_layers.0.layer.kernel.kernel.C"):
+        adapt_seed({"model_state_dict": state}, tmp_path / "odd.pt")
 
 
 def test_bare_seed_files_load_like_our_checkpoints(load_reference, tmp_path):
@@ -177,17 +221,19 @@ def test_bare_seed_files_load_like_our_checkpoints(load_reference, tmp_path):
     assert c.step_embedding_dims == [128, 32, 32] and c.sample_rate == 16000
 
 
-def tiny_config(backbone: str, unconditional: bool) -> DiffWaveModelConfig:
+def tiny_config(backbone: str, unconditional: bool, layout: str = "diffwave_sashimi") -> DiffWaveModelConfig:
     return DiffWaveModelConfig(backbone=backbone, residual_channels=8, residual_layers=2, dilation_cycle_length=2,
-                               step_embedding_dims=[16, 32, 32], sashimi=TINY_SASHIMI, unconditional=unconditional,
+                               step_embedding_dims=[16, 32, 32], unconditional=unconditional,
+                               sashimi=dataclasses.replace(TINY_SASHIMI, layout=layout),
                                audio_len=1024, noise_schedule=SC09["noise_schedule"][:20], inference_noise_schedule=[],
                                loss="l2")
 
 
-@pytest.mark.parametrize("backbone", ["wavenet", "sashimi"])
-def test_diffusion_trains_and_samples_each_backbone(corpus, tmp_path, backbone):
+@pytest.mark.parametrize("backbone,layout", [("wavenet", ""), ("sashimi", "diffwave_sashimi"),
+                                            ("sashimi", "state_spaces")])
+def test_diffusion_trains_and_samples_each_backbone(corpus, tmp_path, backbone, layout):
     clips = read_corpus(str(corpus / "wavs"))
-    config = tiny_config(backbone, unconditional=False)
+    config = tiny_config(backbone, unconditional=False, layout=layout or "diffwave_sashimi")
     dataset = AudioMelDataset(clips, MelConfig(), crop_frames=4)
     train = DiffWaveTrainConfig(batch_size=2, num_workers=0, crop_mel_frames=4, checkpoint_every=2)
 

@@ -73,3 +73,19 @@ def test_seed_entry_points_load_seed_files(load_reference, tmp_path):
     assert clip.shape == (1, 512) and torch.isfinite(clip).all()
     with pytest.raises(ValueError, match="not SaShiMi"):
         torch.hub.load(str(REPO), "sashimi_sc09", source="local", checkpoint=str(tmp_path / "wavenet_uncond.pt"))
+
+
+def test_rf5_sashimi_file_through_its_entry_point(tmp_path):
+    """RF5's SaShiMi layout loads through `sashimi_sc09`, whose default is RF5's published file (not
+    fetched here: the default is only read)."""
+    import inspect
+
+    ref = torch.load(REPO / "tests" / "data" / "rf5_sashimi_tiny.pt", weights_only=True)["uncond"]
+    torch.save({"model_state_dict": ref["state_dict"]}, tmp_path / "sashimi_sc09_800k_steps.pt")
+    model = torch.hub.load(str(REPO), "sashimi_sc09", source="local",
+                           checkpoint=str(tmp_path / "sashimi_sc09_800k_steps.pt"))
+    assert model.config.sashimi.layout == "state_spaces" and model.config.unconditional and not model.training
+    import hubconf
+
+    default = inspect.signature(hubconf.sashimi_sc09).parameters["checkpoint"].default
+    assert default.startswith("https://github.com/RF5/") and default.endswith("sashimi_sc09_800k_steps.pt")
