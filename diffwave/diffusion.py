@@ -261,14 +261,23 @@ def training_loss(backbone, batch: dict) -> dict:
 
 @torch.no_grad()
 def reverse(backbone, conditioning, prior: NoisePrior, schedule: SamplingSchedule, shape: tuple,
-            generator: Optional[torch.Generator], autocast) -> torch.Tensor:
+            generator: Optional[torch.Generator], autocast, initial: Optional[torch.Tensor] = None,
+            start: Optional[int] = None) -> torch.Tensor:
     """The reverse process of any backbone: from (prior-shaped) noise of `shape` (B, samples) through
     every step of `schedule` (DDPM ancestral steps, lmnt's arithmetic), clamped to [-1, 1] after each.
+    With `initial` audio and a `start` step, from that audio noised to the start step's level instead
+    (DiffSinger's shallow diffusion, SDEdit): only the steps from `start` down run.
     Noise is drawn on the CPU from `generator`, so a seed gives the same audio on every device; it
     reaches a GPU without blocking (`to_device`)."""
     device = backbone.alpha_bar.device
     audio = prior.shape(to_device(torch.randn(shape, generator=generator), device))
-    for n in range(len(schedule.alpha) - 1, -1, -1):
+    first = len(schedule.alpha) - 1
+    if initial is not None:
+        if start is None or not 0 <= start <= first:
+            raise ValueError(f"a start step between 0 and {first} is needed with initial audio")
+        first, level = start, float(schedule.alpha_cum[start])
+        audio = level ** 0.5 * initial.to(device).float() + (1 - level) ** 0.5 * audio
+    for n in range(first, -1, -1):
         step = torch.full((shape[0],), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
         c2 = schedule.beta[n] / (1 - schedule.alpha_cum[n]) ** 0.5

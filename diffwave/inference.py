@@ -42,13 +42,15 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 @torch.no_grad()
 def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, steps: Optional[int] = None,
            n_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
-           hoist: Optional[bool] = None, precision: str = "fp32") -> torch.Tensor:
+           hoist: Optional[bool] = None, precision: str = "fp32", initial: Optional[torch.Tensor] = None,
+           start: Optional[int] = None) -> torch.Tensor:
     """Mel (B, n_mels, frames) -> audio (B, frames * hop), with any backbone. Unconditional models
     take `mel=None` and `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler
     (see `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
     `hoist` (default: when it fits in 2 GiB) lets the backbone precompute its conditioning per layer.
     A PriorGrad model starts from, and adds, noise scaled by the mel's energy. `precision="bf16"`
-    runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32)."""
+    runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32). `initial` audio
+    (B, samples) and a `start` step of the schedule: shallow diffusion from that audio (see `reverse`)."""
     config = model.config
     device = next(model.parameters()).device
     schedule = schedule_for(config, fast, steps)
@@ -64,7 +66,8 @@ def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, step
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
     with autocast:
         conditioning = model.condition(mel, hoist=hoist)
-    return reverse(model, conditioning, NoisePrior(config, mel), schedule, (batch, length), generator, autocast)
+    return reverse(model, conditioning, NoisePrior(config, mel), schedule, (batch, length), generator, autocast,
+                   initial, start)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -174,3 +174,22 @@ def test_clean_prediction_samples_its_own_estimate_and_trains(monkeypatch):
     assert float(DiffWave(config).compute_loss({"audio": target, "spectrogram": mel})["loss"]) > 0.1
     with pytest.raises(ValueError, match="predict"):
         DiffWave(DiffWaveModelConfig(**TINY, predict="velocity"))
+
+
+def test_shallow_diffusion_starts_from_the_noised_initial_audio():
+    """With `initial` and `start`, sampling noises the initial audio to the start step's level and runs
+    only the steps from there down: for a network that predicts no noise (its output layer zeroed) and
+    start 1, two steps written out by hand from the same draws."""
+    model = DiffWave(DiffWaveModelConfig(**TINY)).eval()
+    torch.nn.init.zeros_(model.output_projection.bias)
+    mel, initial = torch.randn(1, 16, 3), 0.3 * torch.randn(1, 3 * 64)
+    audio = vocode(mel, model, fast=False, generator=torch.Generator().manual_seed(5), initial=initial, start=1)
+    schedule = schedule_for(model.config, fast=False)
+    draws = torch.Generator().manual_seed(5)
+    level = schedule.alpha_cum[1]
+    x = level ** 0.5 * initial + (1 - level) ** 0.5 * torch.randn(1, 192, generator=draws)
+    x = (x / schedule.alpha[1] ** 0.5 + schedule.sigma(1) * torch.randn(1, 192, generator=draws)).clamp(-1, 1)
+    x = (x / schedule.alpha[0] ** 0.5).clamp(-1, 1)
+    torch.testing.assert_close(audio, x.float())
+    with pytest.raises(ValueError, match="start step between 0 and 49"):
+        vocode(mel, model, fast=False, initial=initial, start=50)
