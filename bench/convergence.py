@@ -15,6 +15,8 @@ At every point: WER/CER of the test sentences through Griffin-Lim and through Di
 encoder's mean alone through Griffin-Lim, which the decoder has to beat), DiffWave
 copy-synthesis of the test recordings (WER/CER, STOI, PESQ, log-mel L1), and the recordings' own
 WER/CER once. Writes OUT/curve.csv, OUT/curve.png and the audio of every point under OUT/points/.
+--continue picks an interrupted curve up after its last written point (same --minutes, --every and
+schedule): checkpoints saved after that point are dropped, so every point keeps its training time.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from common.audio import save_wav  # noqa: E402
-from common.checkpoint import read_file  # noqa: E402
+from common.checkpoint import read_file, rewind_training  # noqa: E402
 from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
 from synthesize import GRIFFIN_LIM, Synthesizer  # noqa: E402
 
@@ -176,6 +178,49 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def read_csv(path: Path) -> list[dict]:
+    """The rows of an earlier curve.csv, numbers parsed as write_csv wrote them."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, value in row.items():
+            if value in ("", None):
+                row[key] = None
+            elif key.endswith("_step"):
+                row[key] = int(value)
+            else:
+                row[key] = float(value)
+    return rows
+
+
+def cumulative_minutes(segments: list[Segment], schedule: str, only: Optional[str]) -> list[float]:
+    """The training minutes reached after each segment."""
+    totals, minutes = [], 0.0
+    for segment in segments:
+        minutes += max(segment.grad_tts, segment.diffwave) if schedule == "parallel" or only \
+            else segment.grad_tts + segment.diffwave
+        totals.append(round(minutes, 3))
+    return totals
+
+
+def rows_to_continue(out: Path, totals: list[float]) -> list[dict]:
+    """The points of an interrupted curve in `out`; training directories rewound to its last point."""
+    path = out / "curve.csv"
+    if not path.is_file():
+        raise SystemExit(f"--continue: {path} does not exist; nothing to continue")
+    rows = read_csv(path)
+    if len(rows) > len(totals) or [r["minutes"] for r in rows] != totals[: len(rows)]:
+        raise SystemExit(f"--continue: {path} has points at minutes {[r['minutes'] for r in rows]}, which this "
+                         f"--minutes/--every/--schedule does not give ({totals}); use the curve's own options")
+    if rows:
+        for model in MODELS:
+            step, reached = rows[-1][f"{model}_step"], checkpoint_step(out / model / "last.pt")
+            if step is not None and reached is not None and reached != step:
+                log.info("%s: rewinding to step %d, the last point's checkpoint", model, step)
+                rewind_training(out / model, step)
+    return rows
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -200,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", type=Path, help="mel cache shared by the training runs")
     parser.add_argument("--threads", type=int, default=2, help="threads of a model that trains alone")
     parser.add_argument("--test-limit", type=int, default=16, help="test sentences scored at each point")
+    parser.add_argument("--continue", dest="resume", action="store_true",
+                        help="continue the curve in OUT after its last written point")
     return parser
 
 
@@ -212,18 +259,18 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     segments = plan(args.minutes, args.every, args.schedule, args.grad_tts_share, args.only)
+    totals = cumulative_minutes(segments, args.schedule, args.only)
+    rows = rows_to_continue(out, totals) if args.resume else []
     test = read_entries(Path(args.data) / "test.txt")[: args.test_limit]
     evaluator = Evaluator()
     recordings = evaluator.intelligibility(test)
     acoustic = args.acoustic or out / "grad_tts" / "last.pt"
     vocoder = out / "diffwave" / "last.pt"
-    rows, minutes = [], 0.0
     title = f"{args.schedule}" + (f", only {args.only}" if args.only else "")
-    for index, segment in enumerate(segments, 1):
-        train_segment(segment, args)
-        minutes += max(segment.grad_tts, segment.diffwave) if args.schedule == "parallel" or args.only \
-            else segment.grad_tts + segment.diffwave
-        row = {"minutes": round(minutes, 3), "grad_tts_step": checkpoint_step(acoustic),
+    for index in range(len(rows) + 1, len(segments) + 1):
+        train_segment(segments[index - 1], args)
+        minutes = totals[index - 1]
+        row = {"minutes": minutes, "grad_tts_step": checkpoint_step(acoustic),
                "diffwave_step": checkpoint_step(vocoder), "recordings_wer": recordings["wer"],
                "recordings_cer": recordings["cer"]}
         row |= evaluate_point(evaluator, out / "points" / f"{index:02d}", acoustic, vocoder, test)

@@ -120,6 +120,20 @@ def list_step_checkpoints(directory: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_STEP_FILE.match(p.name).group(1)))
 
 
+def rewind_training(directory: str | Path, step: int) -> Path:
+    """Point `last.pt` back at `ckpt_<step>.pt` and delete the step files after it, so that a resumed
+    run continues from `step` (an interrupted run's partial progress is dropped)."""
+    directory = Path(directory)
+    target = directory / f"ckpt_{step:08d}.pt"
+    if not target.is_file():
+        raise CheckpointError(f"{target}: cannot rewind to step {step}, its checkpoint is gone")
+    for later in list_step_checkpoints(directory):
+        if int(_STEP_FILE.match(later.name).group(1)) > step:
+            later.unlink()
+    _replace_with_copy(target, directory / LAST)
+    return target
+
+
 def read_file(path: str | Path, map_location: Any = "cpu") -> Any:
     """`torch.load(weights_only=True)` with errors that say what is wrong with the file."""
     path = Path(path)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from common.checkpoint import (LAST, CheckpointError, capture_rng, list_step_checkpoints, load_checkpoint,
-                               make_checkpoint, restore_rng, save_checkpoint, save_training_checkpoint)
+                               make_checkpoint, restore_rng, rewind_training, save_checkpoint,
+                               save_training_checkpoint)
 from common.config import to_dict
 from common.mel import MelConfig
 
@@ -90,3 +91,13 @@ def test_keep_last_n(tmp_path):
         save_training_checkpoint(_checkpoint(step=step), tmp_path, keep_last=2)
     assert [p.name for p in list_step_checkpoints(tmp_path)] == ["ckpt_00000004.pt", "ckpt_00000005.pt"]
     assert load_checkpoint(tmp_path / LAST, "grad_tts")["step"] == 5
+
+
+def test_rewind_drops_later_steps(tmp_path):
+    for step in range(1, 5):
+        save_training_checkpoint(_checkpoint(step=step), tmp_path)
+    rewind_training(tmp_path, 2)
+    assert [p.name for p in list_step_checkpoints(tmp_path)] == ["ckpt_00000001.pt", "ckpt_00000002.pt"]
+    assert load_checkpoint(tmp_path / LAST, "grad_tts")["step"] == 2
+    with pytest.raises(CheckpointError, match="cannot rewind to step 7"):
+        rewind_training(tmp_path, 7)

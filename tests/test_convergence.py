@@ -10,7 +10,7 @@ from corpus import make_ljspeech
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from convergence import main as convergence_main, plan  # noqa: E402
+from convergence import main as convergence_main, plan, rows_to_continue  # noqa: E402
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("pocketsphinx") is None,
                                 reason="evaluation extras not installed (pip install -e .[eval])")
@@ -54,6 +54,28 @@ def test_tiny_curve_writes_csv_and_plot(tmp_path):
         assert 0.0 <= float(last[key]) <= 5.0, key
     assert (out / "curve.png").stat().st_size > 1000
     assert len(list((out / "points" / "02" / "diffwave").glob("*.wav"))) == 2
+
+    (out / "curve.csv").write_text("".join((out / "curve.csv").read_text().splitlines(True)[:2]))
+    assert convergence_main(["--data", str(data), "--out", str(out), "--minutes", "1.5", "--every", "0.5",
+                             "--grad-tts-conf", str(tmp_path / "gt.json"), "--diffwave-conf", str(tmp_path / "dw.json"),
+                             "--schedule", "parallel", "--continue"]) == 0
+    with (out / "curve.csv").open() as handle:
+        assert [float(r["minutes"]) for r in csv.DictReader(handle)] == [0.5, 1.0, 1.5]
+    assert (out / "points" / "03" / "copy_synthesis").is_dir()
+
+
+def test_continue_rewinds_to_the_last_point(tmp_path):
+    from common.checkpoint import list_step_checkpoints, make_checkpoint, read_file, save_training_checkpoint
+
+    for step in (1, 2, 3):
+        save_training_checkpoint(make_checkpoint("diffwave", {}, {}, None, step=step), tmp_path / "diffwave")
+    (tmp_path / "curve.csv").write_text("minutes,grad_tts_step,diffwave_step,copy_wer\n0.5,,2,0.9000\n")
+    rows = rows_to_continue(tmp_path, [0.5, 1.0])
+    assert rows == [{"minutes": 0.5, "grad_tts_step": None, "diffwave_step": 2, "copy_wer": 0.9}]
+    assert read_file(tmp_path / "diffwave" / "last.pt")["step"] == 2
+    assert [p.name for p in list_step_checkpoints(tmp_path / "diffwave")][-1] == "ckpt_00000002.pt"
+    with pytest.raises(SystemExit, match="does not give"):
+        rows_to_continue(tmp_path, [0.4, 0.8])
 
 
 def test_denoise_bench_writes_its_table(tmp_path):
