@@ -72,10 +72,16 @@ def _lists_to_tuple(value):
 def make_checkpoint(kind: str, model_state: dict, config: dict, mel: Optional[dict], *,
                     text: Optional[dict] = None, speakers: Optional[list] = None, step: int = 0,
                     optimizer: Optional[dict] = None, scaler: Optional[dict] = None,
-                    rng: Optional[dict] = None) -> dict:
+                    rng: Optional[dict] = None, ema: Optional[dict] = None) -> dict:
     return {"format": FORMAT_VERSION, "kind": kind, "config": config, "mel": mel, "text": text,
             "speakers": speakers, "model": model_state, "step": step, "optimizer": optimizer,
-            "scaler": scaler, "rng": rng}
+            "scaler": scaler, "rng": rng, "ema": ema}
+
+
+def inference_state(checkpoint: dict) -> dict:
+    """The weights to synthesize with: the moving average when training kept one (`train.ema_decay`),
+    else the training weights."""
+    return checkpoint.get("ema") or checkpoint["model"]
 
 
 def save_checkpoint(checkpoint: dict, path: str | Path) -> Path:

@@ -28,12 +28,17 @@ class TrainConfig:
     # warmup to `learning_rate`, then decay as 1/sqrt(step), as Glow-TTS and Transformers do).
     lr_schedule: str = "constant"
     warmup_steps: int = 0
+    # Exponential moving average of the weights, ema = d * ema + (1 - d) * weights after every step,
+    # stored in checkpoints beside the training weights; the models' loaders use it when present. 0: off.
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         if self.lr_schedule not in ("constant", "noam"):
             raise ConfigError(f"train.lr_schedule: {self.lr_schedule!r} is not one of constant, noam")
         if self.lr_schedule == "noam" and self.warmup_steps <= 0:
             raise ConfigError("train.lr_schedule 'noam' needs train.warmup_steps > 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay: {self.ema_decay} is not in [0, 1)")
 
     def learning_rate_at(self, step: int) -> float:
         """The rate of optimizer step `step + 1` (a function of the step alone, so resume is exact)."""

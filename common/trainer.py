@@ -141,6 +141,8 @@ class Trainer:
         self.checked_step = 0
         if init_from:
             self._init_weights(init_from)
+        self.ema = ({name: p.detach().float().clone() for name, p in self.model.named_parameters()}
+                    if self.config.ema_decay > 0 else None)
         if resume:
             self._resume(resume)
         self.wrapped = LossModule(self.model)
@@ -198,6 +200,10 @@ class Trainer:
                 group["lr"] = rate
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
+        if self.ema is not None:
+            saved = ckpt.get("ema") or {}
+            for name, p in self.model.named_parameters():  # a run that kept no average starts one here
+                self.ema[name].copy_(saved.get(name, p.detach()))
         if ckpt.get("rng"):
             restore_rng(ckpt["rng"])
         self.step = int(ckpt["step"])
@@ -209,7 +215,14 @@ class Trainer:
         return make_checkpoint(self.task.kind, self.model.state_dict(), d["config"], d.get("mel"),
                                text=d.get("text"), speakers=d.get("speakers"), step=self.step,
                                optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
-                               rng=capture_rng())
+                               rng=capture_rng(), ema=self.ema_state())
+
+    def ema_state(self) -> Optional[dict]:
+        """The model's state with the averaged weights in place of the trained ones (None: no average)."""
+        if self.ema is None:
+            return None
+        state = self.model.state_dict()
+        return {**state, **{name: value.to(state[name].dtype) for name, value in self.ema.items()}}
 
     def save(self) -> Optional[Path]:
         if not bool(self.finite_since_check):
@@ -276,6 +289,10 @@ class Trainer:
         norms = self._clip()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            with torch.no_grad():
+                for name, p in self.model.named_parameters():
+                    self.ema[name].lerp_(p.detach().float(), 1.0 - self.config.ema_decay)
         self.step += 1
         values.update({f"grad_norm/{k}": v for k, v in norms.items()})
         return values

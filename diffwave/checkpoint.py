@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import torch
 
-from common.checkpoint import load_checkpoint, make_checkpoint
+from common.checkpoint import inference_state, load_checkpoint, make_checkpoint
 from common.config import from_dict, to_dict
 from common.mel import MelConfig, preset
 
@@ -45,7 +45,7 @@ def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple
     """Any backbone's checkpoint: this toolkit's, lmnt's or a seed project's file."""
     ckpt = load_checkpoint(path, KIND, adapt=adapt_published)
     model = build_model(from_dict(DiffWaveModelConfig, ckpt["config"], f"{path}: config"))
-    model.load_state_dict(ckpt["model"], strict=True)
+    model.load_state_dict(inference_state(ckpt), strict=True)
     return model.to(device).eval(), ckpt
 
 

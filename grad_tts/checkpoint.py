@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from common.checkpoint import load_checkpoint, make_checkpoint
+from common.checkpoint import inference_state, load_checkpoint, make_checkpoint
 from common.config import from_dict, to_dict
 from common.mel import MelConfig
 from text import TextConfig
@@ -60,7 +60,7 @@ def load_grad_tts(path: str | Path, device: str | torch.device = "cpu") -> tuple
     ckpt = load_checkpoint(path, KIND, adapt=adapt_upstream)
     model_config = from_dict(GradTTSModelConfig, ckpt["config"], f"{path}: config")
     model = GradTTS(model_config)
-    model.load_state_dict(ckpt["model"], strict=True)
+    model.load_state_dict(inference_state(ckpt), strict=True)
     return model.to(device).eval(), ckpt
 
 

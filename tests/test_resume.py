@@ -5,6 +5,7 @@ import torch
 from corpus import make_ljspeech
 
 from common.checkpoint import restore_cuda_rng
+from common.config import ConfigError, to_dict
 from common.filelists import read_corpus
 from common.mel import MelConfig
 from common.trainer import Trainer, TrainingTask
@@ -100,3 +101,43 @@ def test_cuda_rng_restores_what_fits(caplog):
     restored.clear()
     restore_cuda_rng(states[:1], 2, lambda state, index: restored.append(index))
     assert restored == [0]
+
+
+def test_weight_average_follows_its_formula_survives_resume_and_is_what_loaders_use(corpus, tmp_path):
+    def run(out, steps, resume=None):
+        torch.manual_seed(0)
+        return Trainer(task(corpus, [], ema_decay=0.75), out, device="cpu", resume=resume, progress=False)
+
+    trainer = run(tmp_path / "a", 1)
+    weights = [{n: p.detach().clone() for n, p in trainer.model.named_parameters()}]
+    for steps in (1, 2):
+        trainer.train(steps)
+        weights.append({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
+    for name, value in trainer.ema.items():
+        expected = 0.75 * (0.75 * weights[0][name] + 0.25 * weights[1][name]) + 0.25 * weights[2][name]
+        torch.testing.assert_close(value, expected)
+    assert not torch.equal(trainer.ema["output_projection.weight"], weights[2]["output_projection.weight"])
+
+    straight = run(tmp_path / "b", 0)
+    straight.train(6)
+    run(tmp_path / "c", 0).train(4)
+    resumed = run(tmp_path / "c", 0, resume=tmp_path / "c" / "last.pt")
+    resumed.train(6)
+    for name, value in straight.ema.items():
+        torch.testing.assert_close(value, resumed.ema[name], atol=1e-7, rtol=1e-6)
+
+    saved = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
+    saved["config"] = to_dict(DiffWaveModelConfig(**TINY))  # what diffwave.train would have stored
+    torch.save(saved, tmp_path / "described.pt")
+    model, _ = load_diffwave(tmp_path / "described.pt")
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, saved["ema"][name])
+    assert set(saved["ema"]) == set(saved["model"])
+    assert any(not torch.equal(saved["ema"][k], saved["model"][k]) for k in saved["model"])
+
+
+def test_no_weight_average_unless_asked(corpus, tmp_path):
+    Trainer(task(corpus, []), tmp_path, device="cpu", progress=False).train(2)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["ema"] is None
+    with pytest.raises(ConfigError, match="train.ema_decay"):
+        DiffWaveTrainConfig(ema_decay=1.0)
