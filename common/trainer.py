@@ -137,6 +137,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.step = 0
+        self.progress_fraction = 0.0  # of this run's training (steps or minutes), for train.lr_decay
         self.finite_since_check = torch.ones((), dtype=torch.bool, device=self.device)
         self.checked_step = 0
         if init_from:
@@ -193,7 +194,7 @@ class Trainer:
         if ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
             saved_rate = self.optimizer.param_groups[0]["lr"]
-            rate = self.config.learning_rate_at(int(ckpt["step"]))
+            rate = self.config.learning_rate_at(int(ckpt["step"]), int(ckpt["step"]) / self.config.max_steps)
             if self.dist.is_main and not math.isclose(saved_rate, rate, rel_tol=1e-9):
                 log.info("learning rate %g from the config (the checkpoint's optimizer had %g)", rate, saved_rate)
             for group in self.optimizer.param_groups:
@@ -265,7 +266,7 @@ class Trainer:
         if self.task.phase is not None:
             batch = {**batch, **self.task.phase(self.step)}
         for group in self.optimizer.param_groups:
-            group["lr"] = self.config.learning_rate_at(self.step)
+            group["lr"] = self.config.learning_rate_at(self.step, self.progress_fraction)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
             outputs = self.wrapped(batch)
@@ -346,6 +347,7 @@ class Trainer:
                 ready = time.perf_counter()
                 for batch in self.loader:
                     start = time.perf_counter()
+                    self.progress_fraction = max(self.step / target, (time.monotonic() - began) / budget)
                     logged = (self.step + 1) % self.config.log_every == 0 or self.step + 1 >= target
                     values = self._step(batch, check=logged)  # the device is waited for at log steps only
                     wait = start - ready
