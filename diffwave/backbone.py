@@ -30,6 +30,12 @@ def check_config(c: DiffWaveModelConfig) -> None:
         raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
     if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
         raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
+    if c.prior_scale not in ("energy", "amplitude"):
+        raise ValueError(f"prior_scale must be 'energy' or 'amplitude', not {c.prior_scale!r}")
+    if c.prior_scale == "amplitude" and not c.prior_bands:
+        raise ValueError("prior_scale 'amplitude' scales bands: it needs prior_bands > 0")
+    if c.whitened and (not c.prior_grad or c.predict != "noise" or c.stft_loss_weight > 0):
+        raise ValueError("whitened needs prior_grad, predict 'noise' and no STFT loss")
     if c.predict not in ("noise", "clean"):
         raise ValueError(f"predict must be 'noise' or 'clean', not {c.predict!r}")
     if c.loss not in ("l1", "l2"):

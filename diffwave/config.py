@@ -64,6 +64,18 @@ class DiffWaveModelConfig:
     # envelope (in the spirit of SpecGrad). `prior_mel_band` maps each mel bin to its band (set by training).
     prior_bands: int = 0
     prior_mel_band: list = field(default_factory=list)
+    # How `prior_bands` scales each band: "energy" (PriorGrad's map of the frame energy, as above, per band)
+    # or "amplitude": the band's mel amplitude times its gain (`prior_band_gain`, the training set's
+    # typical ratio of the band's waveform level to that amplitude, set by training) and `prior_headroom`,
+    # clamped to [prior_std_min, 1]. The noise then follows the signal's level in every band and frame
+    # (SpecGrad's aim), where the energy map leaves quiet bands and frames far below their noise.
+    prior_scale: str = "energy"
+    prior_band_gain: list = field(default_factory=list)
+    prior_headroom: float = 2.0
+    # The network sees and predicts the diffusion in the prior's whitened coordinates y = Sigma^-1/2 x:
+    # the same process as PriorGrad's, but its input and its target (white noise) are of one scale in
+    # every band and frame, however quiet, and the loss is `loss` on that noise.
+    whitened: bool = False
     # Rescale the training schedule so that its last step is (almost) pure noise (FreGrad, tau 1e-4).
     schedule_to_noise: bool = False
     # Weight of a multi-resolution STFT loss on the clean-signal estimate x0_hat (0: lmnt's loss only).

@@ -161,20 +161,75 @@ class NoisePrior:
             return residual / self.std
         return to_bands(residual, self.basis) / self.std
 
+    def to_white(self, audio: torch.Tensor) -> torch.Tensor:
+        """Sigma^-1/2 audio as audio (B, samples): the inverse of `shape` (the band transform is orthogonal)."""
+        if self.basis is None:
+            return self.whiten(audio)
+        return from_bands(self.whiten(audio), self.basis)
+
 
 def band_std(mel: torch.Tensor, config: DiffWaveModelConfig) -> torch.Tensor:
-    """PriorGrad's scale per band and frame, (B, prior_bands, frames * hop / prior_bands): the energy
-    of the mel bins in each band, mapped to [prior_std_min, 1] as `prior_std` maps frame energies."""
+    """The prior's scale per band and frame, (B, prior_bands, frames * hop / prior_bands). PriorGrad's
+    ("energy"): the energy of the mel bins in each band, mapped to [prior_std_min, 1] as `prior_std`
+    maps frame energies. "amplitude": the band's mel amplitude times its gain and the headroom."""
     if len(config.prior_mel_band) != mel.shape[1]:
         raise ValueError(f"prior_mel_band has {len(config.prior_mel_band)} entries for {mel.shape[1]} mel bins "
                          "(training sets it from the mel config)")
+    per_frame = config.hop_samples // config.prior_bands
+    if config.prior_scale == "amplitude":
+        if len(config.prior_band_gain) != config.prior_bands:
+            raise ValueError(f"prior_band_gain has {len(config.prior_band_gain)} entries for {config.prior_bands} "
+                             "bands (training sets it)")
+        gain = torch.tensor(config.prior_band_gain, device=mel.device).unsqueeze(-1)
+        std = (gain * config.prior_headroom * band_amplitude(mel, config)).clamp(config.prior_std_min, 1.0)
+        return std.repeat_interleave(per_frame, dim=-1)
     index = torch.tensor(config.prior_mel_band, device=mel.device)
     magnitude = mel.float().exp()
     energy = torch.zeros(mel.shape[0], config.prior_bands, mel.shape[2], device=mel.device)
     energy = energy.index_add(1, index, magnitude).sqrt().clamp(max=config.prior_energy_max)
     span = config.prior_energy_max - config.prior_energy_min
     std = ((energy - config.prior_energy_min) / span).clamp(min=config.prior_std_min)
-    return std.repeat_interleave(config.hop_samples // config.prior_bands, dim=-1)
+    return std.repeat_interleave(per_frame, dim=-1)
+
+
+def source_bands(mel_band: Sequence[int], bands: int) -> list[int]:
+    """For each band, the band whose mel bins give its amplitude: its own, or for a band that no mel
+    bin falls in (above the mel's f_max, or narrower than the bins), the nearest one that has bins
+    (the lower one on a tie)."""
+    filled = sorted(set(mel_band))
+    return [min(filled, key=lambda f: (abs(f - b), f)) for b in range(bands)]
+
+
+def band_amplitude(mel: torch.Tensor, config: DiffWaveModelConfig) -> torch.Tensor:
+    """Root mean square of the linear mel magnitudes (the mel is natural-log) of each band's bins,
+    (B, prior_bands, frames)."""
+    index = torch.tensor(config.prior_mel_band, device=mel.device)
+    power = torch.zeros(mel.shape[0], config.prior_bands, mel.shape[2], device=mel.device)
+    power = power.index_add(1, index, (2 * mel.float()).exp())
+    counts = torch.bincount(index, minlength=config.prior_bands).clamp(min=1).unsqueeze(-1)
+    source = torch.tensor(source_bands(config.prior_mel_band, config.prior_bands), device=mel.device)
+    return (power / counts).sqrt()[:, source]
+
+
+def band_gains(mels: list[torch.Tensor], audios: list[torch.Tensor], config: DiffWaveModelConfig,
+               floor: float = 1e-4) -> list[float]:
+    """Per band, exp(mean log(waveform level / mel amplitude)) over the frames where the band's mel
+    amplitude is above `floor` (silence carries no level): the waveform level is the root mean square of
+    the band's block-DCT coefficients within the frame. 1 for a band with no such frame."""
+    basis = band_basis(config.prior_bands)
+    per_frame = config.hop_samples // config.prior_bands
+    sums = torch.zeros(config.prior_bands, dtype=torch.float64)
+    counts = torch.zeros(config.prior_bands, dtype=torch.float64)
+    for mel, audio in zip(mels, audios):
+        frames = min(mel.shape[-1], audio.shape[-1] // config.hop_samples)
+        amplitude = band_amplitude(mel[None, :, :frames], config)[0]
+        coefficients = to_bands(audio[None, :frames * config.hop_samples].float(), basis)[0]
+        level = coefficients.reshape(config.prior_bands, frames, per_frame).pow(2).mean(-1).sqrt()
+        usable = (amplitude > floor) & (level > 0)
+        ratio = torch.where(usable, (level.clamp_min(1e-12) / amplitude).log(), torch.zeros_like(level))
+        sums += ratio.sum(-1).double()
+        counts += usable.sum(-1).double()
+    return torch.where(counts > 0, (sums / counts.clamp(min=1)).exp(), torch.ones_like(sums)).tolist()
 
 
 def frame_energy_range(mels: list[torch.Tensor]) -> tuple[float, float]:
@@ -237,8 +292,13 @@ def training_loss(backbone, batch: dict) -> dict:
         step = per_item_randint(len(levels), generators, audio.device)
         noise = per_item_randn(tuple(audio.shape[1:]), generators, audio)
     prior = NoisePrior(c, mel)
-    noise = prior.shape(noise)
     scale = levels[step].unsqueeze(1)
+    if c.whitened:  # the same process in whitened coordinates: white noise, the signal divided by the prior
+        noisy = scale.sqrt() * prior.to_white(audio) + (1.0 - scale).sqrt() * noise
+        predicted = backbone(noisy, step, mel).squeeze(1).float()
+        error = predicted - noise.float()
+        return {"loss": error.pow(2).mean() if c.loss == "l2" else error.abs().mean()}
+    noise = prior.shape(noise)
     noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
     predicted = backbone(noisy, step, mel).squeeze(1).float()
     if c.predict == "clean":
@@ -270,13 +330,16 @@ def reverse(backbone, conditioning, prior: NoisePrior, schedule: SamplingSchedul
     Noise is drawn on the CPU from `generator`, so a seed gives the same audio on every device; it
     reaches a GPU without blocking (`to_device`)."""
     device = backbone.alpha_bar.device
-    audio = prior.shape(to_device(torch.randn(shape, generator=generator), device))
+    whitened = backbone.config.whitened  # then every step is in the prior's whitened coordinates
+    color = (lambda x: x) if whitened else prior.shape
+    audio = color(to_device(torch.randn(shape, generator=generator), device))
     first = len(schedule.alpha) - 1
     if initial is not None:
         if start is None or not 0 <= start <= first:
             raise ValueError(f"a start step between 0 and {first} is needed with initial audio")
         first, level = start, float(schedule.alpha_cum[start])
-        audio = level ** 0.5 * initial.to(device).float() + (1 - level) ** 0.5 * audio
+        initial = initial.to(device).float()
+        audio = level ** 0.5 * (prior.to_white(initial) if whitened else initial) + (1 - level) ** 0.5 * audio
     for n in range(first, -1, -1):
         step = torch.full((shape[0],), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
@@ -288,6 +351,7 @@ def reverse(backbone, conditioning, prior: NoisePrior, schedule: SamplingSchedul
         audio = c1 * (audio - c2 * predicted)
         if n > 0:
             noise = to_device(torch.randn(shape, generator=generator), device)
-            audio = audio + schedule.sigma(n) * prior.shape(noise)
-        audio = audio.clamp(-1.0, 1.0)
-    return audio
+            audio = audio + schedule.sigma(n) * color(noise)
+        if not whitened:
+            audio = audio.clamp(-1.0, 1.0)
+    return prior.shape(audio).clamp(-1.0, 1.0) if whitened else audio

@@ -27,7 +27,7 @@ from common.trainer import TrainingError, TrainingTask
 
 from .config import DiffWaveConfig
 from .data import AudioMelDataset, check_clips, collate
-from .diffusion import frame_energy_range, mel_band_map
+from .diffusion import band_gains, frame_energy_range, mel_band_map
 from .inference import vocode
 from .backbone import Backbone
 from .build import build_model
@@ -84,13 +84,19 @@ def with_prior_energy(config: DiffWaveConfig, dataset: AudioMelDataset) -> DiffW
     stored in the checkpoint's model config)."""
     if config.mel.compression != "log":
         raise ConfigError("model.prior_grad needs natural-log mels (mel compression 'log', e.g. the hifigan preset)")
-    low, high = frame_energy_range([dataset.features.mel(u.wav) for u in dataset.utterances])
+    mels = [dataset.features.mel(u.wav) for u in dataset.utterances]
+    low, high = frame_energy_range(mels)
     log.info("PriorGrad: frame energy %.4f .. %.2f over the training set (energy max %.1f)", low, high,
              config.model.prior_energy_max)
     overrides = [f"model.prior_energy_min={low}"]
     if config.model.prior_bands > 0:
         overrides.append(f"model.prior_mel_band={json.dumps(prior_mel_bands(config))}")
-    return apply_overrides(config, overrides)
+    config = apply_overrides(config, overrides)
+    if config.model.prior_scale == "amplitude":
+        gains = band_gains(mels, [dataset.features.audio(u.wav) for u in dataset.utterances], config.model)
+        log.info("prior: band gains %s", " ".join(f"{g:.2f}" for g in gains))
+        config = apply_overrides(config, [f"model.prior_band_gain={json.dumps(gains)}"])
+    return config
 
 
 def prior_mel_bands(config: DiffWaveConfig) -> list[int]:

@@ -144,6 +144,22 @@ def test_train_then_vocode_cli(corpus, tmp_path):
     assert soundfile.info(str(tmp_path / "m.wav")).frames == mel.shape[1] * 256
 
 
+def test_training_measures_the_amplitude_priors_band_gains_and_vocodes_whitened(corpus, tmp_path):
+    out = tmp_path / "exp"
+    assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--mel-preset", "hifigan",
+                       "--set", "model.prior_grad=true", "--set", "model.prior_bands=32",
+                       "--set", "model.prior_scale=amplitude", "--set", "model.whitened=true",
+                       "--max-steps", "2", "--no-progress"]) == 0
+    model, ckpt = load_diffwave(out / "last.pt")
+    gains = ckpt["config"]["prior_band_gain"]
+    assert len(gains) == 32 and all(g > 0 for g in gains) and len(set(gains)) > 1
+    assert model.config.whitened and model.config.prior_scale == "amplitude"
+    wav, _ = soundfile.read(str(corpus / "wavs" / "LJ000-0001.wav"), dtype="float32")
+    mel = MelSpectrogram(preset("hifigan"))(torch.from_numpy(wav))
+    audio = vocode(mel.unsqueeze(0), model)
+    assert audio.shape == (1, mel.shape[-1] * 256) and torch.isfinite(audio).all() and audio.abs().max() <= 1.0
+
+
 def test_mel_from_acoustic_checkpoint(corpus, tmp_path):
     mel = MelConfig(f_max=7600.0)
     save_checkpoint({"format": 1, "kind": "grad_tts", "mel": mel.__dict__}, tmp_path / "acoustic.pt")

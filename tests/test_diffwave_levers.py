@@ -1,5 +1,6 @@
 """The DiffWave options beyond lmnt's model: sub-bands, PriorGrad's prior, a schedule that ends at
 noise, and the spectral loss on the clean-signal estimate."""
+import dataclasses
 import math
 
 import numpy as np
@@ -7,8 +8,9 @@ import pytest
 import torch
 
 from diffwave.config import DiffWaveModelConfig
-from diffwave.diffusion import (NoisePrior, band_basis, band_std, clean_estimate, frame_energy_range, mel_band_map,
-                                noise_levels, prior_std, rescale_to_noise, schedule_for, stft_loss, to_bands)
+from diffwave.diffusion import (NoisePrior, band_amplitude, band_basis, band_gains, band_std, clean_estimate,
+                                frame_energy_range, from_bands, mel_band_map, noise_levels, prior_std, rescale_to_noise,
+                                schedule_for, source_bands, stft_loss, to_bands)
 from diffwave.inference import vocode
 from diffwave.model import DiffWave
 
@@ -193,3 +195,104 @@ def test_shallow_diffusion_starts_from_the_noised_initial_audio():
     torch.testing.assert_close(audio, x.float())
     with pytest.raises(ValueError, match="start step between 0 and 49"):
         vocode(mel, model, fast=False, initial=initial, start=50)
+
+
+AMPLITUDE = dict(prior_grad=True, prior_bands=8, prior_scale="amplitude", prior_std_min=1e-3)
+
+
+def amplitude_config(**fields) -> DiffWaveModelConfig:
+    mapping = mel_band_map(np.linspace(50, 8000, 16), 22050, 8)  # bands 0..6 have bins, 7 (above 8 kHz) none
+    return DiffWaveModelConfig(**TINY, **AMPLITUDE, prior_mel_band=mapping, **fields)
+
+
+def test_amplitude_prior_follows_each_bands_mel_level():
+    config = amplitude_config(prior_band_gain=[0.5] * 8, prior_headroom=2.0)
+    assert source_bands(config.prior_mel_band, 8) == [0, 1, 2, 3, 4, 5, 6, 6]
+    assert source_bands([0, 0, 3, 3], 5) == [0, 0, 3, 3, 3] and source_bands([0, 2], 3) == [0, 0, 2]  # lower on a tie
+    levels = torch.tensor([0.2, 0.02, 0.002, 1e-5, 0.05, 0.3, 3.0])  # per band with bins: its bins' amplitude
+    index = torch.tensor(config.prior_mel_band)
+    mel = levels[index].log().view(1, 16, 1).expand(1, 16, 3)
+    torch.testing.assert_close(band_amplitude(mel, config)[0, :, 0], levels[[0, 1, 2, 3, 4, 5, 6, 6]])
+    std = band_std(mel, config)[0, :, 0]  # gain 0.5 x headroom 2: the amplitude itself, clamped to [1e-3, 1]
+    torch.testing.assert_close(std, torch.tensor([0.2, 0.02, 0.002, 1e-3, 0.05, 0.3, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="prior_band_gain"):
+        band_std(mel, amplitude_config())
+    with pytest.raises(ValueError, match="prior_bands"):
+        DiffWave(DiffWaveModelConfig(**TINY, prior_grad=True, prior_scale="amplitude"))
+
+
+def test_band_gains_make_the_prior_match_the_waveform_level():
+    """Noise of a different level in every band: with the measured gains and no headroom, the prior's
+    scale equals the waveform's level in each band (the log ratio averages to 0)."""
+    from common.mel import MelConfig, MelSpectrogram
+
+    mel_config = MelConfig(n_mels=16, hop_length=64, win_length=256, n_fft=256)
+    extractor = MelSpectrogram(mel_config)
+    import librosa
+
+    centres = librosa.mel_frequencies(18, fmin=0, fmax=8000, htk=False)[1:-1]
+    config = DiffWaveModelConfig(**TINY, **AMPLITUDE, prior_mel_band=mel_band_map(centres, 22050, 8),
+                                 prior_headroom=1.0)
+    generator = torch.Generator().manual_seed(0)
+    band_levels = torch.tensor([0.3, 0.1, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002])
+    audios = [from_bands(torch.randn(1, 8, 200 * 8, generator=generator) * band_levels.view(1, 8, 1),
+                         band_basis(8))[0] for _ in range(3)]
+    mels = [extractor(a) for a in audios]
+    gains = band_gains(mels, audios, config)
+    assert len(gains) == 8 and all(g > 0 for g in gains)
+    config = dataclasses.replace(config, prior_band_gain=gains)
+    ratios = []
+    for mel, audio in zip(mels, audios):
+        frames = audio.shape[-1] // 64
+        level = to_bands(audio[None, :frames * 64], band_basis(8))[0].reshape(8, frames, 8).pow(2).mean(-1).sqrt()
+        ratios.append((level / band_std(mel[None, :, :frames], config)[0, :, ::8]).log().mean(-1))
+    torch.testing.assert_close(torch.stack(ratios).mean(0), torch.zeros(8), atol=2e-3, rtol=0)
+    # PriorGrad's energy map leaves the quiet bands far below their noise: mean log ratio < -1 there
+    energy = DiffWaveModelConfig(**TINY, prior_grad=True, prior_bands=8, prior_mel_band=config.prior_mel_band)
+    quiet = (to_bands(audios[0][None], band_basis(8))[0, -1].abs().mean() /
+             band_std(mels[0][None, :, :200], energy)[0, -1].mean())
+    assert float(quiet) < 0.3
+
+
+def test_whitened_diffusion_is_priorgrads_process_and_its_sampler_ends_on_the_clean_signal(monkeypatch):
+    """Training: the network's input is the whitened image of PriorGrad's noisy signal (same noise),
+    its target the white noise. Sampling: with an oracle that predicts exactly the noise of a known
+    clean signal, the sampler ends on that signal, so training and sampling share coordinates."""
+    config = amplitude_config(prior_band_gain=[0.5] * 8, whitened=True)
+    model = DiffWave(config).eval()
+    mel = (torch.rand(1, 16, 12, generator=torch.Generator().manual_seed(1)) * 4 - 6)
+    clean = 0.05 * torch.randn(1, 12 * 64, generator=torch.Generator().manual_seed(2))
+    prior = NoisePrior(config, mel)
+    seen = {}
+
+    def spy(noisy, step, spectrogram=None):
+        seen["noisy"], seen["step"] = noisy, step
+        return torch.zeros_like(noisy).unsqueeze(1)
+
+    monkeypatch.setattr(model, "forward", spy)
+    out = model.compute_loss({"audio": clean, "spectrogram": mel, "seeds": torch.tensor([7])})
+    generator = torch.Generator().manual_seed(7)
+    step = int(torch.randint(0, len(model.alpha_bar), (1,), generator=generator))
+    white = torch.randn(clean.shape[1:], generator=generator).unsqueeze(0)
+    level = model.alpha_bar[step]
+    priorgrad = level.sqrt() * clean + (1 - level).sqrt() * prior.shape(white)
+    assert int(seen["step"]) == step
+    torch.testing.assert_close(seen["noisy"], prior.to_white(priorgrad), atol=1e-4, rtol=1e-4)
+    assert float(out["loss"]) == pytest.approx(float(white.abs().mean()), rel=1e-5)  # zero prediction: |noise|
+
+    target = prior.to_white(clean)
+    levels = {}
+
+    def oracle(audio, step, cond):
+        alpha_bar = min(levels.items(), key=lambda item: abs(item[0] - float(step[0])))[1]
+        return ((audio - alpha_bar ** 0.5 * target) / (1 - alpha_bar) ** 0.5).unsqueeze(1)
+
+    monkeypatch.setattr(model, "denoise", oracle)
+    for fast, steps in ((True, None), (False, None), (False, 3)):
+        schedule = schedule_for(config, fast, steps)
+        levels.clear()
+        levels.update({float(s): float(a) for s, a in zip(schedule.steps, schedule.alpha_cum)})
+        audio = vocode(mel, model, fast=fast, steps=steps, generator=torch.Generator().manual_seed(3))
+        torch.testing.assert_close(audio, clean, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="whitened"):
+        DiffWave(DiffWaveModelConfig(**TINY, whitened=True))
