@@ -15,7 +15,8 @@
 # Everything is written under --work DIR (default: the repository root).
 # Python: $PYTHON when set, else the active virtualenv ($VIRTUAL_ENV), else the repository's .venv
 #   (what scripts/setup.sh makes), else python3.
-# --minutes N: training budget of stages 2+3 (the demo's default: 22; 0 keeps the configs' own limits).
+# --minutes N: training budget of stages 2+3 (0 keeps the configs' own limits). The demo's default: what
+#   keeps the whole run within --deadline minutes (30) after set-up, data and a synthesis reserve, at most 22.
 # --schedule: stages 2 and 3 one after the other (Grad-TTS gets --grad-tts-share of the budget), or
 #   both at once with one CPU thread each (the demo's default: the vocoder learns from recordings,
 #   so it need not wait for the acoustic model; on 2 cores this trains both for the whole budget).
@@ -36,8 +37,10 @@ dw_conf=""
 minutes=""
 schedule=""
 gt_share=0.5
+deadline=30
+demo_reserve=7.5
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -53,25 +56,37 @@ while [ $# -gt 0 ]; do
     --minutes) minutes=$2; shift 2 ;;
     --schedule) schedule=$2; shift 2 ;;
     --grad-tts-share) gt_share=$2; shift 2 ;;
+    --deadline) deadline=$2; shift 2 ;;
     -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE,"
-               echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5)"; exit 0 ;;
+               echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5),"
+               echo "      --deadline M (demo without --minutes: train so that the whole run takes about M minutes, 30)"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 
-if $demo; then minutes=${minutes:-22}; schedule=${schedule:-parallel}; fi
+if $demo; then schedule=${schedule:-parallel}; fi
 schedule=${schedule:-sequential}
 case "$schedule" in sequential|parallel) ;; *) echo "run.sh: --schedule must be sequential or parallel" >&2; exit 2 ;; esac
 gt_budget=(); dw_budget=()
-if [ -n "$minutes" ] && [ "$minutes" != 0 ]; then
-  if [ "$schedule" = parallel ]; then
-    gt_minutes=$minutes; dw_minutes=$minutes
-  else
-    gt_minutes=$(awk -v m="$minutes" -v s="$gt_share" 'BEGIN { printf "%.2f", m * s }')
-    dw_minutes=$(awk -v m="$minutes" -v g="$gt_minutes" 'BEGIN { printf "%.2f", m - g }')
+# The training budget of stages 2+3. The demo without --minutes fits the whole run in --deadline
+# minutes: what set-up and data took so far and a reserve for synthesis and evaluation (7.5 minutes:
+# what stages 4-5 took on a 2-core AVX2 machine without bf16) come off it, and it is capped at 22.
+set_budget() {
+  if $demo && [ -z "$minutes" ]; then
+    minutes=$(awk -v d="$deadline" -v e="$(( $(date +%s) - start_time ))" -v r="$demo_reserve" \
+      'BEGIN { m = d - e / 60 - r; if (m > 22) m = 22; if (m < 5) m = 5; printf "%.1f", m }')
+    log "demo: $minutes minutes of training, so that the run ends within about $deadline minutes"
   fi
-  gt_budget=(--set "train.max_minutes=$gt_minutes"); dw_budget=(--set "train.max_minutes=$dw_minutes")
-fi
+  if [ -n "$minutes" ] && [ "$minutes" != 0 ]; then
+    if [ "$schedule" = parallel ]; then
+      gt_minutes=$minutes; dw_minutes=$minutes
+    else
+      gt_minutes=$(awk -v m="$minutes" -v s="$gt_share" 'BEGIN { printf "%.2f", m * s }')
+      dw_minutes=$(awk -v m="$minutes" -v g="$gt_minutes" 'BEGIN { printf "%.2f", m - g }')
+    fi
+    gt_budget=(--set "train.max_minutes=$gt_minutes"); dw_budget=(--set "train.max_minutes=$dw_minutes")
+  fi
+}
 
 start_time=$(date +%s)
 log_name=run.sh
@@ -113,6 +128,8 @@ if run_stage 1 && ! skip_done 1 "prepare"; then
   "$python" "$here/local/prepare.py" "$corpus" "$prepared" ${split_dir:+--split-dir "$split_dir"}
   mark_done 1
 fi
+
+set_budget
 
 train_grad_tts() {
   trainer grad_tts.train "$prepared/train.txt" --valid "$prepared/valid.txt" --out "$exp/grad_tts" \
