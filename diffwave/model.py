@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.precision import avx512_cpu
+
 from .backbone import Backbone
 from .config import DiffWaveModelConfig
 from .diffusion import band_basis, from_bands, to_bands
@@ -32,8 +34,9 @@ def batched_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) ->
 
 
 def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """The dilated Conv1d; on CPU run as a Conv2d of height 1, which oneDNN executes about 2x faster."""
-    if x.device.type != "cpu":
+    """The dilated Conv1d; on an AVX-512 CPU run as a Conv2d of height 1, which oneDNN executes about 2x
+    faster there (on AVX2 the Conv1d itself is faster: 14.7 against 17.4 ms forward and backward)."""
+    if x.device.type != "cpu" or not avx512_cpu():
         return conv(x)
     out = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
                    dilation=(1, conv.dilation[0]))

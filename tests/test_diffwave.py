@@ -281,9 +281,12 @@ def test_global_batch_must_divide_among_processes(corpus, tmp_path):
     assert "train.batch_size 3 is the global batch and must divide among 2 processes" in run.stderr
 
 
-def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run():
+@pytest.mark.parametrize("avx512", [True, False])
+def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run(monkeypatch, avx512):
+    from diffwave import model as model_module
     from diffwave.model import dilated, pointwise
 
+    monkeypatch.setattr(model_module, "avx512_cpu", lambda: avx512)
     torch.manual_seed(0)
     one = torch.nn.Conv1d(8, 16, 1)
     wide = torch.nn.Conv1d(8, 8, 3, padding=4, dilation=4)

@@ -198,14 +198,18 @@ def test_bare_upstream_file_runs_as_upstream(load_reference, tmp_path, file_name
         torch.testing.assert_close(out, est["out"], **TOL)
 
 
-def test_unet_layout_follows_the_device_unless_asked():
+def test_unet_layout_follows_the_device_unless_asked(monkeypatch):
+    from grad_tts import unet as unet_module
     from grad_tts.unet import GradLogPEstimator2d
-
-    unet = GradLogPEstimator2d(8, dim_mults=(1, 2), n_feats=16)
 
     def weights():  # of the 3x3 convolutions (a 1x1 kernel is laid out alike either way)
         return [m.weight for m in unet.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
 
+    monkeypatch.setattr(unet_module, "avx512_cpu", lambda: False)  # AVX2: contiguous is faster
+    unet = GradLogPEstimator2d(8, dim_mults=(1, 2), n_feats=16)
+    assert weights() and all(w.is_contiguous() for w in weights())
+    monkeypatch.setattr(unet_module, "avx512_cpu", lambda: True)
+    unet = GradLogPEstimator2d(8, dim_mults=(1, 2), n_feats=16)
     assert weights() and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
                              for w in weights())
     unet.to(memory_format=torch.contiguous_format)  # an explicit request on the same device stays
