@@ -38,7 +38,7 @@ minutes=""
 schedule=""
 gt_share=0.5
 deadline=30
-demo_reserve=7.5
+demo_reserve=""
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -69,10 +69,16 @@ schedule=${schedule:-sequential}
 case "$schedule" in sequential|parallel) ;; *) echo "run.sh: --schedule must be sequential or parallel" >&2; exit 2 ;; esac
 gt_budget=(); dw_budget=()
 # The training budget of stages 2+3. The demo without --minutes fits the whole run in --deadline
-# minutes: what set-up and data took so far and a reserve for synthesis and evaluation (7.5 minutes:
-# what stages 4-5 took on a 2-core AVX2 machine without bf16) come off it, and it is capped at 22.
+# minutes: what set-up and data took so far and a reserve for synthesis and evaluation come off it,
+# and it is capped at 22. The reserve is what stages 4-5 took on 2 cores: about 2.5 minutes with
+# AVX-512 (4 reserved), 9.8 on an AVX2-only CPU (10 reserved).
 set_budget() {
   if $demo && [ -z "$minutes" ]; then
+    if [ -z "$demo_reserve" ]; then
+      demo_reserve=10
+      "$python" -c "import sys, torch; sys.exit(not torch.backends.cpu.get_cpu_capability().startswith('AVX512'))" \
+        2>/dev/null && demo_reserve=4
+    fi
     minutes=$(awk -v d="$deadline" -v e="$(( $(date +%s) - start_time ))" -v r="$demo_reserve" \
       'BEGIN { m = d - e / 60 - r; if (m > 22) m = 22; if (m < 5) m = 5; printf "%.1f", m }')
     log "demo: $minutes minutes of training, so that the run ends within about $deadline minutes"
