@@ -43,9 +43,10 @@ class TrainingTask:
     describe: dict  # {"config", "mel", "text", "speakers"} stored in every checkpoint
     clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
     write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
-    # Per-step settings merged into each batch (e.g. which parts of the model train at this step);
+    # Per-step settings merged into each batch, from the step and the fraction of the run's budget spent
+    # (e.g. which parts of the model train at this step);
     # a model whose parameters go unused in some phase then runs under DDP with find_unused_parameters.
-    phase: Optional[Callable[[int], dict]] = None
+    phase: Optional[Callable[[int, float], dict]] = None
     # The modules that `train.compile` compiles in place (state_dict keys stay the same).
     compile_targets: list[torch.nn.Module] = field(default_factory=list)
 
@@ -264,7 +265,7 @@ class Trainer:
         self.wrapped.train()
         batch = to_device(batch, self.device)
         if self.task.phase is not None:
-            batch = {**batch, **self.task.phase(self.step)}
+            batch = {**batch, **self.task.phase(self.step, self.progress_fraction)}
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step, self.progress_fraction)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,

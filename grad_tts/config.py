@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.config import ConfigError
 from common.mel import MelConfig
 from common.train_config import TrainConfig
 from text import TextConfig
@@ -42,12 +43,23 @@ class GradTTSTrainConfig(TrainConfig):
     # Encoder first: until this step only the encoder and duration predictor train (duration and
     # prior losses over whole utterances, no decoder), which is ~5x cheaper per step and learns faster.
     decoder_start_step: int = 0
+    # Start the decoder earlier, once this fraction of the run's budget (max_steps or max_minutes,
+    # whichever is nearer, as for train.lr_decay) is spent: on a slow CPU a time budget may end before
+    # decoder_start_step. 0: the step alone decides. A resumed run counts the fraction of its own budget.
+    decoder_start_fraction: float = 0.0
     # Keep the diffusion loss's gradients out of the encoder output (mu) the decoder is conditioned on.
     detach_decoder_input: bool = False
 
-    def phase(self, step: int) -> dict:
-        """What the step after `step` trains (merged into its batch)."""
-        return {"train_decoder": step >= self.decoder_start_step,
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.decoder_start_fraction <= 1.0:
+            raise ConfigError(f"train.decoder_start_fraction: {self.decoder_start_fraction} is not in [0, 1]")
+
+    def phase(self, step: int, progress: float = 0.0) -> dict:
+        """What the step after `step` trains (merged into its batch), with `progress` the fraction of
+        the run's budget spent."""
+        early = 0.0 < self.decoder_start_fraction <= progress
+        return {"train_decoder": step >= self.decoder_start_step or early,
                 "detach_decoder_input": self.detach_decoder_input}
 
 

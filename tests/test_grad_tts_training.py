@@ -5,6 +5,7 @@ from corpus import make_ljspeech, make_wav
 from ddp import assert_same_gradients, ddp_and_single
 
 from common.checkpoint import load_checkpoint
+from common.config import ConfigError
 from common.filelists import read_corpus
 from common.audio import load_wav
 from common.mel import MelConfig, MelSpectrogram
@@ -219,6 +220,34 @@ def test_encoder_first_phase_then_detached_decoder(corpus):
     _, _, diff_loss = model.losses(step["x"], step["x_lengths"], step["y"], step["y_lengths"], out_size=40)
     diff_loss.backward()
     assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+
+
+def test_decoder_starts_at_a_fraction_of_the_budget(corpus):
+    """`decoder_start_fraction` starts the decoder once that share of the run's budget is spent, even
+    before `decoder_start_step` (here the budget is 4 steps, so the third step is past half of it)."""
+    config = GradTTSTrainConfig(decoder_start_step=100, decoder_start_fraction=0.5)
+    assert not config.phase(99, 0.49)["train_decoder"]
+    assert config.phase(99, 0.5)["train_decoder"] and config.phase(100, 0.0)["train_decoder"]
+    assert not GradTTSTrainConfig(decoder_start_step=100).phase(50, 1.0)["train_decoder"]
+    with pytest.raises(ConfigError, match="decoder_start_fraction"):
+        GradTTSTrainConfig(decoder_start_fraction=1.5)
+
+    torch.manual_seed(0)
+    task = make_task(corpus, tiny_model(), decoder_start_step=100, decoder_start_fraction=0.5, max_steps=4,
+                     log_every=1)
+    task.phase = task.config.phase
+    trainer = Trainer(task, corpus.parent / "fraction", device="cpu", progress=False)
+    diffusion = []
+    original = trainer._step
+
+    def recording_step(batch, check):
+        values = original(batch, check)
+        diffusion.append(float(values["diff_loss"]))
+        return values
+
+    trainer._step = recording_step
+    trainer.train()
+    assert [d > 0 for d in diffusion] == [False, False, True, True]
 
 
 def test_learning_rate_schedules(corpus):
