@@ -196,11 +196,18 @@ class Synthesizer:
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 
     def waveform(self, mel: torch.Tensor, seed: int) -> torch.Tensor:
+        """The mel's audio; SynthesisError when it is not finite (a mel far out of range, as an
+        untrained decoder gives, overflows Griffin-Lim's magnitudes)."""
         generator = torch.Generator().manual_seed(seed)
         if self.vocoder is None:
-            return griffin_lim(mel.cpu(), self.extractor, generator=generator)
-        return vocode(mel.unsqueeze(0), self.vocoder, fast=self.vocoder_fast, steps=self.vocoder_steps,
-                      generator=generator, precision=self.vocoder_precision)[0].cpu()
+            audio = griffin_lim(mel.cpu(), self.extractor, generator=generator)
+        else:
+            audio = vocode(mel.unsqueeze(0), self.vocoder, fast=self.vocoder_fast, steps=self.vocoder_steps,
+                           generator=generator, precision=self.vocoder_precision)[0].cpu()
+        if not bool(torch.isfinite(audio).all()):
+            raise SynthesisError(f"the vocoder's audio is not finite (the mel spans {float(mel.min()):.3g} to "
+                                 f"{float(mel.max()):.3g}); the acoustic model may be untrained or diverged")
+        return audio
 
     def silence(self) -> torch.Tensor:
         """The pause between the sentences of one line."""
@@ -376,7 +383,13 @@ def main(argv=None) -> int:
             bar.update(1)
             continue
         begin = time.perf_counter()
-        audio = vocode_line(synth, index, line, mels, args.seed, emit if args.stream else None)
+        try:
+            audio = vocode_line(synth, index, line, mels, args.seed, emit if args.stream else None)
+        except SynthesisError as err:
+            errors[index] = str(err)
+            log.error("%s line %d: %s", args.file, line.number, err)
+            bar.update(1)
+            continue
         vocoder_seconds = time.perf_counter() - begin
         acoustic_seconds = seconds_acoustic.get(index, 0.0)
         elapsed = vocoder_seconds + acoustic_seconds

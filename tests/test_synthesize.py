@@ -1,4 +1,5 @@
 import csv
+from dataclasses import replace
 
 import pytest
 import soundfile
@@ -171,6 +172,26 @@ def test_a_diverging_sampler_is_a_clear_error(checkpoints, tmp_path, monkeypatch
     monkeypatch.setattr(synth.model, "synthesise", diverging)
     with pytest.raises(SynthesisError, match="the dpm sampler diverged at 3 steps.*--sampler euler"):
         synth.acoustic(["Hello."], [None], [0])
+
+
+def test_a_non_finite_waveform_fails_only_its_line(checkpoints, tmp_path, monkeypatch, caplog):
+    """A mel far out of range (what an untrained decoder can give) overflows Griffin-Lim: that line is
+    reported and not written; the others are."""
+    real = Synthesizer.acoustic
+
+    def overflowing(self, texts, *args, **kwargs):
+        spoken = real(self, texts, *args, **kwargs)
+        return [replace(s, mel=s.mel + 1e4) if "Loud" in text else s for s, text in zip(spoken, texts)]
+
+    monkeypatch.setattr(Synthesizer, "acoustic", overflowing)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Quiet line.\nLoud line.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["-f", str(lines), "-o", str(out), "--acoustic", str(checkpoints / "acoustic.pt"),
+                 "--vocoder", "griffin-lim", "--timesteps", "2"]) == 1
+    assert (out / "0001.wav").is_file() and not (out / "0002.wav").exists()
+    assert "line 2: the vocoder's audio is not finite" in caplog.text
+    assert [row["id"] for row in read_manifest(out / "manifest.tsv")] == ["0001"]
 
 
 def test_compiled_vocoder_matches_eager(checkpoints):
