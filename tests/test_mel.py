@@ -71,6 +71,18 @@ def test_griffin_lim_round_trip_is_close():
     assert (extractor(audio) - mel).abs().mean() < 0.1 * noise_distance
 
 
+def test_griffin_lim_of_a_batch_is_each_mel_alone():
+    from common.griffin_lim import griffin_lim
+
+    extractor = MelSpectrogram(preset("hifigan"))
+    t = torch.arange(8192) / 22050
+    mels = extractor(torch.stack([0.5 * torch.sin(2 * torch.pi * 300 * t), 0.1 * torch.sin(2 * torch.pi * 700 * t)]))
+    batch = griffin_lim(mels, extractor, n_iter=4, generator=torch.Generator().manual_seed(3))
+    for k in range(2):
+        alone = griffin_lim(mels[k], extractor, n_iter=4, generator=torch.Generator().manual_seed(3))
+        torch.testing.assert_close(batch[k], alone, atol=1e-5, rtol=1e-4)
+
+
 def test_feature_cache_follows_rewritten_audio(tmp_path):
     import os
 
