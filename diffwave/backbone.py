@@ -40,6 +40,12 @@ def check_config(c: DiffWaveModelConfig) -> None:
         raise ValueError(f"predict must be 'noise' or 'clean', not {c.predict!r}")
     if c.loss not in ("l1", "l2"):
         raise ValueError(f"loss must be 'l1' or 'l2', not {c.loss!r}")
+    if c.griffin_lim_guide < 0:
+        raise ValueError(f"griffin_lim_guide ({c.griffin_lim_guide}) counts iterations: it cannot be negative")
+    if c.griffin_lim_guide and (c.backbone != "diffwave" or c.unconditional or c.whitened):
+        raise ValueError("griffin_lim_guide is an option of the conditional diffwave backbone without whitened")
+    if c.griffin_lim_guide and not c.guide_mel:
+        raise ValueError("griffin_lim_guide needs guide_mel, the mel config (training sets it)")
     if c.backbone == "sashimi" and c.sashimi.layout not in LAYOUTS:
         raise ValueError(f"sashimi.layout must be one of {', '.join(LAYOUTS)}, not {c.sashimi.layout!r}")
 
@@ -52,9 +58,11 @@ class Backbone(nn.Module):
         # alpha_bar of every training step, built once (not per training step) on the model's device
         self.register_buffer("alpha_bar", noise_levels(config), persistent=False)
 
-    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Any:
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
+                  guide: Optional[torch.Tensor] = None) -> Any:
         """What `denoise` needs of the mel, computed once per batch. `hoist` lets a backbone precompute
-        per-layer projections when it can (see `conditioning_bytes`)."""
+        per-layer projections when it can (see `conditioning_bytes`). `guide`: the Griffin-Lim audio
+        (B, samples) of a `griffin_lim_guide` model when the caller has it (training crops)."""
         if self.config.unconditional:
             return None
         if spectrogram is None:
@@ -71,9 +79,9 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def forward(self, audio: torch.Tensor, diffusion_step: torch.Tensor,
-                spectrogram: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """lmnt's signature: predicted noise (B, 1, samples)."""
-        return self.denoise(audio, diffusion_step, self.condition(spectrogram, hoist=False))
+                spectrogram: Optional[torch.Tensor] = None, guide: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """lmnt's signature (and a `griffin_lim_guide` model's guide audio): predicted noise (B, 1, samples)."""
+        return self.denoise(audio, diffusion_step, self.condition(spectrogram, hoist=False, guide=guide))
 
     def compute_loss(self, batch: dict) -> dict:
         return training_loss(self, batch)

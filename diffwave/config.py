@@ -93,6 +93,12 @@ class DiffWaveModelConfig:
     sashimi: SashimiConfig = field(default_factory=SashimiConfig)
     # The noise-prediction loss: "l1" (lmnt) or "l2" (the SaShiMi+DiffWave code's mean squared error).
     loss: str = "l1"
+    # > 0: the network also sees the Griffin-Lim waveform of its mel (from this many iterations, fixed
+    # phase seed), as input channels beside the noisy signal (in its bands): the waveform the mel
+    # implies, with consistent phase, for the network to refine. `guide_mel` is the mel definition
+    # Griffin-Lim inverts (set by training from the mel config). diffwave backbone only.
+    griffin_lim_guide: int = 0
+    guide_mel: dict = field(default_factory=dict)
 
 
 @dataclass

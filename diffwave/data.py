@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from common.audio import AudioError, audio_info
 from common.features import FeatureLoader
 from common.filelists import Utterance
+from common.griffin_lim import griffin_lim
 from common.mel import MelConfig
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,16 @@ class AudioMelDataset(Dataset):
     """Random crops of `crop_frames` mel frames and the matching `crop_frames * hop` samples; the crop
     position comes from the item's seed. Unconditional training (crop_frames=None) crops
     `audio_len` samples and returns no mel. With `mel_dir`, each clip's mel is read from
-    `mel_dir/<wav stem>.npy` (e.g. an acoustic model's teacher-forced output) instead of computed."""
+    `mel_dir/<wav stem>.npy` (e.g. an acoustic model's teacher-forced output) instead of computed.
+    With `guide_iterations` (a `griffin_lim_guide` model), each crop also has its part of the Griffin-Lim
+    audio of the whole clip's mel, as the vocoder computes it at inference (kept in memory once made)."""
 
     def __init__(self, utterances: list[Utterance], mel: MelConfig, crop_frames: Optional[int],
-                 audio_len: int = 0, cache_dir: Optional[str | Path] = None, mel_dir: Optional[str | Path] = None):
+                 audio_len: int = 0, cache_dir: Optional[str | Path] = None, mel_dir: Optional[str | Path] = None,
+                 guide_iterations: int = 0):
         self.utterances = utterances
+        self.guide_iterations = guide_iterations
+        self.guides: dict[int, torch.Tensor] = {}
         self.hop = mel.hop_length
         self.crop_frames = crop_frames
         self.audio_len = audio_len
@@ -77,12 +83,23 @@ class AudioMelDataset(Dataset):
         start = int(torch.randint(0, mel.shape[-1] - self.crop_frames + 1, (1,), generator=gen))
         clip = audio[start * self.hop:(start + self.crop_frames) * self.hop]
         clip = torch.nn.functional.pad(clip, (0, self.crop_frames * self.hop - len(clip)))
-        return {"audio": clip, "spectrogram": mel[:, start:start + self.crop_frames], "seed": seed}
+        item = {"audio": clip, "spectrogram": mel[:, start:start + self.crop_frames], "seed": seed}
+        if self.guide_iterations:
+            item["guide"] = self.guide(index, mel)[start * self.hop:(start + self.crop_frames) * self.hop]
+        return item
+
+    def guide(self, index: int, mel: torch.Tensor) -> torch.Tensor:
+        """Griffin-Lim audio of clip `index`'s whole mel, with the vocoder's fixed phase seed."""
+        if index not in self.guides:
+            self.guides[index] = griffin_lim(mel, self.features.extractor, n_iter=self.guide_iterations,
+                                             generator=torch.Generator().manual_seed(0))
+        return self.guides[index]
 
 
 def collate(items: list[dict]) -> dict:
     batch = {"audio": torch.stack([i["audio"] for i in items]),
              "seeds": torch.tensor([i["seed"] for i in items], dtype=torch.long)}
-    if "spectrogram" in items[0]:
-        batch["spectrogram"] = torch.stack([i["spectrogram"] for i in items])
+    for key in ("spectrogram", "guide"):
+        if key in items[0]:
+            batch[key] = torch.stack([i[key] for i in items])
     return batch

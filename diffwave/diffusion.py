@@ -295,12 +295,12 @@ def training_loss(backbone, batch: dict) -> dict:
     scale = levels[step].unsqueeze(1)
     if c.whitened:  # the same process in whitened coordinates: white noise, the signal divided by the prior
         noisy = scale.sqrt() * prior.to_white(audio) + (1.0 - scale).sqrt() * noise
-        predicted = backbone(noisy, step, mel).squeeze(1).float()
+        predicted = backbone(noisy, step, mel, batch.get("guide")).squeeze(1).float()
         error = predicted - noise.float()
         return {"loss": error.pow(2).mean() if c.loss == "l2" else error.abs().mean()}
     noise = prior.shape(noise)
     noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
-    predicted = backbone(noisy, step, mel).squeeze(1).float()
+    predicted = backbone(noisy, step, mel, batch.get("guide")).squeeze(1).float()
     if c.predict == "clean":
         loss = prior.whiten(predicted - audio).pow(2).mean()
         if c.stft_loss_weight <= 0:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.griffin_lim import griffin_lim
+from common.mel import MelConfig, MelSpectrogram
 from common.precision import avx512_cpu
 
 from .backbone import Backbone
@@ -127,6 +129,7 @@ class Conditioning:
 
     upsampled: Optional[torch.Tensor]  # (B, n_mels, samples)
     projected: Optional[list[torch.Tensor]]  # per layer (B, 2C, samples), or None when not hoisted
+    guide: Optional[torch.Tensor] = None  # `griffin_lim_guide`: the mel's Griffin-Lim audio in bands
 
 
 class DiffWave(Backbone):
@@ -137,7 +140,8 @@ class DiffWave(Backbone):
         c = config
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
-        self.input_projection = conv1d(c.bands, c.residual_channels, 1)
+        self.guide_extractor = MelSpectrogram(MelConfig(**c.guide_mel)) if c.griffin_lim_guide else None
+        self.input_projection = conv1d(c.bands * (2 if c.griffin_lim_guide else 1), c.residual_channels, 1)
         self.diffusion_embedding = DiffusionEmbedding(len(c.noise_schedule))
         self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples // c.bands)
         self.residual_layers = nn.ModuleList([
@@ -148,19 +152,33 @@ class DiffWave(Backbone):
         self.output_projection = conv1d(c.residual_channels, c.bands, 1)
         nn.init.zeros_(self.output_projection.weight)
 
-    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Conditioning:
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
+                  guide: Optional[torch.Tensor] = None) -> Conditioning:
         """Upsample the mel once; with `hoist`, also apply every layer's conditioner projection in one
         batched convolution (2 * residual_channels * residual_layers values per sample of memory)."""
         if self.spectrogram_upsampler is None:
             return Conditioning(None, None)
-        upsampled = self.spectrogram_upsampler(super().condition(spectrogram))
+        mel = super().condition(spectrogram)
+        guide = self.guide_bands(mel, guide)
+        upsampled = self.spectrogram_upsampler(mel)
         if not hoist:
-            return Conditioning(upsampled, None)
+            return Conditioning(upsampled, None, guide)
         weight = torch.cat([layer.conditioner_projection.weight for layer in self.residual_layers])
         bias = torch.cat([layer.conditioner_projection.bias for layer in self.residual_layers])
         projected = (batched_linear(weight.squeeze(-1), bias, upsampled) if upsampled.device.type == "cpu"
                      else F.conv1d(upsampled, weight, bias))
-        return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)))
+        return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)), guide)
+
+    def guide_bands(self, mel: torch.Tensor, audio: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+        """`griffin_lim_guide`: the Griffin-Lim `audio` of the mel (B, samples; computed here when not
+        given: fp32, from a fixed phase seed, so that one mel always gives one guide) in the network's bands."""
+        if self.guide_extractor is None:
+            return None
+        if audio is None:
+            with torch.autocast(mel.device.type, enabled=False):
+                audio = griffin_lim(mel.float(), self.guide_extractor, n_iter=self.config.griffin_lim_guide,
+                                    generator=torch.Generator().manual_seed(0))
+        return self.to_bands(audio.float())
 
     def conditioning_bytes(self, batch: int, samples: int) -> int:
         c = self.config
@@ -179,7 +197,10 @@ class DiffWave(Backbone):
         return from_bands(bands, self.basis).unsqueeze(1)
 
     def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        x = F.relu(pointwise(self.input_projection, self.to_bands(audio)))
+        x = self.to_bands(audio)
+        if cond.guide is not None:
+            x = torch.cat([x, cond.guide.to(x.dtype)], dim=1)
+        x = F.relu(pointwise(self.input_projection, x))
         step_embedding = self.diffusion_embedding(step)
         skip = None
         for index, layer in enumerate(self.residual_layers):

@@ -244,7 +244,8 @@ class Sashimi(Backbone):
             elif isinstance(layer, S4Block):
                 yield layer, length
 
-    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Optional[MelConditioning]:
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
+                  guide: Optional[torch.Tensor] = None) -> Optional[MelConditioning]:
         """With `hoist`, every block's upsampled and projected mel, computed once for all the steps."""
         mel = super().condition(spectrogram)
         if mel is None:

@@ -124,6 +124,8 @@ def main(argv=None) -> int:
         config = apply_overrides(config, [f"model.n_mels={config.mel.n_mels}",
                                           f"model.hop_samples={config.mel.hop_length}",
                                           f"model.sample_rate={config.mel.sample_rate}"])
+        if config.model.griffin_lim_guide:
+            config = apply_overrides(config, [f"model.guide_mel={json.dumps(to_dict(config.mel))}"])
         clips = read_corpus(args.data, args.filelist_format)
         if not clips:
             raise CorpusError(f"{args.data}: no wav files found")
@@ -139,7 +141,8 @@ def main(argv=None) -> int:
         if not kept:
             raise CorpusError(f"{args.data}: none of the {len(clips)} clips is usable ({len(problems)} left out)")
         log.info("%d clips (%d left out)", len(kept), len(problems))
-        dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir, args.mels)
+        dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir, args.mels,
+                                  config.model.griffin_lim_guide)
         if config.model.prior_grad:
             config = with_prior_energy(config, dataset)
         model = build_model(config.model)

@@ -75,7 +75,8 @@ class WaveNet(Backbone):
         self.residual_layer = ResidualGroup(c)
         self.final_conv = nn.Sequential(Conv(skip, skip, kernel_size=1), nn.ReLU(), ZeroConv1d(skip, 1))
 
-    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True) -> Optional[MelConditioning]:
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
+                  guide: Optional[torch.Tensor] = None) -> Optional[MelConditioning]:
         """With `hoist`, every layer's upsampled and projected mel, computed once for all the steps."""
         mel = super().condition(spectrogram)
         if mel is None:

@@ -160,6 +160,34 @@ def test_training_measures_the_amplitude_priors_band_gains_and_vocodes_whitened(
     assert audio.shape == (1, mel.shape[-1] * 256) and torch.isfinite(audio).all() and audio.abs().max() <= 1.0
 
 
+def test_griffin_lim_guide_trains_on_crops_of_the_clips_guide_and_vocodes(corpus, tmp_path):
+    """`model.griffin_lim_guide`: training stores the mel definition, each crop's guide is its part of
+    the whole clip's Griffin-Lim audio (what the vocoder computes from the whole mel), and the trained
+    file vocodes."""
+    from common.griffin_lim import griffin_lim
+
+    out = tmp_path / "exp"
+    assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--set", "model.bands=4",
+                       "--set", "model.griffin_lim_guide=4", "--max-steps", "2", "--no-progress"]) == 0
+    model, ckpt = load_diffwave(out / "last.pt")
+    assert ckpt["config"]["guide_mel"] == ckpt["mel"] and model.input_projection.in_channels == 8
+
+    dataset = AudioMelDataset(read_corpus(corpus / "wavs"), MelConfig(), 8, guide_iterations=4)
+    item = dataset[(0, 5)]
+    audio = dataset.features.audio(dataset.utterances[0].wav)
+    whole = griffin_lim(dataset.features.mel(dataset.utterances[0].wav, audio), dataset.features.extractor,
+                        n_iter=4, generator=torch.Generator().manual_seed(0))
+    start = int(np.argmax([torch.equal(item["audio"], audio[k:k + 8 * 256]) for k in range(0, len(audio), 256)]))
+    torch.testing.assert_close(item["guide"], whole[start * 256:(start + 8) * 256])
+    assert collate([item, dataset[(1, 2)]])["guide"].shape == (2, 8 * 256)
+
+    mel = dataset.features.mel(dataset.utterances[0].wav, audio).unsqueeze(0)
+    computed = model.condition(mel).guide
+    torch.testing.assert_close(computed, model.to_bands(whole.unsqueeze(0)))
+    vocoded = vocode(mel, model)
+    assert vocoded.shape == (1, mel.shape[-1] * 256) and torch.isfinite(vocoded).all()
+
+
 def test_mel_from_acoustic_checkpoint(corpus, tmp_path):
     mel = MelConfig(f_max=7600.0)
     save_checkpoint({"format": 1, "kind": "grad_tts", "mel": mel.__dict__}, tmp_path / "acoustic.pt")

@@ -296,3 +296,26 @@ def test_whitened_diffusion_is_priorgrads_process_and_its_sampler_ends_on_the_cl
         torch.testing.assert_close(audio, clean, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="whitened"):
         DiffWave(DiffWaveModelConfig(**TINY, whitened=True))
+
+
+def test_griffin_lim_guide_is_an_input_of_the_network_and_checked():
+    from common.config import to_dict
+    from common.mel import MelConfig
+
+    mel_config = MelConfig(n_mels=16, hop_length=64, n_fft=256, win_length=256)
+    with pytest.raises(ValueError, match="guide_mel"):
+        DiffWave(DiffWaveModelConfig(**TINY, griffin_lim_guide=4))
+    with pytest.raises(ValueError, match="griffin_lim_guide"):
+        DiffWave(DiffWaveModelConfig(**TINY, griffin_lim_guide=4, guide_mel=to_dict(mel_config), backbone="wavenet"))
+    model = DiffWave(DiffWaveModelConfig(**TINY, bands=2, griffin_lim_guide=4, guide_mel=to_dict(mel_config))).eval()
+    torch.nn.init.normal_(model.output_projection.weight)  # zero at init: the output would not depend on anything
+    mel, audio = torch.randn(1, 16, 6) - 3, torch.randn(1, 6 * 64)
+    step = torch.tensor([2])
+    guided = model.condition(mel)
+    assert guided.guide.shape == (1, 2, 3 * 64)
+    other = dataclasses.replace(guided, guide=torch.randn_like(guided.guide))
+    assert not torch.allclose(model.denoise(audio, step, guided), model.denoise(audio, step, other))
+    given = model.condition(mel, guide=model.from_bands(guided.guide).squeeze(1))
+    torch.testing.assert_close(given.guide, guided.guide, atol=1e-6, rtol=0)
+    torch.testing.assert_close(model.denoise(audio, step, model.condition(mel, hoist=False)),
+                               model.denoise(audio, step, guided), atol=1e-5, rtol=1e-5)
