@@ -44,6 +44,8 @@ def check_config(c: DiffWaveModelConfig) -> None:
         raise ValueError(f"griffin_lim_guide ({c.griffin_lim_guide}) counts iterations: it cannot be negative")
     if c.griffin_lim_guide and (c.backbone != "diffwave" or c.unconditional or c.whitened):
         raise ValueError("griffin_lim_guide is an option of the conditional diffwave backbone without whitened")
+    if c.guide_residual and (not c.griffin_lim_guide or c.predict != "clean"):
+        raise ValueError("guide_residual needs griffin_lim_guide and predict 'clean'")
     if c.griffin_lim_guide and not c.guide_mel:
         raise ValueError("griffin_lim_guide needs guide_mel, the mel config (training sets it)")
     if c.backbone == "sashimi" and c.sashimi.layout not in LAYOUTS:

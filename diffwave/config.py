@@ -99,6 +99,9 @@ class DiffWaveModelConfig:
     # Griffin-Lim inverts (set by training from the mel config). diffwave backbone only.
     griffin_lim_guide: int = 0
     guide_mel: dict = field(default_factory=dict)
+    # With predict "clean": the network's output is added to the guide, so it predicts the correction
+    # to Griffin-Lim's audio (an untrained network then samples the guide itself).
+    guide_residual: bool = False
 
 
 @dataclass

@@ -151,6 +151,8 @@ class DiffWave(Backbone):
         self.skip_projection = conv1d(c.residual_channels, c.residual_channels, 1)
         self.output_projection = conv1d(c.residual_channels, c.bands, 1)
         nn.init.zeros_(self.output_projection.weight)
+        if c.guide_residual:  # then the untrained network's clean estimate is the guide exactly
+            nn.init.zeros_(self.output_projection.bias)
 
     def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
                   guide: Optional[torch.Tensor] = None) -> Conditioning:
@@ -208,4 +210,7 @@ class DiffWave(Backbone):
             x, skip_connection = layer(x, step_embedding, cond.upsampled, projected)
             skip = skip_connection if skip is None else skip + skip_connection
         x = skip / math.sqrt(len(self.residual_layers))
-        return self.from_bands(pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x))))
+        x = pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x)))
+        if self.config.guide_residual:
+            x = x + cond.guide.to(x.dtype)
+        return self.from_bands(x)

@@ -319,3 +319,23 @@ def test_griffin_lim_guide_is_an_input_of_the_network_and_checked():
     torch.testing.assert_close(given.guide, guided.guide, atol=1e-6, rtol=0)
     torch.testing.assert_close(model.denoise(audio, step, model.condition(mel, hoist=False)),
                                model.denoise(audio, step, guided), atol=1e-5, rtol=1e-5)
+
+
+def test_guide_residual_model_starts_as_the_guide():
+    """With `guide_residual` the (zero-initialised) network outputs the guide itself, so the clean-
+    predicting sampler ends on Griffin-Lim's audio of the mel."""
+    from common.config import to_dict
+    from common.mel import MelConfig
+
+    guide_mel = to_dict(MelConfig(n_mels=16, hop_length=64, n_fft=256, win_length=256))
+    with pytest.raises(ValueError, match="guide_residual"):
+        DiffWave(DiffWaveModelConfig(**TINY, griffin_lim_guide=4, guide_mel=guide_mel, guide_residual=True))
+    model = DiffWave(DiffWaveModelConfig(**TINY, bands=2, griffin_lim_guide=4, guide_mel=guide_mel,
+                                         predict="clean", guide_residual=True)).eval()
+    mel = torch.randn(1, 16, 6) - 3
+    guide = model.from_bands(model.condition(mel).guide).squeeze(1)
+    assert guide.abs().max() > 0
+    out = model.denoise(torch.randn(1, 6 * 64), torch.tensor([3]), model.condition(mel))
+    torch.testing.assert_close(out.squeeze(1), guide)
+    torch.testing.assert_close(vocode(mel, model, generator=torch.Generator().manual_seed(0)), guide.clamp(-1, 1),
+                               atol=1e-4, rtol=0)
