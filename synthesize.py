@@ -196,8 +196,8 @@ class Synthesizer:
                 for k, (n, e) in enumerate(zip(out["mel_lengths"], encoded))]
 
     def waveform(self, mel: torch.Tensor, seed: int) -> torch.Tensor:
-        """The mel's audio; SynthesisError when it is not finite (a mel far out of range, as an
-        untrained decoder gives, overflows Griffin-Lim's magnitudes)."""
+        """The mel's audio; SynthesisError when it is not finite (a vocoder that diverged, a mel that
+        is not finite)."""
         generator = torch.Generator().manual_seed(seed)
         if self.vocoder is None:
             audio = griffin_lim(mel.cpu(), self.extractor, generator=generator)
@@ -206,7 +206,7 @@ class Synthesizer:
                            generator=generator, precision=self.vocoder_precision)[0].cpu()
         if not bool(torch.isfinite(audio).all()):
             raise SynthesisError(f"the vocoder's audio is not finite (the mel spans {float(mel.min()):.3g} to "
-                                 f"{float(mel.max()):.3g}); the acoustic model may be untrained or diverged")
+                                 f"{float(mel.max()):.3g}); a model may be untrained or diverged")
         return audio
 
     def silence(self) -> torch.Tensor:

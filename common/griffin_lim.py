@@ -19,7 +19,8 @@ def griffin_lim(mel: torch.Tensor, extractor: MelSpectrogram, n_iter: int = 32, 
     scaled down to [-1, 1] when it exceeds it. Every mel of a batch starts from the same random phase."""
     cfg = extractor.config
     basis = extractor.mel_basis.to(mel.device)
-    linear_mel = extractor.decompress(mel.float())
+    # no louder than a full-scale waveform can be: an untrained model's mel would overflow the magnitudes
+    linear_mel = extractor.decompress(mel.float().clamp(max=extractor.value_range()[1]))
     magnitude = (torch.linalg.pinv(basis) @ linear_mel).clamp_min(0.0)
     if cfg.stft_normalized:
         magnitude = magnitude * extractor.window.pow(2).sum().sqrt()

@@ -271,6 +271,14 @@ def stft_loss(estimate: torch.Tensor, target: torch.Tensor, sizes: Sequence[int]
     return total / len(fitting)
 
 
+def network_output(backbone, noisy: torch.Tensor, step: torch.Tensor, mel: Optional[torch.Tensor],
+                   guide: Optional[torch.Tensor]) -> torch.Tensor:
+    """The network's prediction (B, samples) in fp32, through lmnt's forward signature; a guide
+    (`griffin_lim_guide` training crops) goes by keyword."""
+    out = backbone(noisy, step, mel) if guide is None else backbone(noisy, step, mel, guide=guide)
+    return out.squeeze(1).float()
+
+
 def training_loss(backbone, batch: dict) -> dict:
     """The diffusion loss of any backbone (see backbone.py) on one batch: lmnt's L1 (or with `loss="l2"`
     the squared error of the SaShiMi+DiffWave code) between the added noise and the prediction, at a
@@ -295,12 +303,12 @@ def training_loss(backbone, batch: dict) -> dict:
     scale = levels[step].unsqueeze(1)
     if c.whitened:  # the same process in whitened coordinates: white noise, the signal divided by the prior
         noisy = scale.sqrt() * prior.to_white(audio) + (1.0 - scale).sqrt() * noise
-        predicted = backbone(noisy, step, mel, batch.get("guide")).squeeze(1).float()
+        predicted = network_output(backbone, noisy, step, mel, batch.get("guide"))
         error = predicted - noise.float()
         return {"loss": error.pow(2).mean() if c.loss == "l2" else error.abs().mean()}
     noise = prior.shape(noise)
     noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
-    predicted = backbone(noisy, step, mel, batch.get("guide")).squeeze(1).float()
+    predicted = network_output(backbone, noisy, step, mel, batch.get("guide"))
     if c.predict == "clean":
         loss = prior.whiten(predicted - audio).pow(2).mean()
         if c.stft_loss_weight <= 0:

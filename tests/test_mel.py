@@ -71,6 +71,14 @@ def test_griffin_lim_round_trip_is_close():
     assert (extractor(audio) - mel).abs().mean() < 0.1 * noise_distance
 
 
+def test_griffin_lim_of_a_mel_beyond_full_scale_stays_finite():
+    from common.griffin_lim import griffin_lim
+
+    extractor = MelSpectrogram(preset("hifigan"))
+    audio = griffin_lim(torch.full((80, 20), 150.0), extractor, n_iter=2, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(audio).all() and audio.abs().max() > 0
+
+
 def test_griffin_lim_of_a_batch_is_each_mel_alone():
     from common.griffin_lim import griffin_lim
 
