@@ -12,8 +12,9 @@ from torch.utils.data import Dataset
 from common.audio import AudioError, audio_info
 from common.features import FeatureLoader
 from common.filelists import Utterance
-from common.griffin_lim import griffin_lim
 from common.mel import MelConfig
+
+from .model import guide_audio
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,9 @@ class AudioMelDataset(Dataset):
         return item
 
     def guide(self, index: int, mel: torch.Tensor) -> torch.Tensor:
-        """Griffin-Lim audio of clip `index`'s whole mel, with the vocoder's fixed phase seed."""
+        """The guide audio of clip `index`'s whole mel, as the vocoder makes it."""
         if index not in self.guides:
-            self.guides[index] = griffin_lim(mel, self.features.extractor, n_iter=self.guide_iterations,
-                                             generator=torch.Generator().manual_seed(0))
+            self.guides[index] = guide_audio(mel, self.features.extractor, self.guide_iterations)
         return self.guides[index]
 
 

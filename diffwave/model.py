@@ -45,6 +45,13 @@ def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     return out.squeeze(2)
 
 
+def guide_audio(mel: torch.Tensor, extractor: MelSpectrogram, iterations: int) -> torch.Tensor:
+    """A `griffin_lim_guide` model's guide: Griffin-Lim of the mel (..., n_mels, frames) in fp32, from a
+    fixed phase seed, so that one mel always gives one guide (in training crops and in the vocoder)."""
+    with torch.autocast(mel.device.type, enabled=False):
+        return griffin_lim(mel.float(), extractor, n_iter=iterations, generator=torch.Generator().manual_seed(0))
+
+
 def conv1d(*args, **kwargs) -> nn.Conv1d:
     layer = nn.Conv1d(*args, **kwargs)
     nn.init.kaiming_normal_(layer.weight)
@@ -172,14 +179,12 @@ class DiffWave(Backbone):
         return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)), guide)
 
     def guide_bands(self, mel: torch.Tensor, audio: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
-        """`griffin_lim_guide`: the Griffin-Lim `audio` of the mel (B, samples; computed here when not
-        given: fp32, from a fixed phase seed, so that one mel always gives one guide) in the network's bands."""
+        """`griffin_lim_guide`: the guide `audio` of the mel (B, samples; `guide_audio` when not given)
+        in the network's bands."""
         if self.guide_extractor is None:
             return None
         if audio is None:
-            with torch.autocast(mel.device.type, enabled=False):
-                audio = griffin_lim(mel.float(), self.guide_extractor, n_iter=self.config.griffin_lim_guide,
-                                    generator=torch.Generator().manual_seed(0))
+            audio = guide_audio(mel, self.guide_extractor, self.config.griffin_lim_guide)
         return self.to_bands(audio.float())
 
     def conditioning_bytes(self, batch: int, samples: int) -> int:
