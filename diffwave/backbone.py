@@ -46,6 +46,15 @@ def check_config(c: DiffWaveModelConfig) -> None:
         raise ValueError("griffin_lim_guide is an option of the conditional diffwave backbone without whitened")
     if c.guide_residual and (not c.griffin_lim_guide or c.predict != "clean"):
         raise ValueError("guide_residual needs griffin_lim_guide and predict 'clean'")
+    if c.process not in ("ddpm", "bridge"):
+        raise ValueError(f"process must be 'ddpm' or 'bridge', not {c.process!r}")
+    if c.process == "bridge" and (not c.griffin_lim_guide or c.predict != "clean"):
+        raise ValueError("process 'bridge' starts at the guide: it needs griffin_lim_guide and predict 'clean'")
+    if c.process == "bridge" and (c.bridge_noise < 0 or not 1 <= c.bridge_steps <= len(c.noise_schedule)):
+        raise ValueError(f"bridge_noise ({c.bridge_noise}) must be >= 0 and bridge_steps ({c.bridge_steps}) "
+                         f"between 1 and the {len(c.noise_schedule)} training steps")
+    if c.mel_loss_weight > 0 and (not c.griffin_lim_guide or c.whitened):
+        raise ValueError("mel_loss_weight is taken in the guide's mel definition: it needs griffin_lim_guide")
     if c.griffin_lim_guide and not c.guide_mel:
         raise ValueError("griffin_lim_guide needs guide_mel, the mel config (training sets it)")
     if c.backbone == "sashimi" and c.sashimi.layout not in LAYOUTS:

@@ -80,6 +80,10 @@ class DiffWaveModelConfig:
     schedule_to_noise: bool = False
     # Weight of a multi-resolution STFT loss on the clean-signal estimate x0_hat (0: lmnt's loss only).
     stft_loss_weight: float = 0.0
+    # Weight of a log-mel L1 loss on the clean-signal estimate, in the guide's mel definition (needs
+    # griffin_lim_guide). Unlike the STFT loss's log magnitudes, it leaves out silent bins and the band
+    # above the mel's f_max, which the mel does not determine.
+    mel_loss_weight: float = 0.0
     # What the network outputs: "noise" (lmnt's epsilon) or "clean" (the clean signal x0; the loss is
     # then on x0, so near-clean steps only need the identity and their errors are not amplified).
     predict: str = "noise"
@@ -102,6 +106,15 @@ class DiffWaveModelConfig:
     # With predict "clean": the network's output is added to the guide, so it predicts the correction
     # to Griffin-Lim's audio (an untrained network then samples the guide itself).
     guide_residual: bool = False
+    # The diffusion process: "ddpm" (lmnt's, from noise) or "bridge": a Brownian bridge from the guide
+    # (griffin_lim_guide, predict "clean") to the recording, x_t = (1 - t) x0 + t g + bridge_noise
+    # sqrt(t (1 - t)) eps with t in (0, 1] (eps shaped by the prior when there is one; I2SB, Liu et al.,
+    # 2023). Sampling starts at the guide itself, which is what the network saw at t = 1 in training,
+    # where a DDPM refinement from a noised guide starts off the inputs it was trained on.
+    # `bridge_steps` is the fast sampler's step count.
+    process: str = "ddpm"
+    bridge_noise: float = 0.5
+    bridge_steps: int = 5
 
 
 @dataclass

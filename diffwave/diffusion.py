@@ -286,8 +286,10 @@ def training_loss(backbone, batch: dict) -> dict:
     frame, or per frame and band) and the loss is PriorGrad's squared error weighted by the inverse
     scale. `stft_loss_weight` adds a multi-resolution STFT loss on the clean-signal estimate, weighted
     per item by its alpha_bar (near-noise steps, where the estimate is mostly amplified noise, count
-    little). With `predict="clean"` both terms are on the network's clean signal instead, unweighted:
-    the squared error (whitened by the prior when there is one) and the STFT loss."""
+    little), and `mel_loss_weight` a log-mel L1 loss weighted the same way. With `predict="clean"` the
+    terms are on the network's clean signal instead, unweighted: the squared error (whitened by the
+    prior when there is one) and the spectral terms. With `process="bridge"`
+    the network's input is a point of the bridge from the recording to its guide (`bridge_point`)."""
     c = backbone.config
     audio, mel = batch["audio"], batch.get("spectrogram")
     levels = backbone.alpha_bar
@@ -301,30 +303,102 @@ def training_loss(backbone, batch: dict) -> dict:
         noise = per_item_randn(tuple(audio.shape[1:]), generators, audio)
     prior = NoisePrior(c, mel)
     scale = levels[step].unsqueeze(1)
+    guide = batch.get("guide")
+    if c.process == "bridge" and guide is None:
+        guide = backbone.guide_waveform(mel)
     if c.whitened:  # the same process in whitened coordinates: white noise, the signal divided by the prior
         noisy = scale.sqrt() * prior.to_white(audio) + (1.0 - scale).sqrt() * noise
-        predicted = network_output(backbone, noisy, step, mel, batch.get("guide"))
+        predicted = network_output(backbone, noisy, step, mel, guide)
         error = predicted - noise.float()
         return {"loss": error.pow(2).mean() if c.loss == "l2" else error.abs().mean()}
     noise = prior.shape(noise)
-    noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
-    predicted = network_output(backbone, noisy, step, mel, batch.get("guide"))
+    if c.process == "bridge":
+        noisy = bridge_point(audio, guide, bridge_time(step, len(levels)).unsqueeze(1), noise, c.bridge_noise)
+    else:
+        noisy = scale.sqrt() * audio + (1.0 - scale).sqrt() * noise
+    predicted = network_output(backbone, noisy, step, mel, guide)
     if c.predict == "clean":
         loss = prior.whiten(predicted - audio).pow(2).mean()
-        if c.stft_loss_weight <= 0:
-            return {"loss": loss}
-        spectral = stft_loss(predicted, audio).mean()
-        return {"loss": loss + c.stft_loss_weight * spectral, "clean_loss": loss, "stft_loss": spectral}
+        return with_spectral_terms(backbone, loss, "clean_loss", predicted, audio)
     if prior.std is not None:
         loss = prior.whiten(predicted - noise).pow(2).mean()
     elif c.loss == "l2":
         loss = F.mse_loss(predicted, noise.float())
     else:
         loss = F.l1_loss(predicted, noise.float())
-    if c.stft_loss_weight <= 0:
+    return with_spectral_terms(backbone, loss, "noise_loss", clean_estimate(noisy.float(), predicted, scale), audio,
+                               scale.squeeze(1))
+
+
+def mel_loss(extractor, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |log-mel difference| per item (B,) in the mel definition of `extractor` (its floor keeps silent
+    bins, and its f_max the band the mel does not describe, from counting)."""
+    return (extractor(estimate.float()) - extractor(target.float())).abs().flatten(1).mean(1)
+
+
+def with_spectral_terms(backbone, loss: torch.Tensor, name: str, estimate: torch.Tensor, target: torch.Tensor,
+                        weight: Optional[torch.Tensor] = None) -> dict:
+    """The loss dict: the diffusion `loss` (logged as `name`) plus the weighted STFT and mel terms the
+    config asks for, on the clean-signal estimate, each item's term times its `weight` when given."""
+    c = backbone.config
+    terms = {}
+    if c.stft_loss_weight > 0:
+        terms["stft_loss"] = (c.stft_loss_weight, stft_loss(estimate, target))
+    if c.mel_loss_weight > 0:
+        terms["mel_loss"] = (c.mel_loss_weight, mel_loss(backbone.guide_extractor, estimate, target))
+    if not terms:
         return {"loss": loss}
-    spectral = (stft_loss(clean_estimate(noisy.float(), predicted, scale), audio) * scale.squeeze(1)).mean()
-    return {"loss": loss + c.stft_loss_weight * spectral, "noise_loss": loss, "stft_loss": spectral}
+    out = {name: loss}
+    total = loss
+    for key, (factor, per_item) in terms.items():
+        out[key] = (per_item if weight is None else per_item * weight).mean()
+        total = total + factor * out[key]
+    return {"loss": total, **out}
+
+
+def bridge_time(step: torch.Tensor, steps: int) -> torch.Tensor:
+    """The bridge's time t in (0, 1] of training step indices 0 .. steps - 1 (the last one: the guide)."""
+    return (step.float() + 1) / steps
+
+
+def bridge_point(clean: torch.Tensor, guide: torch.Tensor, time: torch.Tensor, noise: torch.Tensor,
+                 noise_scale: float) -> torch.Tensor:
+    """x_t = (1 - t) x0 + t g + noise_scale sqrt(t (1 - t)) noise, with `time` per item (B, 1): a
+    Brownian bridge from the clean audio (t = 0) to the guide (t = 1), both ends noise-free."""
+    return (1 - time) * clean + time * guide + noise_scale * (time * (1 - time)).sqrt() * noise
+
+
+def bridge_step_count(config: DiffWaveModelConfig, fast: bool = True, steps: Optional[int] = None) -> int:
+    """A bridge sampler's steps: `steps`, the config's `bridge_steps` (fast) or one per training step."""
+    total = len(config.noise_schedule)
+    count = steps if steps is not None else config.bridge_steps if fast else total
+    if not 1 <= count <= total:
+        raise ValueError(f"steps must be between 1 and {total}")
+    return count
+
+
+@torch.no_grad()
+def bridge_reverse(backbone, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: int,
+                   generator: Optional[torch.Generator], autocast) -> torch.Tensor:
+    """The bridge's sampler, from the guide (B, samples) at t = 1 to t = 0 in `steps` equal steps: at each,
+    the network's clean estimate x0_hat and the bridge's posterior between it and the current point,
+    x_s = (1 - s/t) x0_hat + (s/t) x_t + noise_scale sqrt(s (t - s) / t) eps (prior-shaped, drawn on the
+    CPU from `generator`), clamped to [-1, 1]; the last step returns x0_hat itself."""
+    device = backbone.alpha_bar.device
+    total = len(backbone.alpha_bar)
+    audio = guide.to(device).float()
+    for n in range(steps, 0, -1):
+        t, s = n / steps, (n - 1) / steps
+        step = torch.full((audio.shape[0],), t * total - 1, device=device)
+        with autocast:
+            clean = backbone.denoise(audio, step, conditioning).squeeze(1).float()
+        if n == 1:
+            audio = clean
+        else:
+            noise = prior.shape(to_device(torch.randn(audio.shape, generator=generator), device))
+            audio = (1 - s / t) * clean + s / t * audio + backbone.config.bridge_noise * (s * (t - s) / t) ** 0.5 * noise
+        audio = audio.clamp(-1.0, 1.0)
+    return audio
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from common.mel import MelSpectrogram
 
 from .checkpoint import load_diffwave, mel_config
 from .backbone import Backbone
-from .diffusion import NoisePrior, reverse, schedule_for
+from .diffusion import NoisePrior, bridge_reverse, bridge_step_count, reverse, schedule_for
 
 log = logging.getLogger("diffwave.inference")
 
@@ -50,10 +50,10 @@ def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, step
     `hoist` (default: when it fits in 2 GiB) lets the backbone precompute its conditioning per layer.
     A PriorGrad model starts from, and adds, noise scaled by the mel's energy. `precision="bf16"`
     runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32). `initial` audio
-    (B, samples) and a `start` step of the schedule: shallow diffusion from that audio (see `reverse`)."""
+    (B, samples) and a `start` step of the schedule: shallow diffusion from that audio (see `reverse`).
+    A `process="bridge"` model samples from its guide in `steps` (fast: its `bridge_steps`) steps."""
     config = model.config
     device = next(model.parameters()).device
-    schedule = schedule_for(config, fast, steps)
     if config.unconditional:
         batch, length = 1 if mel is None else mel.shape[0], n_samples or config.audio_len
     else:
@@ -64,10 +64,18 @@ def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, step
     if hoist is None:
         hoist = model.conditioning_bytes(batch, length) <= HOIST_LIMIT_BYTES
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
+    if config.process == "bridge":
+        if initial is not None:
+            raise ValueError("a bridge model starts at its own guide: it takes no initial audio")
+        guide = model.guide_waveform(mel)
+        with autocast:
+            conditioning = model.condition(mel, hoist=hoist, guide=guide)
+        return bridge_reverse(model, conditioning, NoisePrior(config, mel), guide, bridge_step_count(config, fast, steps),
+                              generator, autocast)
     with autocast:
         conditioning = model.condition(mel, hoist=hoist)
-    return reverse(model, conditioning, NoisePrior(config, mel), schedule, (batch, length), generator, autocast,
-                   initial, start)
+    return reverse(model, conditioning, NoisePrior(config, mel), schedule_for(config, fast, steps), (batch, length),
+                   generator, autocast, initial, start)
 
 
 def build_parser() -> argparse.ArgumentParser:

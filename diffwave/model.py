@@ -184,8 +184,12 @@ class DiffWave(Backbone):
         if self.guide_extractor is None:
             return None
         if audio is None:
-            audio = guide_audio(mel, self.guide_extractor, self.config.griffin_lim_guide)
+            audio = self.guide_waveform(mel)
         return self.to_bands(audio.float())
+
+    def guide_waveform(self, mel: torch.Tensor) -> torch.Tensor:
+        """`griffin_lim_guide`: the guide audio (B, samples) of a mel (B, n_mels, frames)."""
+        return guide_audio(mel, self.guide_extractor, self.config.griffin_lim_guide)
 
     def conditioning_bytes(self, batch: int, samples: int) -> int:
         c = self.config

@@ -339,3 +339,104 @@ def test_guide_residual_model_starts_as_the_guide():
     torch.testing.assert_close(out.squeeze(1), guide)
     torch.testing.assert_close(vocode(mel, model, generator=torch.Generator().manual_seed(0)), guide.clamp(-1, 1),
                                atol=1e-4, rtol=0)
+
+
+def bridge_config(**options) -> DiffWaveModelConfig:
+    from common.config import to_dict
+    from common.mel import MelConfig
+
+    guide_mel = to_dict(MelConfig(n_mels=16, hop_length=64, n_fft=256, win_length=256))
+    return DiffWaveModelConfig(**TINY, bands=2, griffin_lim_guide=4, guide_mel=guide_mel, predict="clean",
+                               process="bridge", **options)
+
+
+def test_bridge_is_checked_and_an_untrained_residual_bridge_samples_the_guide():
+    with pytest.raises(ValueError, match="process"):
+        DiffWave(dataclasses.replace(bridge_config(), process="ode"))
+    with pytest.raises(ValueError, match="bridge"):
+        DiffWave(dataclasses.replace(bridge_config(), predict="noise"))
+    with pytest.raises(ValueError, match="bridge_steps"):
+        DiffWave(bridge_config(bridge_steps=51))
+    model = DiffWave(bridge_config(guide_residual=True)).eval()
+    mel = torch.randn(1, 16, 6) - 3
+    guide = model.guide_waveform(mel)
+    assert guide.abs().max() > 0
+    for steps in (1, 4):
+        audio = vocode(mel, model, steps=steps, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(audio, guide.clamp(-1, 1), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="initial"):
+        vocode(mel, model, initial=guide, start=0)
+
+
+def test_bridge_point_runs_from_the_recording_to_the_guide():
+    from diffwave.diffusion import bridge_point, bridge_time
+
+    clean, guide, noise = torch.randn(3, 4000), torch.randn(3, 4000), torch.randn(3, 4000)
+    time = bridge_time(torch.tensor([49, 24, 0]), 50).unsqueeze(1)
+    torch.testing.assert_close(time.squeeze(1), torch.tensor([1.0, 0.5, 0.02]))
+    point = bridge_point(clean, guide, time, noise, 0.4)
+    torch.testing.assert_close(point[0], guide[0])
+    torch.testing.assert_close(point[1], 0.5 * clean[1] + 0.5 * guide[1] + 0.2 * noise[1])
+    torch.testing.assert_close(point[2], 0.98 * clean[2] + 0.02 * guide[2] + 0.4 * (0.02 * 0.98) ** 0.5 * noise[2])
+
+
+def test_bridge_training_input_lies_on_the_bridge_at_the_step_it_is_told():
+    from diffwave.diffusion import training_loss
+
+    model = DiffWave(bridge_config(bridge_noise=0.0))
+    seen = {}
+
+    def spy(audio, step, spectrogram=None, guide=None):
+        seen.update(audio=audio, step=step)
+        return torch.zeros_like(audio).unsqueeze(1)
+
+    model.forward = spy
+    audio, mel = torch.randn(4, 6 * 64) * 0.1, torch.randn(4, 16, 6) - 3
+    guide = torch.randn(4, 6 * 64) * 0.1
+    loss = training_loss(model, {"audio": audio, "spectrogram": mel, "guide": guide, "seeds": torch.arange(4)})
+    time = ((seen["step"].float() + 1) / 50).unsqueeze(1)
+    torch.testing.assert_close(seen["audio"], (1 - time) * audio + time * guide)
+    torch.testing.assert_close(loss["loss"], audio.pow(2).mean())
+
+
+def test_bridge_sampler_follows_the_bridge_and_ends_on_an_oracles_audio():
+    """A network that always predicts the recording: without noise every point the sampler visits is the
+    bridge's own point at that time (what training showed the network), with noise it still ends on the
+    recording."""
+    from types import SimpleNamespace
+
+    from diffwave.diffusion import bridge_reverse
+
+    clean, guide = torch.rand(2, 640) - 0.5, torch.rand(2, 640) - 0.5
+    visits = []
+
+    def denoise(audio, step, conditioning):
+        visits.append((audio.clone(), float(step[0])))
+        return clean.unsqueeze(1)
+
+    for noise in (0.0, 0.5):
+        visits.clear()
+        oracle = SimpleNamespace(alpha_bar=torch.ones(50), config=SimpleNamespace(bridge_noise=noise), denoise=denoise)
+        out = bridge_reverse(oracle, None, NoisePrior(DiffWaveModelConfig(), None), guide, 5,
+                             torch.Generator().manual_seed(0), torch.autocast("cpu", enabled=False))
+        torch.testing.assert_close(out, clean)
+        assert [step for _, step in visits] == pytest.approx([49, 39, 29, 19, 9])
+        if noise == 0:
+            for (audio, step), t in zip(visits, (1.0, 0.8, 0.6, 0.4, 0.2)):
+                torch.testing.assert_close(audio, (1 - t) * clean + t * guide)
+
+
+def test_mel_loss_is_zero_for_the_recording_and_checked():
+    from diffwave.diffusion import mel_loss, training_loss
+
+    with pytest.raises(ValueError, match="mel_loss_weight"):
+        DiffWave(DiffWaveModelConfig(**TINY, mel_loss_weight=1.0))
+    model = DiffWave(bridge_config(guide_residual=True, mel_loss_weight=2.0))
+    audio = (torch.rand(2, 8 * 64) - 0.5) * 0.2
+    torch.testing.assert_close(mel_loss(model.guide_extractor, audio, audio), torch.zeros(2))
+    assert (mel_loss(model.guide_extractor, audio * 0.5, audio) > 0.1).all()
+    batch = {"audio": audio, "spectrogram": model.guide_extractor(audio), "guide": audio * 0.5,
+             "seeds": torch.arange(2)}
+    loss = training_loss(model, batch)
+    assert loss["mel_loss"] > 0.1
+    torch.testing.assert_close(loss["loss"], loss["clean_loss"] + 2.0 * loss["mel_loss"])
