@@ -53,6 +53,8 @@ def check_config(c: DiffWaveModelConfig) -> None:
     if c.process == "bridge" and (c.bridge_noise < 0 or not 1 <= c.bridge_steps <= len(c.noise_schedule)):
         raise ValueError(f"bridge_noise ({c.bridge_noise}) must be >= 0 and bridge_steps ({c.bridge_steps}) "
                          f"between 1 and the {len(c.noise_schedule)} training steps")
+    if c.clean_loss_weight < 0 or (c.clean_loss_weight == 0 and c.stft_loss_weight <= 0 and c.mel_loss_weight <= 0):
+        raise ValueError(f"clean_loss_weight ({c.clean_loss_weight}) must be >= 0, and > 0 without a spectral loss")
     if c.mel_loss_weight > 0 and (not c.griffin_lim_guide or c.whitened):
         raise ValueError("mel_loss_weight is taken in the guide's mel definition: it needs griffin_lim_guide")
     if c.griffin_lim_guide and not c.guide_mel:

@@ -87,6 +87,9 @@ class DiffWaveModelConfig:
     # What the network outputs: "noise" (lmnt's epsilon) or "clean" (the clean signal x0; the loss is
     # then on x0, so near-clean steps only need the identity and their errors are not amplified).
     predict: str = "noise"
+    # With predict "clean": the weight of the squared error on the clean signal (0: the spectral terms
+    # alone, which do not ask for the recording's phase, where a squared error shrinks what it cannot place).
+    clean_loss_weight: float = 1.0
     # The noise predictor (diffusion itself is backbone-independent, see diffusion.py): "diffwave"
     # (lmnt's network, the fields above), "wavenet" (philsyn's WaveNet of the SaShiMi+DiffWave code and
     # the seed projects: residual_channels, residual_layers, dilation_cycle_length, skip_channels) or

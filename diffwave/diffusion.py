@@ -288,7 +288,7 @@ def training_loss(backbone, batch: dict) -> dict:
     per item by its alpha_bar (near-noise steps, where the estimate is mostly amplified noise, count
     little), and `mel_loss_weight` a log-mel L1 loss weighted the same way. With `predict="clean"` the
     terms are on the network's clean signal instead, unweighted: the squared error (whitened by the
-    prior when there is one) and the spectral terms. With `process="bridge"`
+    prior when there is one, times `clean_loss_weight`) and the spectral terms. With `process="bridge"`
     the network's input is a point of the bridge from the recording to its guide (`bridge_point`)."""
     c = backbone.config
     audio, mel = batch["audio"], batch.get("spectrogram")
@@ -319,7 +319,7 @@ def training_loss(backbone, batch: dict) -> dict:
     predicted = network_output(backbone, noisy, step, mel, guide)
     if c.predict == "clean":
         loss = prior.whiten(predicted - audio).pow(2).mean()
-        return with_spectral_terms(backbone, loss, "clean_loss", predicted, audio)
+        return with_spectral_terms(backbone, loss, "clean_loss", predicted, audio, loss_weight=c.clean_loss_weight)
     if prior.std is not None:
         loss = prior.whiten(predicted - noise).pow(2).mean()
     elif c.loss == "l2":
@@ -337,9 +337,10 @@ def mel_loss(extractor, estimate: torch.Tensor, target: torch.Tensor) -> torch.T
 
 
 def with_spectral_terms(backbone, loss: torch.Tensor, name: str, estimate: torch.Tensor, target: torch.Tensor,
-                        weight: Optional[torch.Tensor] = None) -> dict:
-    """The loss dict: the diffusion `loss` (logged as `name`) plus the weighted STFT and mel terms the
-    config asks for, on the clean-signal estimate, each item's term times its `weight` when given."""
+                        weight: Optional[torch.Tensor] = None, loss_weight: float = 1.0) -> dict:
+    """The loss dict: the diffusion `loss` (logged as `name`) times `loss_weight`, plus the weighted STFT
+    and mel terms the config asks for, on the clean-signal estimate, each item's term times its `weight`
+    when given."""
     c = backbone.config
     terms = {}
     if c.stft_loss_weight > 0:
@@ -347,9 +348,9 @@ def with_spectral_terms(backbone, loss: torch.Tensor, name: str, estimate: torch
     if c.mel_loss_weight > 0:
         terms["mel_loss"] = (c.mel_loss_weight, mel_loss(backbone.guide_extractor, estimate, target))
     if not terms:
-        return {"loss": loss}
+        return {"loss": loss_weight * loss}
     out = {name: loss}
-    total = loss
+    total = loss_weight * loss
     for key, (factor, per_item) in terms.items():
         out[key] = (per_item if weight is None else per_item * weight).mean()
         total = total + factor * out[key]

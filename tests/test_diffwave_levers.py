@@ -440,3 +440,9 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
     loss = training_loss(model, batch)
     assert loss["mel_loss"] > 0.1
     torch.testing.assert_close(loss["loss"], loss["clean_loss"] + 2.0 * loss["mel_loss"])
+    spectral_only = DiffWave(bridge_config(guide_residual=True, mel_loss_weight=2.0, clean_loss_weight=0.0))
+    loss = training_loss(spectral_only, batch)
+    assert loss["clean_loss"] > 0
+    torch.testing.assert_close(loss["loss"], 2.0 * loss["mel_loss"])
+    with pytest.raises(ValueError, match="clean_loss_weight"):
+        DiffWave(bridge_config(clean_loss_weight=0.0))
