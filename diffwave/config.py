@@ -84,6 +84,10 @@ class DiffWaveModelConfig:
     # griffin_lim_guide). Unlike the STFT loss's log magnitudes, it leaves out silent bins and the band
     # above the mel's f_max, which the mel does not determine.
     mel_loss_weight: float = 0.0
+    # FFT sizes of a multi-resolution mel loss (each with hop size/4 and n_mels in proportion to the
+    # guide mel's n_mels per FFT bin, as BigVGAN's multi-scale mel loss); empty: the guide's mel alone.
+    # Griffin-Lim's audio is consistent at its own resolution; at the others its phase errors show.
+    mel_loss_fft_sizes: list = field(default_factory=list)
     # What the network outputs: "noise" (lmnt's epsilon) or "clean" (the clean signal x0; the loss is
     # then on x0, so near-clean steps only need the identity and their errors are not amplified).
     predict: str = "noise"

@@ -330,10 +330,13 @@ def training_loss(backbone, batch: dict) -> dict:
                                scale.squeeze(1))
 
 
-def mel_loss(extractor, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean |log-mel difference| per item (B,) in the mel definition of `extractor` (its floor keeps silent
-    bins, and its f_max the band the mel does not describe, from counting)."""
-    return (extractor(estimate.float()) - extractor(target.float())).abs().flatten(1).mean(1)
+def mel_loss(extractors, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |log-mel difference| per item (B,), averaged over the mel definitions of `extractors` (a log
+    floor keeps silent bins, and f_max the band the mel does not describe, from counting)."""
+    total = 0
+    for extractor in extractors:
+        total = total + (extractor(estimate.float()) - extractor(target.float())).abs().flatten(1).mean(1)
+    return total / len(extractors)
 
 
 def with_spectral_terms(backbone, loss: torch.Tensor, name: str, estimate: torch.Tensor, target: torch.Tensor,
@@ -346,7 +349,7 @@ def with_spectral_terms(backbone, loss: torch.Tensor, name: str, estimate: torch
     if c.stft_loss_weight > 0:
         terms["stft_loss"] = (c.stft_loss_weight, stft_loss(estimate, target))
     if c.mel_loss_weight > 0:
-        terms["mel_loss"] = (c.mel_loss_weight, mel_loss(backbone.guide_extractor, estimate, target))
+        terms["mel_loss"] = (c.mel_loss_weight, mel_loss(backbone.mel_loss_extractors(), estimate, target))
     if not terms:
         return {"loss": loss_weight * loss}
     out = {name: loss}

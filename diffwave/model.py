@@ -4,6 +4,7 @@ lmnt-com/diffwave so its published weights load with strict=True.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -50,6 +51,12 @@ def guide_audio(mel: torch.Tensor, extractor: MelSpectrogram, iterations: int) -
     fixed phase seed, so that one mel always gives one guide (in training crops and in the vocoder)."""
     with torch.autocast(mel.device.type, enabled=False):
         return griffin_lim(mel.float(), extractor, n_iter=iterations, generator=torch.Generator().manual_seed(0))
+
+
+def resolution(config: MelConfig, fft_size: int) -> MelConfig:
+    """`config` at another FFT size: window `fft_size`, hop a quarter of it, mel bins in proportion."""
+    return dataclasses.replace(config, n_fft=fft_size, win_length=fft_size, hop_length=fft_size // 4,
+                               n_mels=max(1, config.n_mels * fft_size // config.n_fft))
 
 
 def conv1d(*args, **kwargs) -> nn.Conv1d:
@@ -148,6 +155,8 @@ class DiffWave(Backbone):
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
         self.guide_extractor = MelSpectrogram(MelConfig(**c.guide_mel)) if c.griffin_lim_guide else None
+        self.loss_extractors = nn.ModuleList([MelSpectrogram(resolution(MelConfig(**c.guide_mel), size))
+                                              for size in c.mel_loss_fft_sizes]) if c.mel_loss_weight > 0 else None
         self.input_projection = conv1d(c.bands * (2 if c.griffin_lim_guide else 1), c.residual_channels, 1)
         self.diffusion_embedding = DiffusionEmbedding(len(c.noise_schedule))
         self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples // c.bands)
@@ -186,6 +195,10 @@ class DiffWave(Backbone):
         if audio is None:
             audio = self.guide_waveform(mel)
         return self.to_bands(audio.float())
+
+    def mel_loss_extractors(self) -> list[MelSpectrogram]:
+        """The mel definitions of the `mel_loss_weight` term: the `mel_loss_fft_sizes`, or the guide's."""
+        return list(self.loss_extractors) if self.loss_extractors else [self.guide_extractor]
 
     def guide_waveform(self, mel: torch.Tensor) -> torch.Tensor:
         """`griffin_lim_guide`: the guide audio (B, samples) of a mel (B, n_mels, frames)."""

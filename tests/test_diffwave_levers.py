@@ -433,8 +433,8 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
         DiffWave(DiffWaveModelConfig(**TINY, mel_loss_weight=1.0))
     model = DiffWave(bridge_config(guide_residual=True, mel_loss_weight=2.0))
     audio = (torch.rand(2, 8 * 64) - 0.5) * 0.2
-    torch.testing.assert_close(mel_loss(model.guide_extractor, audio, audio), torch.zeros(2))
-    assert (mel_loss(model.guide_extractor, audio * 0.5, audio) > 0.1).all()
+    torch.testing.assert_close(mel_loss([model.guide_extractor], audio, audio), torch.zeros(2))
+    assert (mel_loss([model.guide_extractor], audio * 0.5, audio) > 0.1).all()
     batch = {"audio": audio, "spectrogram": model.guide_extractor(audio), "guide": audio * 0.5,
              "seeds": torch.arange(2)}
     loss = training_loss(model, batch)
@@ -446,3 +446,8 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
     torch.testing.assert_close(loss["loss"], 2.0 * loss["mel_loss"])
     with pytest.raises(ValueError, match="clean_loss_weight"):
         DiffWave(bridge_config(clean_loss_weight=0.0))
+    resolutions = DiffWave(bridge_config(mel_loss_weight=1.0, mel_loss_fft_sizes=[128, 512]))
+    extractors = resolutions.mel_loss_extractors()
+    assert [(e.config.n_fft, e.config.hop_length, e.config.n_mels) for e in extractors] == [(128, 32, 8), (512, 128, 32)]
+    torch.testing.assert_close(mel_loss(extractors, audio * 0.5, audio),
+                               (mel_loss(extractors[:1], audio * 0.5, audio) + mel_loss(extractors[1:], audio * 0.5, audio)) / 2)
