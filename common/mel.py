@@ -155,6 +155,10 @@ class MelSpectrogram(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.differentiable(wav)
+
+    def differentiable(self, wav: torch.Tensor) -> torch.Tensor:
+        """The features with autograd (for a loss on them); calling the extractor itself gives no gradient."""
         single = wav.dim() == 1
         if single:
             wav = wav.unsqueeze(0)

@@ -335,7 +335,8 @@ def mel_loss(extractors, estimate: torch.Tensor, target: torch.Tensor) -> torch.
     floor keeps silent bins, and f_max the band the mel does not describe, from counting)."""
     total = 0
     for extractor in extractors:
-        total = total + (extractor(estimate.float()) - extractor(target.float())).abs().flatten(1).mean(1)
+        difference = extractor.differentiable(estimate.float()) - extractor(target.float())
+        total = total + difference.abs().flatten(1).mean(1)
     return total / len(extractors)
 
 

@@ -435,6 +435,9 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
     audio = (torch.rand(2, 8 * 64) - 0.5) * 0.2
     torch.testing.assert_close(mel_loss([model.guide_extractor], audio, audio), torch.zeros(2))
     assert (mel_loss([model.guide_extractor], audio * 0.5, audio) > 0.1).all()
+    estimate = (audio * 0.5).requires_grad_()
+    mel_loss([model.guide_extractor], estimate, audio).sum().backward()
+    assert estimate.grad.abs().max() > 0  # the extractor's own call gives no gradient; the loss must
     batch = {"audio": audio, "spectrogram": model.guide_extractor(audio), "guide": audio * 0.5,
              "seeds": torch.arange(2)}
     loss = training_loss(model, batch)
@@ -444,6 +447,8 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
     loss = training_loss(spectral_only, batch)
     assert loss["clean_loss"] > 0
     torch.testing.assert_close(loss["loss"], 2.0 * loss["mel_loss"])
+    loss["loss"].backward()
+    assert spectral_only.output_projection.weight.grad.abs().max() > 0
     with pytest.raises(ValueError, match="clean_loss_weight"):
         DiffWave(bridge_config(clean_loss_weight=0.0))
     resolutions = DiffWave(bridge_config(mel_loss_weight=1.0, mel_loss_fft_sizes=[128, 512]))
