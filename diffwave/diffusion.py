@@ -401,7 +401,8 @@ def bridge_reverse(backbone, conditioning, prior: NoisePrior, guide: torch.Tenso
             audio = clean
         else:
             noise = prior.shape(to_device(torch.randn(audio.shape, generator=generator), device))
-            audio = (1 - s / t) * clean + s / t * audio + backbone.config.bridge_noise * (s * (t - s) / t) ** 0.5 * noise
+            spread = backbone.config.bridge_noise * (s * (t - s) / t) ** 0.5
+            audio = (1 - s / t) * clean + s / t * audio + spread * noise
         audio = audio.clamp(-1.0, 1.0)
     return audio
 

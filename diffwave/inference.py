@@ -70,8 +70,8 @@ def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, step
         guide = model.guide_waveform(mel)
         with autocast:
             conditioning = model.condition(mel, hoist=hoist, guide=guide)
-        return bridge_reverse(model, conditioning, NoisePrior(config, mel), guide, bridge_step_count(config, fast, steps),
-                              generator, autocast)
+        return bridge_reverse(model, conditioning, NoisePrior(config, mel), guide,
+                              bridge_step_count(config, fast, steps), generator, autocast)
     with autocast:
         conditioning = model.condition(mel, hoist=hoist)
     return reverse(model, conditioning, NoisePrior(config, mel), schedule_for(config, fast, steps), (batch, length),
