@@ -7,10 +7,21 @@ of processes or workers, and a run resumed at step N sees exactly the batches it
 """
 from __future__ import annotations
 
+import random
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds every generator a run draws from without its own seed: torch (the initial weights,
+    dropout), numpy and Python's `random`. Training calls it before building the model, so that
+    one seed gives one model."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 class SeededBatchSampler(Sampler):

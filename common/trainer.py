@@ -23,7 +23,7 @@ from .checkpoint import (CheckpointError, capture_rng, load_checkpoint, make_che
                          save_training_checkpoint)
 from .precision import native_bf16
 from .progress import progress_bar
-from .sampling import SeededBatchSampler
+from .sampling import SeededBatchSampler, seed_everything
 from .train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Trainer:
         self.dist = init_distributed()
         self.device = pick_device(device, self.dist)
         self.progress = progress and self.dist.is_main
-        torch.manual_seed(self.config.seed)
+        seed_everything(self.config.seed)
         self.model = task.model.to(self.device)
         if self.config.compile:
             for module in task.compile_targets:

@@ -23,6 +23,7 @@ from common.config import ConfigError, apply_overrides, from_dict, to_dict
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
 from common.mel import MelConfig, MelSpectrogram, preset
+from common.sampling import seed_everything
 from common.trainer import TrainingError, TrainingTask
 
 from .config import DiffWaveConfig
@@ -145,6 +146,7 @@ def main(argv=None) -> int:
                                   config.model.griffin_lim_guide)
         if config.model.prior_grad:
             config = with_prior_energy(config, dataset)
+        seed_everything(config.train.seed)
         model = build_model(config.model)
         log.info("DiffWave (%s backbone): %.2fM parameters", config.model.backbone,
                  sum(p.numel() for p in model.parameters()) / 1e6)

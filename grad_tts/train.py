@@ -17,6 +17,7 @@ from common.cli import add_training_arguments, base_config, run_training
 from common.config import ConfigError, apply_overrides, to_dict
 from common.filelists import CorpusError, read_corpus, speaker_order
 from common.images import to_image
+from common.sampling import seed_everything
 from common.trainer import TrainingError, TrainingTask
 from text import TextProcessor
 
@@ -99,6 +100,7 @@ def main(argv=None) -> int:
                                   f"{len(speakers)} training speakers")
             spk = speakers.get(utt.speaker) if speakers else None
             valid_items.append((processor(utt.text), dataset.mel(utt), spk))
+        seed_everything(config.train.seed)
         model = GradTTS(config.model)
         log.info("Grad-TTS: %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
         task = TrainingTask(
