@@ -79,7 +79,8 @@ setup(
         "ipa": ["phonemizer"],
         "test": ["pytest", "hypothesis", "httpx", "openai", "selenium"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
-        "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy"],
+        "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy", "speechmos", "onnxruntime",
+                 "requests"],
     },
     entry_points={
         "console_scripts": [

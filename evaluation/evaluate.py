@@ -6,6 +6,8 @@
                         ground-truth recognition scores, DTW mel distance and duration ratio
     --vocoder CKPT      copy-synthesis fidelity of a DiffWave checkpoint on the truth recordings
 
+Every system, and the recordings, also get DNSMOS quality predictions (P.808 MOS, P.835 SIG/BAK/OVRL).
+
 Writes DIR/results.json and DIR/report.md (tables and mel-spectrogram plots in DIR/plots/).
 """
 from __future__ import annotations
@@ -22,10 +24,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .asr import Recognizer, ScoringNormalizer
 from common.audio import load_wav, save_wav
 from common.filelists import read_filelist
 from common.mel import MelConfig, MelSpectrogram
+
+from .asr import Recognizer, ScoringNormalizer
+from .dnsmos import QualityPredictor
 from .metrics import copy_synthesis_scores, dtw_log_mel_distance, error_rates
 
 log = logging.getLogger("evaluation.evaluate")
@@ -60,6 +64,7 @@ def read_entries(path: Path) -> list[Entry]:
 class Evaluator:
     def __init__(self, mel: MelConfig = MelConfig()):
         self.recognizer = Recognizer()
+        self.predict_quality = QualityPredictor()
         self.normalize = ScoringNormalizer()
         self.extractor = MelSpectrogram(mel)
         self.rate = mel.sample_rate
@@ -73,6 +78,12 @@ class Evaluator:
             hyps.append(hyp)
             per.append({"id": e.uid, "reference": ref, "hypothesis": hyp, **error_rates([ref], [hyp])})
         return {**error_rates(refs, hyps), "utterances": per}
+
+    def quality(self, entries: list[Entry]) -> dict:
+        """Mean DNSMOS scores of `entries`, with each utterance's."""
+        per = [{"id": e.uid, **self.predict_quality(load_wav(e.wav, self.rate), self.rate)} for e in entries]
+        means = {key: float(np.mean([p[key] for p in per])) for key in ("p808", "sig", "bak", "ovrl")} if per else {}
+        return {**means, "utterances": per}
 
     def acoustic(self, entries: list[Entry], truth: dict[str, Entry]) -> dict:
         distances, ratios = [], []
@@ -145,16 +156,22 @@ def _fmt(value) -> str:
 
 
 def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
-    lines = ["# Evaluation", "", "| system | utterances | WER | CER | DTW log-mel L1 | duration ratio | "
-             "RTF acoustic | RTF vocoder |", "|---|---|---|---|---|---|---|---|"]
+    def mos(q: dict) -> str:
+        return " | ".join(_fmt(q.get(key)) for key in ("p808", "sig", "bak", "ovrl"))
+
+    lines = [f"# Evaluation{': ' + results['title'] if results.get('title') else ''}", "",
+             "| system | utterances | WER | CER | DNSMOS P.808 | SIG | BAK | OVRL | DTW log-mel L1 | duration ratio | "
+             "RTF acoustic | RTF vocoder |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results["systems"].items():
         lines.append(f"| {name} | {len(r['intelligibility']['utterances'])} | {_fmt(r['intelligibility']['wer'])} | "
-                     f"{_fmt(r['intelligibility']['cer'])} | {_fmt(r['acoustic'].get('dtw_log_mel_l1'))} | "
+                     f"{_fmt(r['intelligibility']['cer'])} | {mos(r['quality'])} | "
+                     f"{_fmt(r['acoustic'].get('dtw_log_mel_l1'))} | "
                      f"{_fmt(r['acoustic'].get('duration_ratio'))} | {_fmt(r['speed'].get('rtf_acoustic'))} | "
                      f"{_fmt(r['speed'].get('rtf_vocoder'))} |")
     if "ground_truth" in results:
         gt = results["ground_truth"]
-        lines.append(f"| ground truth | {len(gt['utterances'])} | {_fmt(gt['wer'])} | {_fmt(gt['cer'])} | 0 | 1 | | |")
+        lines.append(f"| recordings | {len(gt['utterances'])} | {_fmt(gt['wer'])} | {_fmt(gt['cer'])} | "
+                     f"{mos(results.get('ground_truth_quality', {}))} | 0 | 1 | | |")
     if "copy_synthesis" in results:
         cs = results["copy_synthesis"]
         lines += ["", "Vocoder copy-synthesis (ground-truth mel -> vocoder), against the recordings:", "",
@@ -178,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocoder", help="DiffWave checkpoint for copy-synthesis scores")
     parser.add_argument("--copy-limit", type=int, default=10, help="recordings used for copy-synthesis")
     parser.add_argument("--plots", type=int, default=3, help="utterances to plot")
+    parser.add_argument("--title", help="what the sentences are, for the report's heading")
     return parser
 
 
@@ -199,15 +217,17 @@ def main(argv=None) -> int:
         log.error("%s", err)
         return 1
     truth = {e.uid: e for e in truth_entries}
-    results: dict = {"systems": {}}
+    results: dict = {"title": args.title, "systems": {}}
     for name, entries in systems.items():
         log.info("%s: %d utterances", name, len(entries))
         results["systems"][name] = {"intelligibility": evaluator.intelligibility(entries),
+                                    "quality": evaluator.quality(entries),
                                     "acoustic": evaluator.acoustic(entries, truth), "speed": evaluator.speed(entries)}
     used = {e.uid for entries in systems.values() for e in entries}
     matched_truth = [e for e in truth_entries if e.uid in used] or truth_entries
     if matched_truth:
         results["ground_truth"] = evaluator.intelligibility(matched_truth)
+        results["ground_truth_quality"] = evaluator.quality(matched_truth)
     if args.vocoder and truth_entries:
         results["copy_synthesis"] = evaluator.copy_synthesis(Path(args.vocoder), truth_entries, args.copy_limit,
                                                              save_dir=out / "copy_synthesis")

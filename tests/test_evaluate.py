@@ -126,5 +126,23 @@ def test_report_on_tiny_run(spoken, tmp_path):
     assert system["speed"] == {"rtf_acoustic": pytest.approx(0.1), "rtf_vocoder": pytest.approx(0.5)}
     assert results["copy_synthesis"]["utterances"] == 1
     report = (out / "report.md").read_text()
-    assert "| engine | 3 |" in report and "| ground truth |" in report and "PESQ" in report
+    assert "| engine | 3 |" in report and "| recordings |" in report and "PESQ" in report
+    assert 1 <= system["quality"]["p808"] <= 5 and len(system["quality"]["utterances"]) == 3
+    assert results["ground_truth_quality"]["ovrl"] == pytest.approx(system["quality"]["ovrl"])
     assert len(list((out / "plots").glob("*.png"))) == 2
+
+
+def test_dnsmos_scores_speech_above_noise(spoken):
+    from evaluation.dnsmos import QualityPredictor
+
+    _, entries = spoken
+    predict = QualityPredictor()
+    speech = predict(load_wav(entries[0][0], 22050), 22050)
+    noise = predict(np.random.default_rng(0).normal(0, 0.1, 22050 * 3), 22050)
+    assert set(speech) == {"p808", "sig", "bak", "ovrl"}
+    for scores in (speech, noise):
+        assert all(1.0 <= v <= 5.0 for v in scores.values()), scores
+    # flite's speech read 3.5 / 2.9 / 4.0 / 2.7 on the demo test split; white noise is far below
+    assert speech["p808"] > noise["p808"] + 0.5 and speech["bak"] > noise["bak"] + 1.0
+    with pytest.raises(ValueError, match="not finite"):
+        predict(np.full(16000, np.nan), 16000)

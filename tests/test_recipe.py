@@ -40,8 +40,9 @@ def test_recipe_end_to_end_and_rerun(tmp_path, tiny_confs):
     # one broken and one missing recording: reported in rejected.tsv, the rest goes on
     (corpus / "wavs" / "LJ000-0003.wav").write_bytes(b"garbage")
     (corpus / "wavs" / "LJ000-0004.wav").unlink()
+    new_sentences = make_ljspeech(tmp_path / "new_sentences", n=3)
     work = tmp_path / "work"
-    first = run_recipe(corpus, work, tiny_confs, "--stop-stage", "4")
+    first = run_recipe(corpus, work, tiny_confs, "--new-sentences", str(new_sentences))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     rejected = (work / "data/prepared/rejected.tsv").read_text()
     assert "LJ000-0003.wav" in rejected and "LJ000-0004.wav" in rejected
@@ -57,9 +58,21 @@ def test_recipe_end_to_end_and_rerun(tmp_path, tiny_confs):
     by_length = sorted(rows, key=lambda r: len(r["normalized"]))
     assert float(by_length[0]["seconds"]) < float(by_length[-1]["seconds"])
     assert read_manifest(work / "exp/synth/test_griffin_lim")
-    again = run_recipe(corpus, work, tiny_confs, "--stop-stage", "4")
+    assert len(read_manifest(work / "exp/synth/new_sentences_diffwave")) == 3
+
+    # stage 5 scores each split, the held-out new_sentences first, DNSMOS beside WER
+    report = (work / "exp/eval/report.md").read_text()
+    assert report.index("## Evaluation: new_sentences") < report.index("## Evaluation: the corpus's test split")
+    assert report.count("| grad_tts+diffwave |") == 2 and report.count("| recordings |") == 2
+    assert "DNSMOS P.808" in report
+    results = json.loads((work / "exp/eval/new_sentences/results.json").read_text())
+    for system in ("grad_tts+griffin_lim", "grad_tts+diffwave"):
+        assert len(results["systems"][system]["intelligibility"]["utterances"]) == 3
+        assert 1 <= results["systems"][system]["quality"]["p808"] <= 5
+    assert "copy_synthesis" in json.loads((work / "exp/eval/test/results.json").read_text())
+    again = run_recipe(corpus, work, tiny_confs)
     assert again.returncode == 0
-    for stage in range(5):
+    for stage in range(6):
         assert f"stage {stage} (" in again.stdout and "done before, skipping" in again.stdout
 
 

@@ -6,12 +6,13 @@
 #
 # Stages (each is skipped when its .done marker exists; a training stage that was interrupted resumes):
 #   0 data       LJSpeech-1.1 from --data DIR, data/LJSpeech-1.1, or a download when the network allows;
-#                with --demo: a small corpus spoken by flite (or espeak-ng) from the shipped sentences
+#                with --demo: --demo-size sentences chosen for phonetic coverage (local/demo_text.py), spoken
+#                by flite (or espeak-ng), and the held-out new_sentences.txt in data/demo/new_sentences
 #   1 prepare    check every wav and text, resample, split (yours with --split-dir, e.g. ../shared/reference/ljspeech_split)
 #   2 grad_tts   train the acoustic model            (exp/grad_tts/last.pt)
 #   3 diffwave   train the vocoder on the same mels  (exp/diffwave/last.pt)
-#   4 synthesize the test sentences and lines.txt    (exp/synth/, and out/ for the demo)
-#   5 evaluate   intelligibility, fidelity and speed (exp/eval/)
+#   4 synthesize the test sentences, the demo's new_sentences and lines.txt (exp/synth/, and out/ for the demo)
+#   5 evaluate   intelligibility, quality, fidelity and speed of each test split (exp/eval/report.md)
 # Everything is written under --work DIR (default: the repository root).
 # Python: $PYTHON when set, else the active virtualenv ($VIRTUAL_ENV), else the repository's .venv
 #   (what scripts/setup.sh makes), else python3.
@@ -39,6 +40,9 @@ schedule=""
 gt_share=0.5
 deadline=30
 demo_reserve=""
+demo_size=1500
+vocoder_clips=""
+new_sentences=""
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -57,9 +61,16 @@ while [ $# -gt 0 ]; do
     --schedule) schedule=$2; shift 2 ;;
     --grad-tts-share) gt_share=$2; shift 2 ;;
     --deadline) deadline=$2; shift 2 ;;
+    --demo-size) demo_size=$2; shift 2 ;;
+    --vocoder-clips) vocoder_clips=$2; shift 2 ;;
+    --new-sentences) new_sentences=$2; shift 2 ;;
     -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE,"
                echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5),"
-               echo "      --deadline M (demo without --minutes: train so that the whole run takes about M minutes, 30)"; exit 0 ;;
+               echo "      --deadline M (demo without --minutes: train so that the whole run takes about M minutes, 30),"
+               echo "      --demo-size N (sentences in the demo corpus, $demo_size),"
+               echo "      --vocoder-clips N (DiffWave trains on the first N training clips; the demo's default 400),"
+               echo "      --new-sentences DIR (LJSpeech-style recordings of sentences apart from the training text: a test"
+               echo "      split of its own, evaluated first; the demo makes data/demo/new_sentences)"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -108,11 +119,21 @@ if $demo; then conf_prefix="$here/conf/demo_"; else conf_prefix="$here/conf/"; f
 gt_conf=$(realpath "${gt_conf:-${conf_prefix}grad_tts.json}")
 dw_conf=$(realpath "${dw_conf:-${conf_prefix}diffwave.json}")
 
-if $demo; then corpus=data/demo/LJSpeech-1.1; else corpus=${data:-data/LJSpeech-1.1}; fi
+prepare_args=()
+if $demo; then
+  corpus=data/demo/LJSpeech-1.1
+  new_sentences=${new_sentences:-data/demo/new_sentences}
+  # a small valid and test split: the held-out new_sentences are the demo's main test
+  prepare_args=(--valid-share 0.01 --test-share 0.02)
+  # the Griffin-Lim guide of each clip costs the vocoder's thread ~0.1 s per second of audio
+  vocoder_clips=${vocoder_clips:-400}
+else
+  corpus=${data:-data/LJSpeech-1.1}
+fi
 
 if run_stage 0 && ! skip_done 0 "data"; then
   if $demo; then
-    "$python" "$here/local/make_demo_corpus.py" "$corpus"
+    "$python" "$here/local/make_demo_corpus.py" "$corpus" --size "$demo_size" --held-out "$new_sentences"
   elif [ ! -f "$corpus/metadata.csv" ]; then
     if [ -n "$data" ]; then
       echo "run.sh: $data has no metadata.csv: --data must point at an LJSpeech-1.1 folder (metadata.csv, wavs/)" >&2
@@ -131,7 +152,8 @@ if run_stage 0 && ! skip_done 0 "data"; then
 fi
 
 if run_stage 1 && ! skip_done 1 "prepare"; then
-  "$python" "$here/local/prepare.py" "$corpus" "$prepared" ${split_dir:+--split-dir "$split_dir"}
+  "$python" "$here/local/prepare.py" "$corpus" "$prepared" ${split_dir:+--split-dir "$split_dir"} \
+    ${new_sentences:+--held-out "new_sentences=$new_sentences"} ${prepare_args[@]+"${prepare_args[@]}"}
   mark_done 1
 fi
 
@@ -144,9 +166,13 @@ train_grad_tts() {
 train_diffwave() {
   # The vocoder learns the acoustic model's features: from its checkpoint when there is one (else
   # the DiffWave config's own mel settings, which synthesize.py checks against the acoustic model's)
-  local mel_from=()
+  local mel_from=() clips="$prepared/train.txt"
   [ -f "$exp/grad_tts/last.pt" ] && mel_from=(--mel-from "$exp/grad_tts/last.pt")
-  trainer diffwave.train "$prepared/train.txt" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
+  if [ -n "$vocoder_clips" ]; then
+    clips="$prepared/train_vocoder.txt"
+    head -n "$vocoder_clips" "$prepared/train.txt" > "$clips"
+  fi
+  trainer diffwave.train "$clips" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
     --out "$exp/diffwave" --config "$dw_conf" ${mel_from[@]+"${mel_from[@]}"} --cache-dir data/cache --resume \
     ${dw_budget[@]+"${dw_budget[@]}"} "$@"
 }
@@ -174,13 +200,20 @@ if run_stage 3 && ! skip_done 3 "train DiffWave"; then
   mark_done 3
 fi
 
+# The test splits: the held-out new_sentences first (the demo's), then the corpus's own test split.
+splits=()
+[ -f "$prepared/new_sentences_lines.txt" ] && splits+=(new_sentences)
+splits+=(test)
+lines_of() { if [ "$1" = test ]; then echo "$prepared/test_lines.txt"; else echo "$prepared/$1_lines.txt"; fi; }
+
 if run_stage 4 && ! skip_done 4 "synthesize"; then
   # synthesize.py exits 1 when some lines failed (they are reported) and 2 when it could not start
   for vocoder in griffin-lim "$exp/diffwave/last.pt"; do
     name=$([ "$vocoder" = griffin-lim ] && echo griffin_lim || echo diffwave)
-    for lines in "$prepared/test_lines.txt:test" "$here/lines.txt:lines"; do
+    for split in "${splits[@]}" lines; do
+      lines=$([ "$split" = lines ] && echo "$here/lines.txt" || lines_of "$split")
       rc=0
-      "$python" "$repo/synthesize.py" -f "${lines%%:*}" -o "$exp/synth/${lines##*:}_$name" \
+      "$python" "$repo/synthesize.py" -f "$lines" -o "$exp/synth/${split}_$name" \
         --acoustic "$exp/grad_tts/last.pt" --vocoder "$vocoder" --batch-size 4 || rc=$?
       [ "$rc" -le 1 ] || exit "$rc"
     done
@@ -192,10 +225,22 @@ if run_stage 4 && ! skip_done 4 "synthesize"; then
 fi
 
 if run_stage 5 && ! skip_done 5 "evaluate"; then
-  if "$python" -c "import pocketsphinx, jiwer, pystoi, pesq, matplotlib, scipy" 2>/dev/null; then
-    "$python" -m evaluation.evaluate --out "$exp/eval" --truth "$prepared/test.txt" \
-      --synth "grad_tts+griffin_lim=$exp/synth/test_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/test_diffwave" \
-      --vocoder "$exp/diffwave/last.pt"
+  if "$python" -c "import pocketsphinx, jiwer, pystoi, pesq, matplotlib, scipy, speechmos, onnxruntime" 2>/dev/null; then
+    # one evaluation per split (exp/eval/SPLIT/), the vocoder's copy-synthesis on the test recordings;
+    # exp/eval/report.md puts their reports together, new_sentences first
+    : > "$exp/eval.report.tmp"
+    for split in "${splits[@]}"; do
+      title=$([ "$split" = test ] && echo "the corpus's test split" ||
+              echo "$split (sentences written apart from the training text; none of their content words is in it)")
+      copy=(); [ "$split" = test ] && copy=(--vocoder "$exp/diffwave/last.pt")
+      "$python" -m evaluation.evaluate --out "$exp/eval/$split" --truth "$prepared/$split.txt" --title "$title" \
+        --synth "grad_tts+griffin_lim=$exp/synth/${split}_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/${split}_diffwave" \
+        ${copy[@]+"${copy[@]}"}
+      sed "s#](plots/#]($split/plots/#" "$exp/eval/$split/report.md" | sed 's/^# /## /' >> "$exp/eval.report.tmp"
+      echo >> "$exp/eval.report.tmp"
+    done
+    { echo "# Evaluation"; echo; cat "$exp/eval.report.tmp"; } > "$exp/eval/report.md"
+    rm -f "$exp/eval.report.tmp"
     mark_done 5
   else
     log "stage 5 skipped: the evaluation needs the eval extra (pip install -e '$repo[eval]', or scripts/setup.sh);"
@@ -205,4 +250,7 @@ fi
 
 log "finished in $(( $(date +%s) - start_time )) s"
 if $demo && [ -d out ]; then log "demo audio: $work/out/diffwave/*.wav and $work/out/griffin_lim/*.wav (manifest.tsv beside them)"; fi
-if [ -f "$exp/eval/report.md" ]; then log "evaluation ($exp/eval/report.md):"; sed -n '/^| system/,/^$/p' "$exp/eval/report.md"; fi
+if [ -f "$exp/eval/report.md" ]; then
+  log "evaluation ($exp/eval/report.md):"
+  grep -E '^## Evaluation|^\| (system|grad_tts|recordings)' "$exp/eval/report.md"
+fi
