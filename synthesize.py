@@ -26,7 +26,7 @@ from common.progress import progress_bar
 from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.inference import PRECISIONS, resolve_precision, vocode
-from grad_tts.checkpoint import load_grad_tts, mel_config, text_config
+from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
 from grad_tts.samplers import SAMPLERS
 from text import TextProcessor
 
@@ -103,15 +103,25 @@ class Spoken:
 
 
 class Synthesizer:
-    """Holds a Grad-TTS model and a vocoder (DiffWave checkpoint or Griffin-Lim)."""
+    """Holds a Grad-TTS model and a vocoder (DiffWave checkpoint or Griffin-Lim). Sampling settings
+    left at None are the acoustic checkpoint's own (its `inference` config)."""
 
     def __init__(self, acoustic: str | Path, vocoder: str | Path = GRIFFIN_LIM, device: str = "cpu",
-                 timesteps: int = 10, temperature: float = 1.5, length_scale: float = 1.0,
+                 timesteps: Optional[int] = None, temperature: Optional[float] = None,
+                 length_scale: Optional[float] = None,
                  vocoder_fast: bool = True, vocoder_steps: Optional[int] = None, pause: float = 0.25,
-                 sampler: str = "euler", vocoder_precision: str = "auto", acoustic_precision: str = "fp32",
+                 sampler: Optional[str] = None, vocoder_precision: str = "auto", acoustic_precision: str = "fp32",
                  compile_vocoder: bool = False):
         self.device = torch.device(device)
         self.model, ckpt = load_grad_tts(acoustic, self.device)
+        try:
+            own = inference_config(ckpt)
+        except ValueError as err:
+            raise SynthesisError(f"{acoustic}: {err}") from None
+        timesteps = own.timesteps if timesteps is None else timesteps
+        temperature = own.temperature if temperature is None else temperature
+        length_scale = own.length_scale if length_scale is None else length_scale
+        sampler = sampler or own.sampler
         self.mel_config = mel_config(ckpt)
         self.processor = TextProcessor(text_config(ckpt))
         self.speakers = {name: i for i, name in enumerate(ckpt.get("speakers") or [])}
@@ -232,12 +242,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acoustic", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
     parser.add_argument("--vocoder", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: {DEFAULT_VOCODER} "
                                           f"when it exists, else {GRIFFIN_LIM})")
-    parser.add_argument("--timesteps", type=int, default=10,
-                        help="reverse-diffusion steps of Grad-TTS (0: the encoder's mean, no decoder)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="euler",
-                        help="Grad-TTS solver: euler (upstream), ml (maximum-likelihood SDE), dpm (DPM-Solver++ 2M)")
-    parser.add_argument("--temperature", type=float, default=1.5)
-    parser.add_argument("--length-scale", type=float, default=1.0, help=">1 speaks slower (upstream used 0.91)")
+    parser.add_argument("--timesteps", type=int,
+                        help="reverse-diffusion steps of Grad-TTS (0: the encoder's mean, no decoder); default: "
+                             "the checkpoint's own setting (10 for files that have none, such as upstream's)")
+    parser.add_argument("--sampler", choices=SAMPLERS,
+                        help="Grad-TTS solver: euler (upstream), ml (maximum-likelihood SDE), dpm (DPM-Solver++ 2M); "
+                             "default: the checkpoint's (euler)")
+    parser.add_argument("--temperature", type=float, help="default: the checkpoint's (1.5)")
+    parser.add_argument("--length-scale", type=float,
+                        help=">1 speaks slower (upstream used 0.91); default: the checkpoint's (1.0)")
     parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
                         help="DiffWave's 6-step schedule (--no-vocoder-fast: the full schedule)")
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave steps (overrides --vocoder-fast)")

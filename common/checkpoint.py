@@ -72,10 +72,12 @@ def _lists_to_tuple(value):
 def make_checkpoint(kind: str, model_state: dict, config: dict, mel: Optional[dict], *,
                     text: Optional[dict] = None, speakers: Optional[list] = None, step: int = 0,
                     optimizer: Optional[dict] = None, scaler: Optional[dict] = None,
-                    rng: Optional[dict] = None, ema: Optional[dict] = None) -> dict:
+                    rng: Optional[dict] = None, ema: Optional[dict] = None,
+                    inference: Optional[dict] = None) -> dict:
+    """`inference`: how the model is meant to be sampled (None: the model kind's defaults)."""
     return {"format": FORMAT_VERSION, "kind": kind, "config": config, "mel": mel, "text": text,
             "speakers": speakers, "model": model_state, "step": step, "optimizer": optimizer,
-            "scaler": scaler, "rng": rng, "ema": ema}
+            "scaler": scaler, "rng": rng, "ema": ema, "inference": inference}
 
 
 def inference_state(checkpoint: dict) -> dict:

@@ -40,7 +40,7 @@ class TrainingTask:
     dataset: Dataset
     collate: Callable[[list], dict]
     config: TrainConfig
-    describe: dict  # {"config", "mel", "text", "speakers"} stored in every checkpoint
+    describe: dict  # {"config", "mel", "text", "speakers", "inference"} stored in every checkpoint
     clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
     write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
     # Per-step settings merged into each batch, from the step and the fraction of the run's budget spent
@@ -217,7 +217,7 @@ class Trainer:
         return make_checkpoint(self.task.kind, self.model.state_dict(), d["config"], d.get("mel"),
                                text=d.get("text"), speakers=d.get("speakers"), step=self.step,
                                optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
-                               rng=capture_rng(), ema=self.ema_state())
+                               rng=capture_rng(), ema=self.ema_state(), inference=d.get("inference"))
 
     def ema_state(self) -> Optional[dict]:
         """The model's state with the averaged weights in place of the trained ones (None: no average)."""

@@ -12,7 +12,7 @@ from common.config import from_dict, to_dict
 from common.mel import MelConfig
 from text import TextConfig
 
-from .config import GradTTSModelConfig
+from .config import GradTTSInferenceConfig, GradTTSModelConfig
 from .model import GradTTS
 
 KIND = "grad_tts"
@@ -62,6 +62,11 @@ def load_grad_tts(path: str | Path, device: str | torch.device = "cpu") -> tuple
     model = GradTTS(model_config)
     model.load_state_dict(inference_state(ckpt), strict=True)
     return model.to(device).eval(), ckpt
+
+
+def inference_config(ckpt: dict) -> GradTTSInferenceConfig:
+    """How the checkpoint's model is meant to be sampled; the defaults for files that do not say."""
+    return from_dict(GradTTSInferenceConfig, ckpt.get("inference") or {}, "checkpoint inference")
 
 
 def mel_config(ckpt: dict) -> MelConfig:

@@ -64,8 +64,29 @@ class GradTTSTrainConfig(TrainConfig):
 
 
 @dataclass
+class GradTTSInferenceConfig:
+    """How the model is meant to be sampled, stored in its checkpoints: synthesis uses these unless told
+    otherwise. Published files carry none and get these defaults (upstream's, length scale 1)."""
+    timesteps: int = 10  # reverse-diffusion steps; 0 speaks the encoder's mean (no decoder)
+    temperature: float = 1.5
+    length_scale: float = 1.0
+    sampler: str = "euler"
+
+    def __post_init__(self):
+        from .samplers import SAMPLERS
+
+        if self.timesteps < 0:
+            raise ConfigError(f"inference.timesteps: {self.timesteps} is below 0")
+        if self.temperature <= 0 or self.length_scale <= 0:
+            raise ConfigError("inference.temperature and inference.length_scale must be above 0")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"inference.sampler: {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+
+
+@dataclass
 class GradTTSConfig:
     model: GradTTSModelConfig = field(default_factory=GradTTSModelConfig)
     mel: MelConfig = field(default_factory=MelConfig)
     text: TextConfig = field(default_factory=TextConfig)
     train: GradTTSTrainConfig = field(default_factory=GradTTSTrainConfig)
+    inference: GradTTSInferenceConfig = field(default_factory=GradTTSInferenceConfig)

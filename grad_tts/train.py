@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             kind="grad_tts", model=model, dataset=dataset, collate=TextMelCollate(config.train.segment_frames),
             config=config.train,
             describe={"config": to_dict(config.model), "mel": to_dict(config.mel), "text": to_dict(config.text),
-                      "speakers": names or None},
+                      "speakers": names or None, "inference": to_dict(config.inference)},
             clip_groups={"encoder": list(model.encoder.parameters()),
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
             write_samples=make_sample_writer(valid_items),

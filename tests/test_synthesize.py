@@ -200,3 +200,26 @@ def test_compiled_vocoder_matches_eager(checkpoints):
     for text in ("Hello there.", "A rather longer sentence follows it."):  # two lengths, one compile
         mel = eager.acoustic([text], [None], [0])[0].mel
         torch.testing.assert_close(compiled.waveform(mel, 0), eager.waveform(mel, 0), atol=2e-4, rtol=1e-3)
+
+
+def test_sampling_defaults_come_from_the_checkpoint(checkpoints, tmp_path):
+    """A checkpoint's `inference` config sets the defaults (an encoder-only voice speaks its mean);
+    files without one sample as upstream did; arguments still win."""
+    from common.checkpoint import load_checkpoint, save_checkpoint
+
+    plain = Synthesizer(checkpoints / "acoustic.pt")
+    assert (plain.timesteps, plain.temperature, plain.length_scale, plain.sampler) == (10, 1.5, 1.0, "euler")
+    ckpt = load_checkpoint(checkpoints / "acoustic.pt", "grad_tts")
+    ckpt["inference"] = {"timesteps": 0, "temperature": 1.0, "length_scale": 1.1, "sampler": "ml"}
+    save_checkpoint(ckpt, tmp_path / "encoder_only.pt")
+    own = Synthesizer(tmp_path / "encoder_only.pt")
+    assert (own.timesteps, own.temperature, own.length_scale, own.sampler) == (0, 1.0, 1.1, "ml")
+    spoken = own.acoustic(["Hello world."], [None], [0])[0]
+    encoder = own.model.synthesise(torch.tensor([own.encode("Hello world.").ids]),
+                                   torch.tensor([len(own.encode("Hello world.").ids)]), 0, length_scale=1.1)
+    assert torch.equal(spoken.mel, encoder["encoder"][0])
+    assert Synthesizer(tmp_path / "encoder_only.pt", timesteps=3).timesteps == 3
+    ckpt["inference"] = {"timesteps": -1}
+    save_checkpoint(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(SynthesisError, match="bad.pt: inference.timesteps"):
+        Synthesizer(tmp_path / "bad.pt")
