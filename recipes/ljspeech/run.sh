@@ -40,9 +40,10 @@ schedule=""
 gt_share=0.5
 deadline=30
 demo_reserve=""
-demo_size=1500
+demo_size=3000
 vocoder_clips=""
 new_sentences=""
+seed=""
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -64,13 +65,15 @@ while [ $# -gt 0 ]; do
     --demo-size) demo_size=$2; shift 2 ;;
     --vocoder-clips) vocoder_clips=$2; shift 2 ;;
     --new-sentences) new_sentences=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
     -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE,"
                echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5),"
                echo "      --deadline M (demo without --minutes: train so that the whole run takes about M minutes, 30),"
                echo "      --demo-size N (sentences in the demo corpus, $demo_size),"
                echo "      --vocoder-clips N (DiffWave trains on the first N training clips; the demo's default 400),"
                echo "      --new-sentences DIR (LJSpeech-style recordings of sentences apart from the training text: a test"
-               echo "      split of its own, evaluated first; the demo makes data/demo/new_sentences)"; exit 0 ;;
+               echo "      split of its own, evaluated first; the demo makes data/demo/new_sentences),"
+               echo "      --seed N (train.seed of both models: one seed, one model; default: the configs')"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -159,9 +162,12 @@ fi
 
 set_budget
 
+seed_args=()
+[ -n "$seed" ] && seed_args=(--set "train.seed=$seed")
 train_grad_tts() {
   trainer grad_tts.train "$prepared/train.txt" --valid "$prepared/valid.txt" --out "$exp/grad_tts" \
-    --config "$gt_conf" --cache-dir data/cache --resume ${gt_budget[@]+"${gt_budget[@]}"} "$@"
+    --config "$gt_conf" --cache-dir data/cache --resume ${gt_budget[@]+"${gt_budget[@]}"} \
+    ${seed_args[@]+"${seed_args[@]}"} "$@"
 }
 train_diffwave() {
   # The vocoder learns the acoustic model's features: from its checkpoint when there is one (else
@@ -174,7 +180,7 @@ train_diffwave() {
   fi
   trainer diffwave.train "$clips" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
     --out "$exp/diffwave" --config "$dw_conf" ${mel_from[@]+"${mel_from[@]}"} --cache-dir data/cache --resume \
-    ${dw_budget[@]+"${dw_budget[@]}"} "$@"
+    ${dw_budget[@]+"${dw_budget[@]}"} ${seed_args[@]+"${seed_args[@]}"} "$@"
 }
 
 if [ "$schedule" = parallel ] && run_stage 2 && run_stage 3 && [ ! -f "$(done_marker 2)" ] && [ ! -f "$(done_marker 3)" ]; then

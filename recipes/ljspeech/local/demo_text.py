@@ -1,6 +1,6 @@
 """The demo corpus's text: English sentences chosen for phonetic coverage, generated here.
 
-    python local/demo_text.py OUT.txt [--sentences 1500] [--seed 1] [--exclude new_sentences.txt ...]
+    python local/demo_text.py OUT.txt [--sentences 3000] [--seed 1] [--exclude new_sentences.txt ...]
 
 Candidates come from sentence shapes (statements, questions, lists, numbers, dates, names, short and
 long) filled with a vocabulary of thousands of CMUdict words: the words with at least two inflected
@@ -296,7 +296,7 @@ def build(n: int, seed: int, exclude_files: list[Path], handwritten: Path = HERE
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="text file to write, one sentence per line")
-    parser.add_argument("--sentences", type=int, default=1500)
+    parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--exclude", action="append", default=[], type=Path,
                         help="sentences whose open-class words the corpus must not contain (repeatable)")

@@ -75,7 +75,7 @@ def read_lines(path: Path) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="corpus folder to create (metadata.csv + wavs/)")
-    parser.add_argument("--size", type=int, default=1500, help="sentences demo_text.py chooses")
+    parser.add_argument("--size", type=int, default=3000, help="sentences demo_text.py chooses")
     parser.add_argument("--text-seed", type=int, default=1, help="seed of demo_text.py's generator")
     parser.add_argument("--sentences", type=Path, help="speak these sentences instead (one per line)")
     parser.add_argument("--new-sentences", type=Path, default=HERE / "new_sentences.txt",
