@@ -49,6 +49,9 @@ class GradTTSTrainConfig(TrainConfig):
     decoder_start_fraction: float = 0.0
     # Keep the diffusion loss's gradients out of the encoder output (mu) the decoder is conditioned on.
     detach_decoder_input: bool = False
+    # False: the decoder never trains (only the encoder and duration predictor do), and the model
+    # speaks its encoder's mean (inference.timesteps 0). On a small CPU budget this speaks best.
+    decoder: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -59,7 +62,7 @@ class GradTTSTrainConfig(TrainConfig):
         """What the step after `step` trains (merged into its batch), with `progress` the fraction of
         the run's budget spent."""
         early = 0.0 < self.decoder_start_fraction <= progress
-        return {"train_decoder": step >= self.decoder_start_step or early,
+        return {"train_decoder": self.decoder and (step >= self.decoder_start_step or early),
                 "detach_decoder_input": self.detach_decoder_input}
 
 
@@ -90,3 +93,8 @@ class GradTTSConfig:
     text: TextConfig = field(default_factory=TextConfig)
     train: GradTTSTrainConfig = field(default_factory=GradTTSTrainConfig)
     inference: GradTTSInferenceConfig = field(default_factory=GradTTSInferenceConfig)
+
+    def __post_init__(self):
+        if not self.train.decoder and self.inference.timesteps:
+            raise ConfigError(f"train.decoder is false, so the decoder never trains: set inference.timesteps to 0 "
+                              f"(not {self.inference.timesteps}) so that synthesis speaks the encoder's mean")

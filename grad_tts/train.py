@@ -22,7 +22,7 @@ from common.trainer import TrainingError, TrainingTask
 from text import TextProcessor
 
 from .checkpoint import adapt_upstream
-from .config import GradTTSConfig
+from .config import GradTTSConfig, GradTTSInferenceConfig
 from .data import TextMelCollate, TextMelDataset, check_utterances
 from .model import GradTTS
 
@@ -38,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_sample_writer(model_valid: list):
-    """TensorBoard images of the mel and alignment of a few fixed validation sentences
-    (the ground-truth mels once, at the first call)."""
+def make_sample_writer(model_valid: list, inference: GradTTSInferenceConfig):
+    """TensorBoard images of the mel and alignment of a few fixed validation sentences, sampled as the
+    config's `inference` says (the ground-truth mels once, at the first call)."""
     truth_written = []
 
     def write(model: GradTTS, writer, step: int) -> None:
@@ -50,8 +50,9 @@ def make_sample_writer(model_valid: list):
         for k, (ids, mel, spk) in enumerate(model_valid):
             x = torch.tensor([ids], device=device)
             spk_tensor = torch.tensor([spk], device=device) if spk is not None else None
-            out = model.synthesise(x, torch.tensor([len(ids)], device=device), n_timesteps=10, temperature=1.5,
-                                   spk=spk_tensor)
+            out = model.synthesise(x, torch.tensor([len(ids)], device=device), n_timesteps=inference.timesteps,
+                                   temperature=inference.temperature, length_scale=inference.length_scale,
+                                   spk=spk_tensor, sampler=inference.sampler)
             writer.add_image(f"sample_{k}/generated_mel", to_image(out["mel"][0]), step)
             writer.add_image(f"sample_{k}/alignment", to_image(out["attn"][0, 0]), step)
             if not truth_written:
@@ -110,8 +111,8 @@ def main(argv=None) -> int:
                       "speakers": names or None, "inference": to_dict(config.inference)},
             clip_groups={"encoder": list(model.encoder.parameters()),
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
-            write_samples=make_sample_writer(valid_items),
-            phase=config.train.phase if config.train.decoder_start_step > 0 else None,
+            write_samples=make_sample_writer(valid_items, config.inference),
+            phase=config.train.phase if config.train.decoder_start_step > 0 or not config.train.decoder else None,
             compile_targets=[model.decoder.estimator],
         )
         run_training(task, config, args)
