@@ -12,7 +12,7 @@ from common.mel import MelConfig, MelSpectrogram
 from diffwave.train import main as dw_train_main
 from common.trainer import Trainer, TrainingTask
 from grad_tts.checkpoint import load_grad_tts
-from grad_tts.config import GradTTSModelConfig, GradTTSTrainConfig
+from grad_tts.config import GradTTSConfig, GradTTSModelConfig, GradTTSTrainConfig
 from grad_tts.data import TextMelCollate, TextMelDataset, check_utterances
 from grad_tts.model import GradTTS
 from grad_tts.teacher_force import main as teacher_force_main
@@ -248,6 +248,27 @@ def test_decoder_starts_at_a_fraction_of_the_budget(corpus):
     trainer._step = recording_step
     trainer.train()
     assert [d > 0 for d in diffusion] == [False, False, True, True]
+
+
+def test_encoder_only_training_leaves_the_decoder_and_synthesizes_its_mean(corpus, tmp_path):
+    """`train.decoder=false`: the decoder never trains, whatever the step or budget, and the config
+    insists that synthesis speak the encoder's mean (inference.timesteps 0), which the checkpoint keeps."""
+    config = GradTTSTrainConfig(decoder=False)
+    assert not config.phase(10**6, 1.0)["train_decoder"]
+    with pytest.raises(ConfigError, match="inference.timesteps to 0"):
+        GradTTSConfig(train=config)
+    out = tmp_path / "encoder_only"
+    rc = train_main([str(corpus), "--out", str(out), *TINY, "--set", "train.batch_size=2", "--set",
+                     "train.num_workers=0", "--set", "train.decoder=false", "--set", "inference.timesteps=0",
+                     "--set", "train.sample_every=2", "--max-steps", "2", "--no-progress"])
+    assert rc == 0
+    ckpt = load_checkpoint(out / "last.pt", "grad_tts")
+    assert ckpt["inference"]["timesteps"] == 0
+    torch.manual_seed(1234)  # train.seed: the weights the run started from
+    initial = tiny_model().state_dict()
+    decoder = [k for k in initial if k.startswith("decoder.")]
+    assert decoder and all(torch.equal(ckpt["model"][k], initial[k]) for k in decoder)
+    assert not all(torch.equal(ckpt["model"][k], initial[k]) for k in initial if k.startswith("encoder."))
 
 
 def test_learning_rate_schedules(corpus):
