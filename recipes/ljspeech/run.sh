@@ -84,14 +84,14 @@ case "$schedule" in sequential|parallel) ;; *) echo "run.sh: --schedule must be 
 gt_budget=(); dw_budget=()
 # The training budget of stages 2+3. The demo without --minutes fits the whole run in --deadline
 # minutes: what set-up and data took so far and a reserve for synthesis and evaluation come off it,
-# and it is capped at 22. The reserve is what stages 4-5 took on 2 cores: about 2.5 minutes with
-# AVX-512 (4 reserved), 9.8 on an AVX2-only CPU (10 reserved).
+# and it is capped at 22. The reserve is what stages 4-5 take on 2 cores: about 4 minutes with
+# AVX-512 (5 reserved), 10 on an AVX2-only CPU (a measurement of the earlier, smaller evaluation).
 set_budget() {
   if $demo && [ -z "$minutes" ]; then
     if [ -z "$demo_reserve" ]; then
       demo_reserve=10
       "$python" -c "import sys, torch; sys.exit(not torch.backends.cpu.get_cpu_capability().startswith('AVX512'))" \
-        2>/dev/null && demo_reserve=4
+        2>/dev/null && demo_reserve=5
     fi
     minutes=$(awk -v d="$deadline" -v e="$(( $(date +%s) - start_time ))" -v r="$demo_reserve" \
       'BEGIN { m = d - e / 60 - r; if (m > 22) m = 22; if (m < 5) m = 5; printf "%.1f", m }')
@@ -127,7 +127,7 @@ if $demo; then
   corpus=data/demo/LJSpeech-1.1
   new_sentences=${new_sentences:-data/demo/new_sentences}
   # a small valid and test split: the held-out new_sentences are the demo's main test
-  prepare_args=(--valid-share 0.01 --test-share 0.02)
+  prepare_args=(--valid-share 0.005 --test-share 0.007)
   # the Griffin-Lim guide of each clip costs the vocoder's thread ~0.1 s per second of audio
   vocoder_clips=${vocoder_clips:-400}
 else
@@ -232,21 +232,25 @@ fi
 
 if run_stage 5 && ! skip_done 5 "evaluate"; then
   if "$python" -c "import pocketsphinx, jiwer, pystoi, pesq, matplotlib, scipy, speechmos, onnxruntime" 2>/dev/null; then
-    # one evaluation per split (exp/eval/SPLIT/), the vocoder's copy-synthesis on the test recordings;
-    # exp/eval/report.md puts their reports together, new_sentences first
-    : > "$exp/eval.report.tmp"
+    # one evaluation per split (exp/eval/SPLIT/), at once (each is mostly one thread of recognition)
+    pids=()
     for split in "${splits[@]}"; do
       title=$([ "$split" = test ] && echo "the corpus's test split" ||
               echo "$split (sentences written apart from the training text; none of their content words is in it)")
       copy=(); [ "$split" = test ] && copy=(--vocoder "$exp/diffwave/last.pt")
       "$python" -m evaluation.evaluate --out "$exp/eval/$split" --truth "$prepared/$split.txt" --title "$title" \
         --synth "grad_tts+griffin_lim=$exp/synth/${split}_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/${split}_diffwave" \
-        ${copy[@]+"${copy[@]}"}
-      sed "s#](plots/#]($split/plots/#" "$exp/eval/$split/report.md" | sed 's/^# /## /' >> "$exp/eval.report.tmp"
-      echo >> "$exp/eval.report.tmp"
+        ${copy[@]+"${copy[@]}"} > "$exp/eval_$split.log" 2>&1 &
+      pids+=($!)
     done
-    { echo "# Evaluation"; echo; cat "$exp/eval.report.tmp"; } > "$exp/eval/report.md"
-    rm -f "$exp/eval.report.tmp"
+    for k in "${!pids[@]}"; do
+      wait "${pids[$k]}" || { echo "run.sh: evaluating ${splits[$k]} failed; see $exp/eval_${splits[$k]}.log" >&2; exit 1; }
+    done
+    # exp/eval/report.md puts their reports together, new_sentences first
+    { echo "# Evaluation"; echo
+      for split in "${splits[@]}"; do
+        sed -e "s#](plots/#]($split/plots/#" -e 's/^# /## /' -e 's/^## Mel/### Mel/' "$exp/eval/$split/report.md"; echo
+      done; } > "$exp/eval/report.md"
     mark_done 5
   else
     log "stage 5 skipped: the evaluation needs the eval extra (pip install -e '$repo[eval]', or scripts/setup.sh);"
