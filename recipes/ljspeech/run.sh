@@ -210,14 +210,13 @@ fi
 splits=()
 [ -f "$prepared/new_sentences_lines.txt" ] && splits+=(new_sentences)
 splits+=(test)
-lines_of() { if [ "$1" = test ]; then echo "$prepared/test_lines.txt"; else echo "$prepared/$1_lines.txt"; fi; }
 
 if run_stage 4 && ! skip_done 4 "synthesize"; then
   # synthesize.py exits 1 when some lines failed (they are reported) and 2 when it could not start
   for vocoder in griffin-lim "$exp/diffwave/last.pt"; do
     name=$([ "$vocoder" = griffin-lim ] && echo griffin_lim || echo diffwave)
     for split in "${splits[@]}" lines; do
-      lines=$([ "$split" = lines ] && echo "$here/lines.txt" || lines_of "$split")
+      lines=$([ "$split" = lines ] && echo "$here/lines.txt" || echo "$prepared/${split}_lines.txt")
       rc=0
       "$python" "$repo/synthesize.py" -f "$lines" -o "$exp/synth/${split}_$name" \
         --acoustic "$exp/grad_tts/last.pt" --vocoder "$vocoder" --batch-size 4 || rc=$?
