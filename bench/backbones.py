@@ -21,7 +21,7 @@ from bench.util import peak_rss_mib, timed  # noqa: E402
 from common.config import load_json  # noqa: E402
 from diffwave.build import build_model  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
-from diffwave.seeds import SC09, config_from_upstream  # noqa: E402
+from diffwave.seed_projects import SC09, config_from_upstream  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "recipes" / "sc09" / "conf"
 

@@ -40,7 +40,6 @@ def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None
     from common.config import load_json, to_dict
     from diffwave.config import DiffWaveConfig
     from diffwave.model import DiffWave
-    from diffwave.train import prior_mel_bands
     from grad_tts.config import GradTTSConfig
     from grad_tts.model import GradTTS
 
@@ -48,10 +47,7 @@ def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None
     acoustic_config = load_json(GradTTSConfig, grad_tts_config) if grad_tts_config else GradTTSConfig()
     vocoder_config = load_json(DiffWaveConfig, diffwave_config) if diffwave_config else DiffWaveConfig()
     vocoder_config = replace(vocoder_config, mel=acoustic_config.mel)
-    vocoder_model = vocoder_config.model
-    if vocoder_model.prior_bands and not vocoder_model.prior_mel_band:
-        vocoder_model = replace(vocoder_model, prior_mel_band=prior_mel_bands(vocoder_config))
-    acoustic, vocoder = GradTTS(acoustic_config.model), DiffWave(vocoder_model)
+    acoustic, vocoder = GradTTS(acoustic_config.model), DiffWave(vocoder_config.model, acoustic_config.mel)
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(make_checkpoint("grad_tts", acoustic.state_dict(), to_dict(acoustic.config),
                                     to_dict(acoustic_config.mel), text=to_dict(acoustic_config.text)),

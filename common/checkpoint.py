@@ -1,7 +1,7 @@
 """One checkpoint format for every model kind: a single file that describes itself.
 
     {"format", "kind", "config", "mel", "text", "speakers", "model", "step",
-     "optimizer", "scaler", "rng"}
+     "optimizer", "scaler", "rng", "ema", "inference", "statistics"}
 
 Everything except tensors is JSON-able data, so `torch.load(weights_only=True)` reads it.
 Files are written atomically (temporary file + `os.replace`): an interrupted save never
@@ -73,11 +73,12 @@ def make_checkpoint(kind: str, model_state: dict, config: dict, mel: Optional[di
                     text: Optional[dict] = None, speakers: Optional[list] = None, step: int = 0,
                     optimizer: Optional[dict] = None, scaler: Optional[dict] = None,
                     rng: Optional[dict] = None, ema: Optional[dict] = None,
-                    inference: Optional[dict] = None) -> dict:
-    """`inference`: how the model is meant to be sampled (None: the model kind's defaults)."""
+                    inference: Optional[dict] = None, statistics: Optional[dict] = None) -> dict:
+    """`inference`: how the model is meant to be sampled (None: the model kind's defaults). `statistics`:
+    what training measured on its data that the model needs (e.g. PriorGrad's smallest frame energy)."""
     return {"format": FORMAT_VERSION, "kind": kind, "config": config, "mel": mel, "text": text,
             "speakers": speakers, "model": model_state, "step": step, "optimizer": optimizer,
-            "scaler": scaler, "rng": rng, "ema": ema, "inference": inference}
+            "scaler": scaler, "rng": rng, "ema": ema, "inference": inference, "statistics": statistics}
 
 
 def inference_state(checkpoint: dict) -> dict:

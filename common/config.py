@@ -22,6 +22,9 @@ def from_dict(cls: Type[T], data: dict, where: str = "config") -> T:
     """Build `cls` from `data`, recursing into nested dataclasses; unknown keys are an error."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+    upgrade = getattr(cls, "upgrade", None)
+    if upgrade is not None:
+        data = upgrade(dict(data), where)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
@@ -36,6 +39,18 @@ def from_dict(cls: Type[T], data: dict, where: str = "config") -> T:
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def drop_retired(data: dict, where: str, retired: dict) -> dict:
+    """`data` without the fields an earlier version had and this one removed. `retired` maps each
+    name to the values that meant "off" (the field is then dropped silently), or to None when any value
+    was inert; a removed option that was switched on is refused, so a file never silently changes meaning."""
+    for name in [key for key in data if key in retired]:
+        value, inert = data.pop(name), retired[name]
+        if inert is not None and value not in inert:
+            raise ConfigError(f"{where}: {name}={json.dumps(value)} is an option this version removed "
+                              "(measured no better; see docs/experiments.md)")
+    return data
 
 
 def save_json(config: Any, path: str | Path) -> None:

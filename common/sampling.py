@@ -66,7 +66,7 @@ def generators_from_seeds(seeds: torch.Tensor) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(int(s)) for s in seeds]
 
 
-def to_device(values: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+def host_to_device(values: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
     """CPU-drawn values onto `device`: on CUDA through pinned memory and a non-blocking copy, so the
     host goes on queueing work instead of waiting for each transfer. (Values are drawn on the CPU from
     per-item or per-call generators so that a seed gives the same numbers on every device.)"""
@@ -77,12 +77,12 @@ def to_device(values: torch.Tensor, device: torch.device, dtype: torch.dtype | N
 
 def per_item_randn(shape_per_item: tuple, generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:
     draws = torch.stack([torch.randn(shape_per_item, generator=g) for g in generators])
-    return to_device(draws, like.device, like.dtype)
+    return host_to_device(draws, like.device, like.dtype)
 
 
 def per_item_rand(generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:
-    return to_device(torch.cat([torch.rand(1, generator=g) for g in generators]), like.device, like.dtype)
+    return host_to_device(torch.cat([torch.rand(1, generator=g) for g in generators]), like.device, like.dtype)
 
 
 def per_item_randint(high: int, generators: list[torch.Generator], device: torch.device) -> torch.Tensor:
-    return to_device(torch.cat([torch.randint(0, high, (1,), generator=g) for g in generators]), device)
+    return host_to_device(torch.cat([torch.randint(0, high, (1,), generator=g) for g in generators]), device)

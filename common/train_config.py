@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config import ConfigError
+from .config import ConfigError, drop_retired
 
 
 @dataclass
@@ -31,24 +31,22 @@ class TrainConfig:
     # Exponential moving average of the weights, ema = d * ema + (1 - d) * weights after every step,
     # stored in checkpoints beside the training weights; the models' loaders use it when present. 0: off.
     ema_decay: float = 0.0
-    # "linear": the rate (after warmup and schedule) falls linearly to 0 at the end of training, whichever
-    # of max_steps and max_minutes comes first (budgeted training, Li et al. 2020); "none": it does not.
-    # With a time budget the fraction is of this run's minutes, so a resumed run decays over its own budget.
-    lr_decay: str = "none"
+
+    @classmethod
+    def upgrade(cls, data: dict, where: str) -> dict:
+        """Configs of earlier versions: `lr_decay` (measured as noise) is gone; "none" was its off."""
+        return drop_retired(data, where, {"lr_decay": ("none",)})
 
     def __post_init__(self):
         if self.lr_schedule not in ("constant", "noam"):
             raise ConfigError(f"train.lr_schedule: {self.lr_schedule!r} is not one of constant, noam")
         if self.lr_schedule == "noam" and self.warmup_steps <= 0:
             raise ConfigError("train.lr_schedule 'noam' needs train.warmup_steps > 0")
-        if self.lr_decay not in ("none", "linear"):
-            raise ConfigError(f"train.lr_decay: {self.lr_decay!r} is not one of none, linear")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay: {self.ema_decay} is not in [0, 1)")
 
-    def learning_rate_at(self, step: int, progress: float = 0.0) -> float:
-        """The rate of optimizer step `step + 1`, with `progress` the fraction of training done (used by
-        `lr_decay` only; without a decay the rate is a function of the step alone, so resume is exact)."""
+    def learning_rate_at(self, step: int) -> float:
+        """The rate of optimizer step `step + 1`: a function of the step alone, so resume is exact."""
         n = step + 1
         if self.warmup_steps > 0 and n < self.warmup_steps:
             rate = self.learning_rate * n / self.warmup_steps
@@ -56,6 +54,4 @@ class TrainConfig:
             rate = self.learning_rate * math.sqrt(self.warmup_steps / n)
         else:
             rate = self.learning_rate
-        if self.lr_decay == "linear":
-            rate *= max(0.0, 1.0 - progress)
         return rate

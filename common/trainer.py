@@ -40,7 +40,7 @@ class TrainingTask:
     dataset: Dataset
     collate: Callable[[list], dict]
     config: TrainConfig
-    describe: dict  # {"config", "mel", "text", "speakers", "inference"} stored in every checkpoint
+    describe: dict  # {"config", "mel", "text", "speakers", "inference", "statistics"} stored in every checkpoint
     clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
     write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
     # Per-step settings merged into each batch, from the step and the fraction of the run's budget spent
@@ -95,7 +95,7 @@ def pick_device(requested: Optional[str], dist_info: Distributed) -> torch.devic
     return torch.device("cpu")
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
+def batch_to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and k != "seeds" else v)
             for k, v in batch.items()}
 
@@ -138,7 +138,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.step = 0
-        self.progress_fraction = 0.0  # of this run's training (steps or minutes), for train.lr_decay
+        self.progress_fraction = 0.0  # of this run's training (steps or minutes), for the task's phases
         self.finite_since_check = torch.ones((), dtype=torch.bool, device=self.device)
         self.checked_step = 0
         if init_from:
@@ -195,7 +195,7 @@ class Trainer:
         if ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
             saved_rate = self.optimizer.param_groups[0]["lr"]
-            rate = self.config.learning_rate_at(int(ckpt["step"]), int(ckpt["step"]) / self.config.max_steps)
+            rate = self.config.learning_rate_at(int(ckpt["step"]))
             if self.dist.is_main and not math.isclose(saved_rate, rate, rel_tol=1e-9):
                 log.info("learning rate %g from the config (the checkpoint's optimizer had %g)", rate, saved_rate)
             for group in self.optimizer.param_groups:
@@ -217,7 +217,8 @@ class Trainer:
         return make_checkpoint(self.task.kind, self.model.state_dict(), d["config"], d.get("mel"),
                                text=d.get("text"), speakers=d.get("speakers"), step=self.step,
                                optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
-                               rng=capture_rng(), ema=self.ema_state(), inference=d.get("inference"))
+                               rng=capture_rng(), ema=self.ema_state(), inference=d.get("inference"),
+                               statistics=d.get("statistics"))
 
     def ema_state(self) -> Optional[dict]:
         """The model's state with the averaged weights in place of the trained ones (None: no average)."""
@@ -263,11 +264,11 @@ class Trainer:
         the device collects non-finite losses until the next check, which comes before any
         checkpoint is written, so no checkpoint ever holds what a non-finite loss did to the weights."""
         self.wrapped.train()
-        batch = to_device(batch, self.device)
+        batch = batch_to_device(batch, self.device)
         if self.task.phase is not None:
             batch = {**batch, **self.task.phase(self.step, self.progress_fraction)}
         for group in self.optimizer.param_groups:
-            group["lr"] = self.config.learning_rate_at(self.step, self.progress_fraction)
+            group["lr"] = self.config.learning_rate_at(self.step)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
             outputs = self.wrapped(batch)

@@ -1,8 +1,12 @@
-"""Build the backbone a config names."""
+"""Build the model a config names."""
 from __future__ import annotations
 
-from .backbone import Backbone, check_config
-from .config import DiffWaveModelConfig
+from typing import Optional
+
+from common.mel import MelConfig
+
+from .base import DiffusionModel, check_config
+from .config import DiffWaveModelConfig, TrainingStatistics
 from .model import DiffWave
 from .sashimi import Sashimi
 from .wavenet import WaveNet
@@ -10,6 +14,9 @@ from .wavenet import WaveNet
 CLASSES = {"diffwave": DiffWave, "wavenet": WaveNet, "sashimi": Sashimi}
 
 
-def build_model(config: DiffWaveModelConfig) -> Backbone:
+def build_model(config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
+                statistics: Optional[TrainingStatistics] = None) -> DiffusionModel:
+    """`mel`: the features' mel config (needed by the bridge and by a banded prior); `statistics`: what
+    training measured (see `TrainingStatistics`)."""
     check_config(config)
-    return CLASSES[config.backbone](config)
+    return CLASSES[config.backbone](config, mel, statistics)

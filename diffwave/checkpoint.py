@@ -1,5 +1,5 @@
 """Loading DiffWave checkpoints: this toolkit's files, lmnt's published `{"model", "params", ...}` files and
-the seed projects' SC09 and SaShiMi files (seeds.py)."""
+the seed projects' SC09 and SaShiMi files (seed_projects.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,14 +8,14 @@ from typing import Any, Optional
 
 import torch
 
-from common.checkpoint import inference_state, load_checkpoint, make_checkpoint
-from common.config import from_dict, to_dict
+from common.checkpoint import CheckpointError, inference_state, load_checkpoint, make_checkpoint
+from common.config import ConfigError, from_dict, to_dict
 from common.mel import MelConfig, preset
 
-from .backbone import Backbone
+from .base import DiffusionModel
 from .build import build_model
-from .config import KIND, DiffWaveModelConfig
-from .seeds import adapt_seed
+from .config import KIND, DiffWaveModelConfig, TrainingStatistics
+from .seed_projects import adapt_seed
 
 
 def config_from_lmnt_params(params: dict) -> DiffWaveModelConfig:
@@ -37,14 +37,26 @@ def adapt_lmnt(data: Any, path: Path) -> Optional[dict]:
 
 
 def adapt_published(data: Any, path: Path) -> Optional[dict]:
-    """lmnt's files, then the seed projects' (see seeds.py)."""
+    """lmnt's files, then the seed projects' (see seed_projects.py)."""
     return adapt_lmnt(data, path) or adapt_seed(data, path)
 
 
-def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple[Backbone, dict]:
-    """Any backbone's checkpoint: this toolkit's, lmnt's or a seed project's file."""
+def training_statistics(ckpt: dict, path: str | Path) -> TrainingStatistics:
+    """The checkpoint's `statistics`; files of earlier versions kept them in the model config."""
+    if ckpt.get("statistics"):
+        return from_dict(TrainingStatistics, ckpt["statistics"], f"{path}: statistics")
+    return TrainingStatistics(prior_energy_min=float(ckpt["config"].get("prior_energy_min", 0.0)))
+
+
+def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffusionModel, dict]:
+    """Any network's checkpoint: this toolkit's, lmnt's or a seed project's file."""
     ckpt = load_checkpoint(path, KIND, adapt=adapt_published)
-    model = build_model(from_dict(DiffWaveModelConfig, ckpt["config"], f"{path}: config"))
+    try:
+        config = from_dict(DiffWaveModelConfig, ckpt["config"], f"{path}: config")
+        statistics = training_statistics(ckpt, path)
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from err
+    model = build_model(config, mel_config(ckpt), statistics)
     model.load_state_dict(inference_state(ckpt), strict=True)
     return model.to(device).eval(), ckpt
 

@@ -18,9 +18,8 @@ from common.checkpoint import CheckpointError
 from common.precision import native_bf16
 from common.mel import MelSpectrogram
 
+from .base import DiffusionModel
 from .checkpoint import load_diffwave, mel_config
-from .backbone import Backbone
-from .diffusion import NoisePrior, bridge_reverse, bridge_step_count, reverse, schedule_for
 
 log = logging.getLogger("diffwave.inference")
 
@@ -40,18 +39,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 @torch.no_grad()
-def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, steps: Optional[int] = None,
+def vocode(mel: Optional[torch.Tensor], model: DiffusionModel, fast: bool = True, steps: Optional[int] = None,
            n_samples: Optional[int] = None, generator: Optional[torch.Generator] = None,
-           hoist: Optional[bool] = None, precision: str = "fp32", initial: Optional[torch.Tensor] = None,
-           start: Optional[int] = None) -> torch.Tensor:
-    """Mel (B, n_mels, frames) -> audio (B, frames * hop), with any backbone. Unconditional models
-    take `mel=None` and `n_samples` (default: the config's audio_len). `steps` picks an N-step sampler
-    (see `reduced_schedule`) instead of the fast (6-step) or full (training) schedule.
-    `hoist` (default: when it fits in 2 GiB) lets the backbone precompute its conditioning per layer.
-    A PriorGrad model starts from, and adds, noise scaled by the mel's energy. `precision="bf16"`
-    runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32). `initial` audio
-    (B, samples) and a `start` step of the schedule: shallow diffusion from that audio (see `reverse`).
-    A `process="bridge"` model samples from its guide in `steps` (fast: its `bridge_steps`) steps."""
+           hoist: Optional[bool] = None, precision: str = "fp32") -> torch.Tensor:
+    """Mel (B, n_mels, frames) -> audio (B, frames * hop), with any network and process. Unconditional
+    models take `mel=None` and `n_samples` (default: the config's audio_len). `steps` picks an N-step
+    sampler instead of the fast (lmnt's 6 steps; the bridge's `bridge_steps`) or full (every training
+    step) one. `hoist` (default: when it fits in 2 GiB) lets the network precompute its conditioning per
+    layer. `precision="bf16"` runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32)."""
     config = model.config
     device = next(model.parameters()).device
     if config.unconditional:
@@ -64,18 +59,7 @@ def vocode(mel: Optional[torch.Tensor], model: Backbone, fast: bool = True, step
     if hoist is None:
         hoist = model.conditioning_bytes(batch, length) <= HOIST_LIMIT_BYTES
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
-    if config.process == "bridge":
-        if initial is not None:
-            raise ValueError("a bridge model starts at its own guide: it takes no initial audio")
-        guide = model.guide_waveform(mel)
-        with autocast:
-            conditioning = model.condition(mel, hoist=hoist, guide=guide)
-        return bridge_reverse(model, conditioning, NoisePrior(config, mel), guide,
-                              bridge_step_count(config, fast, steps), generator, autocast)
-    with autocast:
-        conditioning = model.condition(mel, hoist=hoist)
-    return reverse(model, conditioning, NoisePrior(config, mel), schedule_for(config, fast, steps), (batch, length),
-                   generator, autocast, initial, start)
+    return model.process.sample(model, mel, (batch, length), fast, steps, generator, hoist, autocast)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_input(path: Path, model: Backbone, ckpt: dict) -> torch.Tensor:
+def _read_input(path: Path, model: DiffusionModel, ckpt: dict) -> torch.Tensor:
     if path.suffix == ".npy":
         mel = torch.from_numpy(np.load(path)).float()
         if mel.dim() != 2 or mel.shape[0] != model.config.n_mels:

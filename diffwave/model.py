@@ -4,7 +4,6 @@ lmnt-com/diffwave so its published weights load with strict=True.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -13,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.griffin_lim import griffin_lim
-from common.mel import MelConfig, MelSpectrogram
+from common.mel import MelConfig
 from common.precision import avx512_cpu
 
-from .backbone import Backbone
-from .config import DiffWaveModelConfig
-from .diffusion import band_basis, from_bands, to_bands
+from .bands import band_basis, from_bands, to_bands
+from .base import DiffusionModel
+from .bridge import guide_waveform
+from .config import DiffWaveModelConfig, TrainingStatistics
 
 
 def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -44,19 +43,6 @@ def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     out = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
                    dilation=(1, conv.dilation[0]))
     return out.squeeze(2)
-
-
-def guide_audio(mel: torch.Tensor, extractor: MelSpectrogram, iterations: int) -> torch.Tensor:
-    """A `griffin_lim_guide` model's guide: Griffin-Lim of the mel (..., n_mels, frames) in fp32, from a
-    fixed phase seed, so that one mel always gives one guide (in training crops and in the vocoder)."""
-    with torch.autocast(mel.device.type, enabled=False):
-        return griffin_lim(mel.float(), extractor, n_iter=iterations, generator=torch.Generator().manual_seed(0))
-
-
-def resolution(config: MelConfig, fft_size: int) -> MelConfig:
-    """`config` at another FFT size: window `fft_size`, hop a quarter of it, mel bins in proportion."""
-    return dataclasses.replace(config, n_fft=fft_size, win_length=fft_size, hop_length=fft_size // 4,
-                               n_mels=max(1, config.n_mels * fft_size // config.n_fft))
 
 
 def conv1d(*args, **kwargs) -> nn.Conv1d:
@@ -143,22 +129,21 @@ class Conditioning:
 
     upsampled: Optional[torch.Tensor]  # (B, n_mels, samples)
     projected: Optional[list[torch.Tensor]]  # per layer (B, 2C, samples), or None when not hoisted
-    guide: Optional[torch.Tensor] = None  # `griffin_lim_guide`: the mel's Griffin-Lim audio in bands
+    guide: Optional[torch.Tensor] = None  # the bridge's guide audio in bands
 
 
-class DiffWave(Backbone):
-    """lmnt's network (the `diffwave` backbone)."""
+class DiffWave(DiffusionModel):
+    """lmnt's network (the `diffwave` backbone); under the bridge it also takes the guide audio as input
+    channels beside the noisy signal, and with `guide_residual` adds its output to the guide."""
 
-    def __init__(self, config: DiffWaveModelConfig):
-        super().__init__(config)
+    def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
+                 statistics: Optional[TrainingStatistics] = None):
+        super().__init__(config, mel, statistics)
         c = config
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
-        self.guide_extractor = MelSpectrogram(MelConfig(**c.guide_mel)) if c.griffin_lim_guide else None
-        self.loss_extractors = nn.ModuleList([MelSpectrogram(resolution(MelConfig(**c.guide_mel), size))
-                                              for size in c.mel_loss_fft_sizes]) if c.mel_loss_weight > 0 else None
         self.input_projection = conv1d(c.bands * (2 if c.griffin_lim_guide else 1), c.residual_channels, 1)
-        self.diffusion_embedding = DiffusionEmbedding(len(c.noise_schedule))
+        self.diffusion_embedding = DiffusionEmbedding(len(self.alpha_bar))
         self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples // c.bands)
         self.residual_layers = nn.ModuleList([
             ResidualBlock(c.n_mels, c.residual_channels, 2 ** (i % c.dilation_cycle_length), c.unconditional)
@@ -177,7 +162,11 @@ class DiffWave(Backbone):
         if self.spectrogram_upsampler is None:
             return Conditioning(None, None)
         mel = super().condition(spectrogram)
-        guide = self.guide_bands(mel, guide)
+        if self.config.process != "bridge":
+            guide = None
+        elif guide is None:
+            guide = guide_waveform(self, mel)
+        guide = None if guide is None else self.to_bands(guide.float())
         upsampled = self.spectrogram_upsampler(mel)
         if not hoist:
             return Conditioning(upsampled, None, guide)
@@ -186,23 +175,6 @@ class DiffWave(Backbone):
         projected = (batched_linear(weight.squeeze(-1), bias, upsampled) if upsampled.device.type == "cpu"
                      else F.conv1d(upsampled, weight, bias))
         return Conditioning(upsampled, list(projected.chunk(len(self.residual_layers), dim=1)), guide)
-
-    def guide_bands(self, mel: torch.Tensor, audio: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
-        """`griffin_lim_guide`: the guide `audio` of the mel (B, samples; `guide_audio` when not given)
-        in the network's bands."""
-        if self.guide_extractor is None:
-            return None
-        if audio is None:
-            audio = self.guide_waveform(mel)
-        return self.to_bands(audio.float())
-
-    def mel_loss_extractors(self) -> list[MelSpectrogram]:
-        """The mel definitions of the `mel_loss_weight` term: the `mel_loss_fft_sizes`, or the guide's."""
-        return list(self.loss_extractors) if self.loss_extractors else [self.guide_extractor]
-
-    def guide_waveform(self, mel: torch.Tensor) -> torch.Tensor:
-        """`griffin_lim_guide`: the guide audio (B, samples) of a mel (B, n_mels, frames)."""
-        return guide_audio(mel, self.guide_extractor, self.config.griffin_lim_guide)
 
     def conditioning_bytes(self, batch: int, samples: int) -> int:
         c = self.config

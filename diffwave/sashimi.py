@@ -16,8 +16,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .backbone import Backbone
-from .config import DiffWaveModelConfig
+from common.mel import MelConfig
+
+from .base import DiffusionModel
+from .config import DiffWaveModelConfig, TrainingStatistics
 from .layers import Conv, MelConditioning, ZeroConv1d, embed_steps, mel_upsampler, upsample_mel
 from .model import upsampler_strides
 from .layers import normalised
@@ -175,9 +177,10 @@ class ResidualFFBlock(nn.Module):
         return x + self.layer(self.norm(x))
 
 
-class Sashimi(Backbone):
-    def __init__(self, config: DiffWaveModelConfig):
-        super().__init__(config)
+class Sashimi(DiffusionModel):
+    def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
+                 statistics: Optional[TrainingStatistics] = None):
+        super().__init__(config, mel, statistics)
         s = config.sashimi
         dims = config.step_embedding_dims
         self.unet = s.unet

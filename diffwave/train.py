@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 from pathlib import Path
@@ -26,12 +25,12 @@ from common.mel import MelConfig, MelSpectrogram, preset
 from common.sampling import seed_everything
 from common.trainer import TrainingError, TrainingTask
 
-from .config import DiffWaveConfig
-from .data import AudioMelDataset, check_clips, collate
-from .diffusion import band_gains, frame_energy_range, mel_band_map
-from .inference import vocode
-from .backbone import Backbone
+from .base import DiffusionModel
 from .build import build_model
+from .config import DiffWaveConfig, TrainingStatistics
+from .data import AudioMelDataset, check_clips, collate
+from .inference import vocode
+from .prior import frame_energy_range
 
 log = logging.getLogger("diffwave.train")
 
@@ -63,7 +62,7 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
     truth = extractor(valid_wav)
     written = []
 
-    def write(model: Backbone, writer, step: int) -> None:
+    def write(model: DiffusionModel, writer, step: int) -> None:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
@@ -80,34 +79,17 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
     return write
 
 
-def with_prior_energy(config: DiffWaveConfig, dataset: AudioMelDataset) -> DiffWaveConfig:
-    """PriorGrad needs natural-log mels and the training set's smallest frame energy (measured here,
-    stored in the checkpoint's model config)."""
+def measure_statistics(config: DiffWaveConfig, dataset: AudioMelDataset) -> TrainingStatistics:
+    """PriorGrad needs natural-log mels and the training set's smallest frame energy (measured here, stored
+    in the checkpoint's `statistics`)."""
+    if not config.model.prior_grad:
+        return TrainingStatistics()
     if config.mel.compression != "log":
         raise ConfigError("model.prior_grad needs natural-log mels (mel compression 'log', e.g. the hifigan preset)")
-    mels = [dataset.features.mel(u.wav) for u in dataset.utterances]
-    low, high = frame_energy_range(mels)
+    low, high = frame_energy_range([dataset.features.mel(u.wav) for u in dataset.utterances])
     log.info("PriorGrad: frame energy %.4f .. %.2f over the training set (energy max %.1f)", low, high,
              config.model.prior_energy_max)
-    overrides = [f"model.prior_energy_min={low}"]
-    if config.model.prior_bands > 0:
-        overrides.append(f"model.prior_mel_band={json.dumps(prior_mel_bands(config))}")
-    config = apply_overrides(config, overrides)
-    if config.model.prior_scale == "amplitude":
-        gains = band_gains(mels, [dataset.features.audio(u.wav) for u in dataset.utterances], config.model)
-        log.info("prior: band gains %s", " ".join(f"{g:.2f}" for g in gains))
-        config = apply_overrides(config, [f"model.prior_band_gain={json.dumps(gains)}"])
-    return config
-
-
-def prior_mel_bands(config: DiffWaveConfig) -> list[int]:
-    """The prior band of each mel bin (`model.prior_mel_band`), from the mel config's bin centres."""
-    import librosa
-
-    mel = config.mel
-    centres = librosa.mel_frequencies(mel.n_mels + 2, fmin=mel.f_min, fmax=mel.upper_frequency,
-                                      htk=mel.mel_scale == "htk")[1:-1]
-    return mel_band_map(centres, mel.sample_rate, config.model.prior_bands)
+    return TrainingStatistics(prior_energy_min=low)
 
 
 def main(argv=None) -> int:
@@ -125,8 +107,6 @@ def main(argv=None) -> int:
         config = apply_overrides(config, [f"model.n_mels={config.mel.n_mels}",
                                           f"model.hop_samples={config.mel.hop_length}",
                                           f"model.sample_rate={config.mel.sample_rate}"])
-        if config.model.griffin_lim_guide:
-            config = apply_overrides(config, [f"model.guide_mel={json.dumps(to_dict(config.mel))}"])
         clips = read_corpus(args.data, args.filelist_format)
         if not clips:
             raise CorpusError(f"{args.data}: no wav files found")
@@ -144,10 +124,9 @@ def main(argv=None) -> int:
         log.info("%d clips (%d left out)", len(kept), len(problems))
         dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir, args.mels,
                                   config.model.griffin_lim_guide)
-        if config.model.prior_grad:
-            config = with_prior_energy(config, dataset)
+        statistics = measure_statistics(config, dataset)
         seed_everything(config.train.seed)
-        model = build_model(config.model)
+        model = build_model(config.model, None if config.model.unconditional else config.mel, statistics)
         log.info("DiffWave (%s backbone): %.2fM parameters", config.model.backbone,
                  sum(p.numel() for p in model.parameters()) / 1e6)
         writer = None
@@ -156,7 +135,8 @@ def main(argv=None) -> int:
             writer = make_sample_writer(valid_wav[: 2 * config.mel.sample_rate], config.mel)
         task = TrainingTask(kind="diffwave", model=model, dataset=dataset, collate=collate, config=config.train,
                             describe={"config": to_dict(config.model),
-                                      "mel": None if config.model.unconditional else to_dict(config.mel)},
+                                      "mel": None if config.model.unconditional else to_dict(config.mel),
+                                      "statistics": to_dict(statistics)},
                             write_samples=writer, compile_targets=[model])
         run_training(task, config, args)
     except (ConfigError, CorpusError, CheckpointError, TrainingError, AudioError) as err:

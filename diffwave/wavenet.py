@@ -11,8 +11,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .backbone import Backbone
-from .config import DiffWaveModelConfig
+from common.mel import MelConfig
+
+from .base import DiffusionModel
+from .config import DiffWaveModelConfig, TrainingStatistics
 from .layers import (Conv, MelConditioning, WeightNormConv1d, ZeroConv1d, embed_steps, mel_upsampler,
                      upsample_mel)
 from .model import upsampler_strides
@@ -66,9 +68,10 @@ class ResidualGroup(nn.Module):
         return skip * math.sqrt(1.0 / len(self.residual_blocks))
 
 
-class WaveNet(Backbone):
-    def __init__(self, config: DiffWaveModelConfig):
-        super().__init__(config)
+class WaveNet(DiffusionModel):
+    def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
+                 statistics: Optional[TrainingStatistics] = None):
+        super().__init__(config, mel, statistics)
         c = config
         skip = c.skip_channels or c.residual_channels
         self.init_conv = nn.Sequential(Conv(1, c.residual_channels, kernel_size=1), nn.ReLU())

@@ -44,7 +44,7 @@ class GradTTSTrainConfig(TrainConfig):
     # prior losses over whole utterances, no decoder), which is ~5x cheaper per step and learns faster.
     decoder_start_step: int = 0
     # Start the decoder earlier, once this fraction of the run's budget (max_steps or max_minutes,
-    # whichever is nearer, as for train.lr_decay) is spent: on a slow CPU a time budget may end before
+    # whichever is nearer) is spent: on a slow CPU a time budget may end before
     # decoder_start_step. 0: the step alone decides. A resumed run counts the fraction of its own budget.
     decoder_start_fraction: float = 0.0
     # Keep the diffusion loss's gradients out of the encoder output (mu) the decoder is conditioned on.

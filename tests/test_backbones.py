@@ -17,8 +17,9 @@ from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig, SashimiCon
 from diffwave.data import AudioMelDataset, collate
 from diffwave.inference import main as vocode_main
 from diffwave.inference import vocode
+from diffwave.schedules import training_betas
 from diffwave.s4 import NPLRKernel, as_complex, cauchy, with_conjugates
-from diffwave.seeds import RF5_SASHIMI_PREFIX, SC09, adapt_seed, config_from_upstream, sashimi_config, wavenet_config
+from diffwave.seed_projects import RF5_SASHIMI_PREFIX, SC09, adapt_seed, config_from_upstream, sashimi_config, wavenet_config
 from diffwave.train import main as train_main
 from common.filelists import read_corpus
 from common.mel import MelConfig
@@ -171,7 +172,7 @@ def test_seed_layouts(reference_dir, name):
     assert sum(p.numel() for p in model.parameters()) == layout["params"]
     assert config.unconditional == ("cond" not in name.split("_")[-1:])
     if config.unconditional:
-        assert (config.sample_rate, config.audio_len, len(config.noise_schedule)) == (16000, 16000, 200)
+        assert (config.sample_rate, config.audio_len, len(training_betas(config))) == (16000, 16000, 200)
     if prefix:
         s = config.sashimi
         assert (s.layout, s.d_model, s.n_layers, s.pool, s.expand, s.ff, s.unet, s.l_max) == \
@@ -225,7 +226,7 @@ def tiny_config(backbone: str, unconditional: bool, layout: str = "diffwave_sash
     return DiffWaveModelConfig(backbone=backbone, residual_channels=8, residual_layers=2, dilation_cycle_length=2,
                                step_embedding_dims=[16, 32, 32], unconditional=unconditional,
                                sashimi=dataclasses.replace(TINY_SASHIMI, layout=layout),
-                               audio_len=1024, noise_schedule=SC09["noise_schedule"][:20], inference_noise_schedule=[],
+                               audio_len=1024, noise_schedule=training_betas(DiffWaveModelConfig(**SC09))[:20], inference_noise_schedule=[],
                                loss="l2")
 
 
@@ -287,7 +288,7 @@ def test_sashimi_refuses_lengths_its_pools_do_not_divide():
 def test_sampler_draws_its_noise_in_the_order_of_the_steps():
     """The shared sampler equals the reverse process written out with a draw at each step, from the
     same generator."""
-    from diffwave.diffusion import schedule_for
+    from diffwave.schedules import schedule_for
 
     model = build_model(tiny_config("wavenet", unconditional=True)).eval()
     audio = vocode(None, model, steps=4, n_samples=256, generator=torch.Generator().manual_seed(3))
@@ -316,7 +317,7 @@ def test_mel_terms_computed_once_per_batch_equal_the_per_step_ones(load_referenc
 
 
 def test_host_draws_reach_cuda_through_pinned_non_blocking_copies(monkeypatch):
-    from common.sampling import to_device
+    from common.sampling import host_to_device
 
     calls = []
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
@@ -324,10 +325,10 @@ def test_host_draws_reach_cuda_through_pinned_non_blocking_copies(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "to",
                         lambda self, *a, **k: calls.append(k) or real_to(self, dtype=k.get("dtype")))
     values = torch.arange(4.0)
-    torch.testing.assert_close(to_device(values, torch.device("cuda"), torch.float16), values.half())
+    torch.testing.assert_close(host_to_device(values, torch.device("cuda"), torch.float16), values.half())
     assert calls[0] == "pin" and calls[1]["non_blocking"] is True and calls[1]["device"].type == "cuda"
     calls.clear()
-    to_device(values, torch.device("cpu"))
+    host_to_device(values, torch.device("cpu"))
     assert "pin" not in calls and not calls[0].get("non_blocking")
 
 

@@ -16,7 +16,7 @@ from diffwave.checkpoint import load_diffwave
 from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig
 from diffwave.data import AudioMelDataset, collate
 from diffwave.inference import main as vocode_main
-from diffwave.diffusion import sampling_schedule
+from diffwave.schedules import sampling_schedule
 from diffwave.inference import vocode
 from diffwave.model import DiffWave, SpectrogramUpsampler
 from diffwave.train import main as train_main
@@ -144,33 +144,40 @@ def test_train_then_vocode_cli(corpus, tmp_path):
     assert soundfile.info(str(tmp_path / "m.wav")).frames == mel.shape[1] * 256
 
 
-def test_training_measures_the_amplitude_priors_band_gains_and_vocodes_whitened(corpus, tmp_path):
+def test_training_stores_the_banded_priors_statistics_apart_from_the_config_and_vocodes(corpus, tmp_path):
+    from diffwave.prior import frame_energy_range, mel_band_map
+
     out = tmp_path / "exp"
     assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--mel-preset", "hifigan",
                        "--set", "model.prior_grad=true", "--set", "model.prior_bands=32",
-                       "--set", "model.prior_scale=amplitude", "--set", "model.whitened=true",
                        "--max-steps", "2", "--no-progress"]) == 0
     model, ckpt = load_diffwave(out / "last.pt")
-    gains = ckpt["config"]["prior_band_gain"]
-    assert len(gains) == 32 and all(g > 0 for g in gains) and len(set(gains)) > 1
-    assert model.config.whitened and model.config.prior_scale == "amplitude"
+    features = MelSpectrogram(preset("hifigan"))
+    mels = [features(torch.from_numpy(soundfile.read(str(w), dtype="float32")[0]))
+            for w in sorted((corpus / "wavs").glob("*.wav"))]
+    assert ckpt["statistics"]["prior_energy_min"] == pytest.approx(frame_energy_range(mels)[0], rel=1e-5)
+    assert model.statistics.prior_energy_min == ckpt["statistics"]["prior_energy_min"] > 0
+    assert not {"prior_energy_min", "prior_mel_band"} & set(ckpt["config"])
+    assert json.loads((out / "config.json").read_text())["model"] == ckpt["config"]
+    assert model.prior.mel_band == mel_band_map(preset("hifigan"), 32)
     wav, _ = soundfile.read(str(corpus / "wavs" / "LJ000-0001.wav"), dtype="float32")
     mel = MelSpectrogram(preset("hifigan"))(torch.from_numpy(wav))
     audio = vocode(mel.unsqueeze(0), model)
     assert audio.shape == (1, mel.shape[-1] * 256) and torch.isfinite(audio).all() and audio.abs().max() <= 1.0
 
 
-def test_griffin_lim_guide_trains_on_crops_of_the_clips_guide_and_vocodes(corpus, tmp_path):
-    """`model.griffin_lim_guide`: training stores the mel definition, each crop's guide is its part of
-    the whole clip's Griffin-Lim audio (what the vocoder computes from the whole mel), and the trained
-    file vocodes."""
+def test_bridge_trains_on_crops_of_the_clips_guide_and_vocodes(corpus, tmp_path):
+    """The bridge's guide inverts the checkpoint's own mel; each training crop's guide is its part of the
+    whole clip's Griffin-Lim audio (what the vocoder computes from the whole mel), and the trained file
+    vocodes."""
     from common.griffin_lim import griffin_lim
 
     out = tmp_path / "exp"
     assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--set", "model.bands=4",
-                       "--set", "model.griffin_lim_guide=4", "--max-steps", "2", "--no-progress"]) == 0
+                       "--set", "model.process=bridge", "--set", "model.griffin_lim_guide=4",
+                       "--max-steps", "2", "--no-progress"]) == 0
     model, ckpt = load_diffwave(out / "last.pt")
-    assert ckpt["config"]["guide_mel"] == ckpt["mel"] and model.input_projection.in_channels == 8
+    assert model.guide_extractor.config == MelConfig(**ckpt["mel"]) and model.input_projection.in_channels == 8
 
     dataset = AudioMelDataset(read_corpus(corpus / "wavs"), MelConfig(), 8, guide_iterations=4)
     item = dataset[(0, 5)]
@@ -272,7 +279,7 @@ def test_bf16_training_autocast_and_auto_choice():
         autocast_dtype("int8", cpu)
     torch.manual_seed(0)
     model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=8, dilation_cycle_length=2, bands=4,
-                                         stft_loss_weight=1.0))
+                                         process="bridge", griffin_lim_guide=2, mel_loss_weight=1.0), MelConfig())
     batch = {"audio": torch.randn(2, 16 * 256) * 0.1, "spectrogram": torch.randn(2, 80, 16)}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = model.compute_loss(batch)["loss"]

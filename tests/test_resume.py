@@ -141,34 +141,3 @@ def test_no_weight_average_unless_asked(corpus, tmp_path):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["ema"] is None
     with pytest.raises(ConfigError, match="train.ema_decay"):
         DiffWaveTrainConfig(ema_decay=1.0)
-
-
-def test_linear_decay_reaches_zero_at_the_end_of_the_steps_and_of_the_time_budget(corpus, tmp_path, monkeypatch):
-    config = DiffWaveTrainConfig(learning_rate=1e-3, warmup_steps=2, lr_decay="linear")
-    assert config.learning_rate_at(0, 0.0) == pytest.approx(5e-4)
-    assert config.learning_rate_at(5, 0.25) == pytest.approx(7.5e-4)
-    assert config.learning_rate_at(5, 1.0) == 0.0
-    assert DiffWaveTrainConfig(learning_rate=1e-3).learning_rate_at(5, 0.9) == pytest.approx(1e-3)
-    with pytest.raises(ConfigError, match="train.lr_decay"):
-        DiffWaveTrainConfig(lr_decay="cosine")
-
-    rates = []
-    trainer = Trainer(task(corpus, [], lr_decay="linear", checkpoint_every=100, sample_every=100), tmp_path / "steps",
-                      device="cpu", progress=False)
-    step = trainer._step
-    monkeypatch.setattr(trainer, "_step", lambda *a, **k: (step(*a, **k),
-                                                          rates.append(trainer.optimizer.param_groups[0]["lr"]))[0])
-    trainer.train(4)  # the rate each step used: 2e-4 * (1 - step / 4)
-    assert rates == pytest.approx([2e-4, 1.5e-4, 1e-4, 5e-5])
-
-    clock = iter(range(0, 10_000, 30))  # every reading of the clock is 30 s later: 2 minutes = 4 steps
-    monkeypatch.setattr("common.trainer.time.monotonic", lambda: float(next(clock)))
-    rates.clear()
-    timed = Trainer(task(corpus, [], lr_decay="linear", max_minutes=2.0, checkpoint_every=100, sample_every=100),
-                    tmp_path / "minutes", device="cpu", progress=False)
-    step = timed._step
-    monkeypatch.setattr(timed, "_step", lambda *a, **k: (step(*a, **k),
-                                                        rates.append(timed.optimizer.param_groups[0]["lr"]))[0])
-    timed.train(1000)
-    assert timed.step < 10 and all(later < earlier for earlier, later in zip(rates, rates[1:]))
-    assert rates[0] < 2e-4 and rates[-1] < 2e-4 * 0.5

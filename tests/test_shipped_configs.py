@@ -11,10 +11,10 @@ import torch
 from common.config import apply_overrides, from_dict, to_dict
 from common.mel import MelSpectrogram
 from diffwave.build import build_model
-from diffwave.config import DiffWaveConfig, DiffWaveModelConfig
-from diffwave.diffusion import frame_energy_range, noise_levels, schedule_for
+from diffwave.config import DiffWaveConfig, DiffWaveModelConfig, TrainingStatistics
 from diffwave.inference import vocode
-from diffwave.train import prior_mel_bands
+from diffwave.prior import frame_energy_range
+from diffwave.schedules import noise_levels, schedule_for
 from grad_tts.config import GradTTSConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,9 +34,9 @@ def audio_batch(samples: int, count: int = 2) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def perturbed(config: DiffWaveModelConfig, scale: float):
+def perturbed(config: DiffWaveModelConfig, scale: float, mel=None, statistics=None):
     torch.manual_seed(0)
-    model = build_model(config)
+    model = build_model(config, mel, statistics)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -61,13 +61,8 @@ def test_ljspeech_vocoders_unchanged(name, conf):
                                       f"model.sample_rate={mel.sample_rate}"])
     audio = audio_batch(32 * mel.hop_length)
     mels = MelSpectrogram(mel)(audio)[..., :32]
-    if config.model.griffin_lim_guide:
-        config = apply_overrides(config, [f"model.guide_mel={json.dumps(to_dict(mel))}"])
-    if config.model.prior_grad:
-        low, _ = frame_energy_range(list(mels))
-        config = apply_overrides(config, [f"model.prior_energy_min={low}",
-                                          f"model.prior_mel_band={json.dumps(prior_mel_bands(config))}"])
-    model = perturbed(config.model, 0.05 if config.model.process == "bridge" else 0.003)
+    statistics = TrainingStatistics(prior_energy_min=frame_energy_range(list(mels))[0])
+    model = perturbed(config.model, 0.05 if config.model.process == "bridge" else 0.003, mel, statistics)
     check(name, model, {"audio": audio, "spectrogram": mels, "seeds": torch.tensor([3, 5])}, mels[:1])
 
 

@@ -22,11 +22,11 @@ from common.checkpoint import CheckpointError, make_checkpoint
 from common.config import to_dict
 from common.mel import preset
 
-from .config import KIND, DiffWaveModelConfig, SashimiConfig, linear_schedule
+from .config import KIND, DiffWaveModelConfig, SashimiConfig, linear
 
-SC09 = dict(noise_schedule=linear_schedule(1e-4, 0.02, 200), inference_noise_schedule=[], sample_rate=16000,
+SC09 = dict(noise_schedule=linear(1e-4, 0.02, 200), inference_noise_schedule=[], sample_rate=16000,
             audio_len=16000, loss="l2")
-LJSPEECH = dict(noise_schedule=linear_schedule(1e-4, 0.05, 50), inference_noise_schedule=[], sample_rate=22050,
+LJSPEECH = dict(noise_schedule=linear(1e-4, 0.05, 50), inference_noise_schedule=[], sample_rate=22050,
                 loss="l2")
 
 

@@ -1,0 +1,112 @@
+"""A Brownian bridge from the mel's Griffin-Lim audio to the recording (I2SB, Liu et al., 2023):
+x_t = (1 - t) x0 + t g + bridge_noise sqrt(t (1 - t)) eps, t in (0, 1], eps shaped by the prior when there
+is one. The network sees x_t, the step and the guide g and predicts the clean signal x0; sampling starts
+at the guide itself, which is what the network saw at t = 1 in training."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from common.sampling import host_to_device
+
+from .config import DiffWaveModelConfig
+from .guide import guide_audio
+from .prior import NoisePrior
+from .schedules import training_betas, training_draws
+from .spectral_loss import mel_loss
+
+
+def check(c: DiffWaveModelConfig) -> None:
+    if c.griffin_lim_guide <= 0:
+        raise ValueError("process 'bridge' starts at the guide: griffin_lim_guide must count its iterations (> 0)")
+    if c.backbone != "diffwave" or c.unconditional:
+        raise ValueError("process 'bridge' is an option of the conditional diffwave backbone")
+    steps = len(training_betas(c))
+    if c.bridge_noise < 0 or not 1 <= c.bridge_steps <= steps:
+        raise ValueError(f"bridge_noise ({c.bridge_noise}) must be >= 0 and bridge_steps ({c.bridge_steps}) "
+                         f"between 1 and the {steps} training steps")
+    if c.mel_loss_weight < 0 or c.clean_loss_weight < 0 or (c.clean_loss_weight == 0 and c.mel_loss_weight == 0):
+        raise ValueError(f"clean_loss_weight ({c.clean_loss_weight}) and mel_loss_weight ({c.mel_loss_weight}) "
+                         "must be >= 0 and not both 0")
+
+
+def guide_waveform(model, mel: torch.Tensor) -> torch.Tensor:
+    """The guide audio (B, samples) of a mel (B, n_mels, frames)."""
+    return guide_audio(mel, model.guide_extractor, model.config.griffin_lim_guide)
+
+
+def bridge_time(step: torch.Tensor, steps: int) -> torch.Tensor:
+    """The bridge's time t in (0, 1] of training step indices 0 .. steps - 1 (the last one: the guide)."""
+    return (step.float() + 1) / steps
+
+
+def bridge_point(clean: torch.Tensor, guide: torch.Tensor, time: torch.Tensor, noise: torch.Tensor,
+                 noise_scale: float) -> torch.Tensor:
+    """x_t with `time` per item (B, 1): clean audio at t = 0, the guide at t = 1, both ends noise-free."""
+    return (1 - time) * clean + time * guide + noise_scale * (time * (1 - time)).sqrt() * noise
+
+
+def training_loss(model, batch: dict) -> dict:
+    """On one batch {"audio", "spectrogram", "guide" (optional: computed when absent), "seeds" (optional)}:
+    the squared error of the clean estimate (whitened by the prior when there is one) times
+    `clean_loss_weight`, plus `mel_loss_weight` times the log-mel L1 term."""
+    c = model.config
+    audio, mel = batch["audio"], batch["spectrogram"]
+    guide = batch.get("guide")
+    if guide is None:
+        guide = guide_waveform(model, mel)
+    step, white = training_draws(audio, batch.get("seeds"), len(model.alpha_bar))
+    prior = model.noise_prior(mel)
+    time = bridge_time(step, len(model.alpha_bar)).unsqueeze(1)
+    noisy = bridge_point(audio, guide, time, prior.shape(white), c.bridge_noise)
+    predicted = model(noisy, step, mel, guide=guide).squeeze(1).float()
+    loss = prior.whiten(predicted - audio).pow(2).mean()
+    if c.mel_loss_weight <= 0:
+        return {"loss": c.clean_loss_weight * loss}
+    spectral = mel_loss(model.loss_extractors, predicted, audio).mean()
+    return {"loss": c.clean_loss_weight * loss + c.mel_loss_weight * spectral, "clean_loss": loss, "mel_loss": spectral}
+
+
+def step_count(config: DiffWaveModelConfig, fast: bool = True, steps: Optional[int] = None) -> int:
+    """The sampler's steps: `steps`, the config's `bridge_steps` (fast) or one per training step."""
+    total = len(training_betas(config))
+    count = steps if steps is not None else config.bridge_steps if fast else total
+    if not 1 <= count <= total:
+        raise ValueError(f"steps must be between 1 and {total}")
+    return count
+
+
+@torch.no_grad()
+def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: int,
+            generator: Optional[torch.Generator], autocast) -> torch.Tensor:
+    """From the guide (B, samples) at t = 1 to t = 0 in `steps` equal steps: at each, the network's clean
+    estimate x0_hat and the bridge's posterior between it and the current point,
+    x_s = (1 - s/t) x0_hat + (s/t) x_t + bridge_noise sqrt(s (t - s) / t) eps (prior-shaped, drawn on the
+    CPU from `generator`), clamped to [-1, 1]; the last step returns x0_hat itself."""
+    device = model.alpha_bar.device
+    total = len(model.alpha_bar)
+    audio = guide.to(device).float()
+    for n in range(steps, 0, -1):
+        t, s = n / steps, (n - 1) / steps
+        step = torch.full((audio.shape[0],), t * total - 1, device=device)
+        with autocast:
+            clean = model.denoise(audio, step, conditioning).squeeze(1).float()
+        if n == 1:
+            audio = clean
+        else:
+            noise = prior.shape(host_to_device(torch.randn(audio.shape, generator=generator), device))
+            spread = model.config.bridge_noise * (s * (t - s) / t) ** 0.5
+            audio = (1 - s / t) * clean + s / t * audio + spread * noise
+        audio = audio.clamp(-1.0, 1.0)
+    return audio
+
+
+def sample(model, mel: torch.Tensor, shape: tuple, fast: bool, steps: Optional[int],
+           generator: Optional[torch.Generator], hoist: bool, autocast) -> torch.Tensor:
+    """Audio (B, samples) for a mel, from its guide, in the fast (`bridge_steps`), full or N-step sampler."""
+    guide = guide_waveform(model, mel)
+    with autocast:
+        conditioning = model.condition(mel, hoist=hoist, guide=guide)
+    return reverse(model, conditioning, model.noise_prior(mel), guide, step_count(model.config, fast, steps),
+                   generator, autocast)

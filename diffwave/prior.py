@@ -1,0 +1,106 @@
+"""PriorGrad (Lee et al., 2022): the diffusion's noise is N(0, Sigma) with Sigma from the mel, so quiet
+frames get quiet noise. Sigma is diagonal per sample, scaled by the frame energy, or with `prior_bands`
+per frame and per band of an orthogonal block DCT, so the noise also carries the mel's coarse spectral
+envelope (in the spirit of SpecGrad). Both processes draw their noise through a `NoisePrior`."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+from common.mel import MelConfig
+
+from .bands import band_basis, from_bands, to_bands
+from .config import DiffWaveModelConfig
+
+
+def check(c: DiffWaveModelConfig) -> None:
+    if c.prior_grad and c.unconditional:
+        raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
+    if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
+        raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
+
+
+def energy_to_std(energy: torch.Tensor, config: DiffWaveModelConfig, energy_min: float) -> torch.Tensor:
+    """PriorGrad's map of an energy, clamped to the energy range, to a scale in [prior_std_min, 1]."""
+    energy = energy.clamp(max=config.prior_energy_max)
+    std = (energy - energy_min) / (config.prior_energy_max - energy_min)
+    return std.clamp(min=config.prior_std_min)
+
+
+def prior_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float) -> torch.Tensor:
+    """The noise scale per sample (B, frames * hop) from a natural-log mel (B, n_mels, frames): frame
+    energy sqrt(sum exp(mel)) through `energy_to_std`."""
+    std = energy_to_std(mel.float().exp().sum(1).sqrt(), config, energy_min)
+    return std.repeat_interleave(config.hop_samples, dim=-1)
+
+
+def band_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float,
+             mel_band: Sequence[int]) -> torch.Tensor:
+    """The scale per band and frame, (B, prior_bands, frames * hop / prior_bands): the energy of the mel
+    bins in each band (`mel_band` maps each bin to its band) through `energy_to_std`."""
+    index = torch.tensor(mel_band, device=mel.device)
+    energy = torch.zeros(mel.shape[0], config.prior_bands, mel.shape[2], device=mel.device)
+    energy = energy.index_add(1, index, mel.float().exp()).sqrt()
+    std = energy_to_std(energy, config, energy_min)
+    return std.repeat_interleave(config.hop_samples // config.prior_bands, dim=-1)
+
+
+def mel_band_map(mel: MelConfig, bands: int) -> list[int]:
+    """The block-DCT band (centred at k * sample_rate / (2 * bands)) nearest to each mel bin's centre."""
+    import librosa
+
+    centres = librosa.mel_frequencies(mel.n_mels + 2, fmin=mel.f_min, fmax=mel.upper_frequency,
+                                      htk=mel.mel_scale == "htk")[1:-1]
+    width = mel.sample_rate / 2 / bands
+    return [min(bands - 1, int(round(f / width))) for f in centres]
+
+
+def frame_energy_range(mels: list[torch.Tensor]) -> tuple[float, float]:
+    """Smallest and largest frame energy over a list of natural-log mels (n_mels, frames)."""
+    energies = torch.cat([m.float().exp().sum(0).sqrt() for m in mels])
+    return float(energies.min()), float(energies.max())
+
+
+class NoisePrior:
+    """The noise N(0, Sigma) of one batch of mels: white (`std` None), scaled per sample, or per band
+    (`basis` the block DCT). Training draws `shape(white)` and weighs errors by `whiten`; sampling starts
+    from and adds `shape(white)`."""
+
+    def __init__(self, std: Optional[torch.Tensor] = None, basis: Optional[torch.Tensor] = None):
+        self.std = std
+        self.basis = basis
+
+    def shape(self, white: torch.Tensor) -> torch.Tensor:
+        if self.std is None:
+            return white
+        if self.basis is None:
+            return white * self.std
+        return from_bands(to_bands(white, self.basis) * self.std, self.basis)
+
+    def whiten(self, residual: torch.Tensor) -> torch.Tensor:
+        if self.std is None:
+            return residual
+        if self.basis is None:
+            return residual / self.std
+        return to_bands(residual, self.basis) / self.std
+
+
+class Prior:
+    """A model's prior: its config, the training set's smallest frame energy and, per band, the mel bins'
+    band map; `for_mel(mel)` gives one batch's `NoisePrior`."""
+
+    def __init__(self, config: DiffWaveModelConfig, energy_min: float, mel: Optional[MelConfig]):
+        if config.prior_bands and mel is None:
+            raise ValueError("prior_bands maps the mel's bins to bands: the model needs its mel config")
+        self.config = config
+        self.energy_min = energy_min
+        self.mel_band = mel_band_map(mel, config.prior_bands) if config.prior_bands else None
+
+    def for_mel(self, mel: Optional[torch.Tensor]) -> NoisePrior:
+        if not self.config.prior_grad:
+            return NoisePrior()
+        if self.mel_band is None:
+            return NoisePrior(prior_std(mel, self.config, self.energy_min))
+        basis = band_basis(self.config.prior_bands).to(mel.device)
+        return NoisePrior(band_std(mel, self.config, self.energy_min, self.mel_band), basis)
