@@ -26,14 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--max-batch", type=int,
-                        help="sentences synthesized together at most (default: 8 on a GPU; 1 on CPU, where a "
-                             "batch measured no faster than one sentence after another, see the README)")
-    parser.add_argument("--batch-window-ms", type=float, default=20.0,
-                        help="how long the first waiting sentence waits for others to share its batch")
-    parser.add_argument("--queue-size", type=int, default=64, help="sentences waiting at most; past it, 503")
-    parser.add_argument("--request-timeout", type=float, default=120.0, help="seconds per request at most")
-    parser.add_argument("--max-input-chars", type=int, default=4096)
+    parser.add_argument("--max-batch", type=int, metavar="N",
+                        help="sentences per batch at most (default: 8 on a GPU, 1 on CPU, where batching gains nothing)")
+    parser.add_argument("--batch-window-ms", type=float, default=20.0, metavar="MS",
+                        help="how long a waiting sentence waits for others to share its batch")
+    parser.add_argument("--queue-size", type=int, default=64, metavar="N", help="sentences waiting at most (then 503)")
+    parser.add_argument("--request-timeout", type=float, default=120.0, metavar="S", help="seconds per request")
+    parser.add_argument("--max-input-chars", type=int, default=4096, metavar="N")
     return parser
 
 

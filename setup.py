@@ -11,6 +11,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
+COMMANDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands.py"))
 MIN_TORCH = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "common", "requirements.py"))[
     "MIN_TORCH"]
 
@@ -60,7 +61,7 @@ setup(
                                     "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*",
                                     "server", "server.*", "evaluation", "evaluation.*"]),
     package_data={"server": ["static/*.html"]},
-    py_modules=["synthesize", "serve"],
+    py_modules=["synthesize", "serve", "commands"],
     ext_modules=cythonize(extensions, language_level=3),
     cmdclass={"build_ext": BuildExtWithOpenMP},
     install_requires=[
@@ -83,16 +84,7 @@ setup(
                  "requests"],
     },
     entry_points={
-        "console_scripts": [
-            "tts-text=text.__main__:main",
-            "tts-synthesize=synthesize:main",
-            "gradwave-serve=serve:main",
-            "tts-evaluate=evaluation.evaluate:main",
-            "tts-digits=evaluation.digits:main",
-            "grad-tts-train=grad_tts.train:main",
-            "grad-tts-teacher-force=grad_tts.teacher_force:main",
-            "diffwave-train=diffwave.train:main",
-            "diffwave-vocode=diffwave.inference:main",
-        ]
+        "console_scripts": [f"{name}={module}:main" for name, module in COMMANDS["COMMANDS"].items()]
+        + [f"{old}=commands:main" for old in COMMANDS["RENAMED"]],
     },
 )

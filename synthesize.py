@@ -239,47 +239,41 @@ def piece_seed(seed: int, line: Line, chunk: int) -> int:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The checkpoints and sampling settings, shared by synthesize.py and serve.py."""
-    parser.add_argument("--acoustic", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
-    parser.add_argument("--vocoder", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: {DEFAULT_VOCODER} "
-                                          f"when it exists, else {GRIFFIN_LIM})")
-    parser.add_argument("--timesteps", type=int,
-                        help="reverse-diffusion steps of Grad-TTS (0: the encoder's mean, no decoder); default: "
-                             "the checkpoint's own setting (10 for files that have none, such as upstream's)")
+    parser.add_argument("--acoustic", metavar="CKPT", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
+    parser.add_argument("--vocoder", metavar="CKPT", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: "
+                                                          f"{DEFAULT_VOCODER} if it exists, else {GRIFFIN_LIM})")
+    parser.add_argument("--timesteps", type=int, metavar="N",
+                        help="Grad-TTS decoder steps, 0: the encoder's mean (default: the checkpoint's, else 10)")
     parser.add_argument("--sampler", choices=SAMPLERS,
-                        help="Grad-TTS solver: euler (upstream), ml (maximum-likelihood SDE), dpm (DPM-Solver++ 2M); "
-                             "default: the checkpoint's (euler)")
-    parser.add_argument("--temperature", type=float, help="default: the checkpoint's (1.5)")
-    parser.add_argument("--length-scale", type=float,
-                        help=">1 speaks slower (upstream used 0.91); default: the checkpoint's (1.0)")
+                        help="Grad-TTS solver: euler (upstream), ml (max.-likelihood SDE), dpm (DPM-Solver++ 2M)")
+    parser.add_argument("--temperature", type=float, metavar="T", help="default: the checkpoint's (1.5)")
+    parser.add_argument("--length-scale", type=float, metavar="X",
+                        help=">1 speaks slower (default: the checkpoint's, 1.0)")
     parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
-                        help="DiffWave's 6-step schedule (--no-vocoder-fast: the full schedule)")
-    parser.add_argument("--vocoder-steps", type=int, help="DiffWave steps (overrides --vocoder-fast)")
+                        help="DiffWave's fast schedule (--no-vocoder-fast: every training step)")
+    parser.add_argument("--vocoder-steps", type=int, metavar="N", help="DiffWave steps (overrides --vocoder-fast)")
     parser.add_argument("--vocoder-precision", choices=PRECISIONS, default="auto",
-                        help="DiffWave arithmetic: auto = bf16 on a CPU with native bf16 (AVX512-BF16/AMX, about "
-                             "twice as fast), else fp32")
+                        help="auto: bf16 on a CPU with native bf16 (about 2x faster), else fp32")
     parser.add_argument("--acoustic-precision", choices=PRECISIONS, default="fp32",
-                        help="Grad-TTS decoder arithmetic (the encoder and durations stay fp32); bf16 is about 1.8x "
-                             "faster on a CPU with native bf16 and moves the mel by about 0.1 (log units)")
+                        help="Grad-TTS decoder arithmetic (bf16: ~1.8x faster, mel within ~0.1)")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile DiffWave's network: the first sentence waits ~25 s for compiling, then "
-                             "vocoding is ~1.5x faster under bf16 (measured on a 2-core CPU)")
+                        help="torch.compile DiffWave (first sentence ~25 s slower, then ~1.5x faster)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int,
-                        help="CPU threads for synthesis (default: torch's choice, usually one per core)")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's, one per core)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="gradwave-synthesize", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-f", "--file", required=True, help="text file, one utterance per line")
     parser.add_argument("-o", "--out", required=True, help="output folder")
     add_model_arguments(parser)
     parser.add_argument("--speaker", help="speaker name for lines without one (multi-speaker models)")
-    parser.add_argument("--batch-size", type=int, default=1, help="lines per acoustic-model batch (length-sorted)")
-    parser.add_argument("--max-chars", type=int, default=300, help="longer lines are split at sentence ends")
+    parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="lines per acoustic-model batch")
+    parser.add_argument("--max-chars", type=int, default=300, metavar="N", help="longer lines split at sentence ends")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stream", action="store_true",
-                        help="also write each sentence to stdout as raw 16-bit mono PCM at the model's rate as soon "
-                             "as it is ready, lines in file order (e.g. | aplay -f S16_LE -r 22050)")
+                        help="also write 16-bit PCM to stdout as each line is ready (| aplay -f S16_LE -r 22050)")
     return parser
 
 

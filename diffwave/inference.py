@@ -63,7 +63,7 @@ def vocode(mel: Optional[torch.Tensor], model: DiffusionModel, fast: bool = True
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diffwave-vocode", description=__doc__,
+    parser = argparse.ArgumentParser(prog="gradwave-vocode", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="DiffWave checkpoint (this toolkit's or lmnt's)")
     parser.add_argument("inputs", nargs="*", help="mel .npy files (n_mels x frames) or wavs (copy-synthesis)")

@@ -36,7 +36,7 @@ log = logging.getLogger("diffwave.train")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diffwave-train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="gradwave-train-diffwave", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="folder of wavs, LJSpeech-style folder, or filelist")
     add_training_arguments(parser, "DiffWaveConfig")

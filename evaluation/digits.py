@@ -51,7 +51,7 @@ def score_digits(clips: list[Path], labels: Optional[dict[Path, int]] = None,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="tts-digits", description=__doc__,
+    parser = argparse.ArgumentParser(prog="gradwave-digits", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clips", help="a folder of wavs (searched recursively)")
     parser.add_argument("--labels", help="`wav|digit` lines for the clips (e.g. the corpus's labels.txt)")
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     try:
         result = score_digits(clips, read_labels(Path(args.labels)) if args.labels else None)
     except (ValueError, RuntimeError) as err:
-        print(f"tts-digits: {err}", file=sys.stderr)
+        print(f"gradwave-digits: {err}", file=sys.stderr)
         return 1
     text = json.dumps(result, indent=2)
     print(text)

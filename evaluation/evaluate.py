@@ -187,7 +187,7 @@ def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tts-evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="gradwave-evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--synth", action="append", default=[], metavar="NAME=PATH")

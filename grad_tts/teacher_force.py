@@ -30,7 +30,7 @@ log = logging.getLogger("grad_tts.teacher_force")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grad-tts-teacher-force", description=__doc__,
+    parser = argparse.ArgumentParser(prog="gradwave-teacher-force", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="Grad-TTS checkpoint")
     parser.add_argument("data", help="filelist or LJSpeech-style folder of the recordings and their texts")

@@ -30,7 +30,7 @@ log = logging.getLogger("grad_tts.train")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grad-tts-train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="gradwave-train-grad-tts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", help="LJSpeech-style folder or filelist of the training set")
     parser.add_argument("--valid", help="folder or filelist of validation sentences (TensorBoard samples)")

@@ -8,7 +8,7 @@ from .frontend import TextConfig, TextProcessor
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m text", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gradwave-text", description=__doc__)
     parser.add_argument("text", nargs="+", help="the sentence (several arguments are joined with spaces)")
     parser.add_argument("--g2p", default="cmudict", choices=["cmudict", "ipa", "none"])
     parser.add_argument("--no-blank", action="store_true", help="do not intersperse the blank id")
