@@ -76,23 +76,3 @@ def test_continue_rewinds_to_the_last_point(tmp_path):
     assert [p.name for p in list_step_checkpoints(tmp_path / "diffwave")][-1] == "ckpt_00000002.pt"
     with pytest.raises(SystemExit, match="does not give"):
         rows_to_continue(tmp_path, [0.4, 0.8])
-
-
-def test_denoise_bench_writes_its_table(tmp_path):
-    from denoise import main as denoise_main
-    from tiny_checkpoints import write_tiny_checkpoints
-
-    corpus = make_ljspeech(tmp_path / "lj", n=2)
-    test = tmp_path / "test.txt"
-    test.write_text("".join(f"{corpus / 'wavs' / (line.split('|')[0] + '.wav')}|{line.split('|')[1]}\n"
-                            for line in (corpus / "metadata.csv").read_text().splitlines()))
-    vocoder = write_tiny_checkpoints(tmp_path / "ckpt") / "vocoder.pt"
-    out = tmp_path / "denoise"
-    assert denoise_main(["--vocoder", str(vocoder), "--test", str(test), "--out", str(out), "--starts", "0,2"]) == 0
-    with (out / "denoise.csv").open() as handle:
-        table = list(csv.DictReader(handle))
-    assert [(r["network"], r["start"]) for r in table] == [("none (Griffin-Lim)", "-"), ("trained", "0"),
-                                                          ("trained", "2"), ("no denoiser", "0"), ("no denoiser", "2")]
-    assert all(0.0 <= float(r["stoi"]) <= 1.0 and float(r["wer"]) >= 0.0 for r in table)
-    assert len(list((out / "wavs" / "no_denoiser_2").glob("*.wav"))) == 2
-    assert (out / "denoise.md").read_text().count("\n") == 7

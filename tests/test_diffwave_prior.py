@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.mel import MelConfig
-from diffwave.bands import band_basis, from_bands, to_bands
+from diffwave.bands import band_basis, to_bands
 from diffwave.config import DiffWaveModelConfig, TrainingStatistics
 from diffwave.inference import vocode
 from diffwave.model import DiffWave
