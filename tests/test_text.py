@@ -136,3 +136,21 @@ def test_checkpoints_without_word_lookup_keep_upstream_lookup():
     old = {"cleaners": "english_cleaners", "g2p": "cmudict", "add_blank": True, "language": "en-us"}
     assert text_config({"text": old}).word_lookup == "upstream"
     assert text_config({"text": {**old, "word_lookup": "split_punctuation"}}).word_lookup == "split_punctuation"
+
+
+def test_number_words_are_inflects():
+    """The words upstream's cleaners got from `inflect` (which this toolkit no longer imports)."""
+    from text.number_words import cardinal, ordinal, year
+
+    assert [cardinal(n) for n in (0, 21, 101, 1001, 1100, 1234, 100100, 1000010, 1010101)] == [
+        "zero", "twenty-one", "one hundred one", "one thousand one", "one thousand, one hundred",
+        "one thousand, two hundred thirty-four", "one hundred thousand, one hundred", "one million ten",
+        "one million, ten thousand, one hundred one"]
+    assert cardinal(12345678901) == ("twelve billion, three hundred forty-five million, six hundred seventy-eight "
+                                     "thousand, nine hundred one")
+    assert [year(n) for n in (1001, 1066, 1905, 1984, 2150)] == [
+        "ten oh one", "ten sixty-six", "nineteen oh five", "nineteen eighty-four", "twenty-one fifty"]
+    assert [ordinal(n) for n in (0, 1, 2, 3, 12, 20, 21, 101, 110, 1001, 1100, 1234, 1000000)] == [
+        "zeroth", "first", "second", "third", "twelfth", "twentieth", "twenty-first", "one hundred and first",
+        "one hundred and tenth", "one thousand and first", "one thousand, one hundredth",
+        "one thousand, two hundred and thirty-fourth", "one millionth"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-import inflect
+from .number_words import cardinal, ordinal, year
 
 _COMMA_NUMBER = re.compile(r"([0-9][0-9,]+[0-9])")
 _DECIMAL = re.compile(r"([0-9]+\.[0-9]+)")
@@ -25,22 +25,18 @@ _UNITS = {
 
 
 class NumberNormalizer:
-    """Rewrites digits as words. Holds its own `inflect` engine (no module-level state)."""
-
-    def __init__(self):
-        self._inflect = inflect.engine()
+    """Rewrites digits as words (number_words.py writes them as upstream's `inflect` does)."""
 
     def number(self, num: int) -> str:
-        words = self._inflect.number_to_words
         if 1000 < num < 3000:
             if num == 2000:
                 return "two thousand"
             if 2000 < num < 2010:
-                return "two thousand " + words(num % 100)
+                return "two thousand " + cardinal(num % 100)
             if num % 100 == 0:
-                return words(num // 100) + " hundred"
-            return words(num, andword="", zero="oh", group=2).replace(", ", " ")
-        return words(num, andword="")
+                return cardinal(num // 100) + " hundred"
+            return year(num)
+        return cardinal(num)
 
     def currency(self, match: re.Match) -> str:
         one, many, sub_one, sub_many = _UNITS[match.group(1)]
@@ -65,8 +61,10 @@ class NumberNormalizer:
         return _CURRENCY.sub(self.currency, text)
 
     def __call__(self, text: str) -> str:
+        if not _NUMBER.search(text):
+            return text
         text = _COMMA_NUMBER.sub(lambda m: m.group(1).replace(",", ""), text)
         text = self.expand_currency(text)
         text = _DECIMAL.sub(lambda m: m.group(1).replace(".", " point "), text)
-        text = _ORDINAL.sub(lambda m: self._inflect.number_to_words(m.group(0)), text)
+        text = _ORDINAL.sub(lambda m: ordinal(int(m.group(0)[:-2])), text)
         return _NUMBER.sub(lambda m: self.number(int(m.group(0))), text)
