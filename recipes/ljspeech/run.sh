@@ -212,17 +212,23 @@ splits=()
 splits+=(test)
 
 if run_stage 4 && ! skip_done 4 "synthesize"; then
-  # synthesize.py exits 1 when some lines failed (they are reported) and 2 when it could not start
-  for vocoder in griffin-lim "$exp/diffwave/last.pt"; do
-    name=$([ "$vocoder" = griffin-lim ] && echo griffin_lim || echo diffwave)
+  # The two vocoders at once, half of the cores each. synthesize.py exits 1 when some lines failed (they
+  # are reported) and 2 when it could not start.
+  threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
+  synthesize_all() {
+    local vocoder=$1 name=$2 split lines rc
     for split in "${splits[@]}" lines; do
       lines=$([ "$split" = lines ] && echo "$here/lines.txt" || echo "$prepared/${split}_lines.txt")
       rc=0
-      "$python" "$repo/synthesize.py" -f "$lines" -o "$exp/synth/${split}_$name" \
+      "$python" "$repo/synthesize.py" -f "$lines" -o "$exp/synth/${split}_$name" --threads "$threads" \
         --acoustic "$exp/grad_tts/last.pt" --vocoder "$vocoder" --batch-size 4 || rc=$?
-      [ "$rc" -le 1 ] || exit "$rc"
+      [ "$rc" -le 1 ] || return "$rc"
     done
-  done
+  }
+  synthesize_all griffin-lim griffin_lim & griffin_lim_pid=$!
+  synthesize_all "$exp/diffwave/last.pt" diffwave & diffwave_pid=$!
+  rc=0; wait "$griffin_lim_pid" || rc=$?; wait "$diffwave_pid" || rc=$?
+  [ "$rc" -eq 0 ] || exit "$rc"
   if $demo; then
     rm -rf out && mkdir -p out && cp -r "$exp/synth/lines_diffwave" out/diffwave && cp -r "$exp/synth/lines_griffin_lim" out/griffin_lim
   fi
