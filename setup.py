@@ -77,7 +77,7 @@ setup(
     ],
     extras_require={
         "ipa": ["phonemizer"],
-        "test": ["pytest", "hypothesis", "httpx", "openai", "selenium"],
+        "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy", "speechmos", "onnxruntime",
                  "requests"],

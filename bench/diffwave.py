@@ -26,7 +26,7 @@ from diffwave.build import build_model  # noqa: E402
 
 def bench_train(args):
     config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
-    model = build_model(config.model)
+    model = build_model(config.model, config.mel)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
     size, frames = config.train.batch_size, config.train.crop_mel_frames
     batch = {"audio": torch.randn(size, frames * 256).clamp(-1, 1) * 0.3,
@@ -47,11 +47,11 @@ def bench_train(args):
 
 def bench_vocode(args):
     config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
-    model = build_model(config.model).eval()
+    model = build_model(config.model, config.mel).eval()
     frames = int(args.seconds * 22050 / 256)
     mel = torch.randn(1, 80, frames) - 5
     seconds = frames * 256 / 22050
-    for fast, label in [(True, "fast (6 steps)"), (False, "full (50 steps)")]:
+    for fast, label in [(True, "fast schedule"), (False, "every training step")]:
         for hoist in (True, False):
             repeats = args.repeats if fast else 1
             times = timed(lambda: vocode(mel, model, fast=fast, hoist=hoist), repeats, warmup=1 if fast else 0)
