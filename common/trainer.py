@@ -155,8 +155,11 @@ class Trainer:
         if self.config.batch_size % self.dist.world_size:
             raise TrainingError(f"train.batch_size {self.config.batch_size} is the global batch and must divide "
                                 f"among {self.dist.world_size} processes")
-        self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size // self.dist.world_size,
-                                          self.config.seed, self.dist.rank, self.dist.world_size)
+        try:
+            self.sampler = SeededBatchSampler(len(task.dataset), self.config.batch_size // self.dist.world_size,
+                                              self.config.seed, self.dist.rank, self.dist.world_size)
+        except ValueError as err:
+            raise TrainingError(f"{err} (train.batch_size)") from err
         self.loader = DataLoader(task.dataset, batch_sampler=self.sampler, collate_fn=task.collate,
                                  num_workers=self.config.num_workers,
                                  # its own generator: creating an iterator must not draw from the global

@@ -349,3 +349,9 @@ def test_compiled_training_equals_eager(corpus, tmp_path):
         results.append((losses, model.output_projection.bias.detach().clone()))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
     torch.testing.assert_close(results[0][1], results[1][1], atol=1e-6, rtol=1e-5)
+
+
+def test_a_batch_larger_than_the_data_is_a_one_line_error(corpus, tmp_path, caplog):
+    assert train_main([str(corpus / "wavs"), "--out", str(tmp_path / "exp"), *TINY_ARGS,
+                       "--set", "train.batch_size=64", "--max-steps", "1", "--no-progress"]) == 1
+    assert "cannot fill one batch of 64" in caplog.text and "train.batch_size" in caplog.text
