@@ -8,9 +8,8 @@ from typing import Optional
 
 import torch
 
-from common.sampling import host_to_device
-
 from .config import DiffWaveModelConfig
+from .ddpm import Draw, generator_draws
 from .guide import guide_audio
 from .prior import NoisePrior
 from .schedules import training_betas, training_draws
@@ -78,12 +77,12 @@ def step_count(config: DiffWaveModelConfig, fast: bool = True, steps: Optional[i
 
 
 @torch.no_grad()
-def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: int,
-            generator: Optional[torch.Generator], autocast) -> torch.Tensor:
+def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: int, draw: Draw,
+            autocast) -> torch.Tensor:
     """From the guide (B, samples) at t = 1 to t = 0 in `steps` equal steps: at each, the network's clean
     estimate x0_hat and the bridge's posterior between it and the current point,
-    x_s = (1 - s/t) x0_hat + (s/t) x_t + bridge_noise sqrt(s (t - s) / t) eps (prior-shaped, drawn on the
-    CPU from `generator`), clamped to [-1, 1]; the last step returns x0_hat itself."""
+    x_s = (1 - s/t) x0_hat + (s/t) x_t + bridge_noise sqrt(s (t - s) / t) eps (prior-shaped; `draw()` gives
+    the white noise), clamped to [-1, 1]; the last step returns x0_hat itself."""
     device = model.alpha_bar.device
     total = len(model.alpha_bar)
     audio = guide.to(device).float()
@@ -95,9 +94,8 @@ def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: 
         if n == 1:
             audio = clean
         else:
-            noise = prior.shape(host_to_device(torch.randn(audio.shape, generator=generator), device))
             spread = model.config.bridge_noise * (s * (t - s) / t) ** 0.5
-            audio = (1 - s / t) * clean + s / t * audio + spread * noise
+            audio = (1 - s / t) * clean + s / t * audio + spread * prior.shape(draw())
         audio = audio.clamp(-1.0, 1.0)
     return audio
 
@@ -108,5 +106,6 @@ def sample(model, mel: torch.Tensor, shape: tuple, fast: bool, steps: Optional[i
     guide = guide_waveform(model, mel)
     with autocast:
         conditioning = model.condition(mel, hoist=hoist, guide=guide)
-    return reverse(model, conditioning, model.noise_prior(mel), guide, step_count(model.config, fast, steps),
-                   generator, autocast)
+    draw = generator_draws(shape, generator, model.alpha_bar.device)
+    return reverse(model, conditioning, model.noise_prior(mel), guide, step_count(model.config, fast, steps), draw,
+                   autocast)

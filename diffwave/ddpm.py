@@ -3,7 +3,7 @@ an L1 (lmnt) or squared (the SaShiMi+DiffWave code) error at a random step, samp
 noise. With PriorGrad the noise is the mel's prior (prior.py) and the error is whitened by it."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +13,8 @@ from common.sampling import host_to_device
 from .config import DiffWaveModelConfig
 from .prior import NoisePrior
 from .schedules import SamplingSchedule, schedule_for, training_draws
+
+Draw = Callable[[], torch.Tensor]  # the next white noise of a sampler, on the model's device
 
 
 def check(c: DiffWaveModelConfig) -> None:
@@ -40,14 +42,19 @@ def training_loss(model, batch: dict) -> dict:
     return {"loss": loss}
 
 
+def generator_draws(shape: tuple, generator: Optional[torch.Generator], device: torch.device) -> Draw:
+    """White noise of `shape` drawn on the CPU from `generator` (so a seed gives the same audio on every
+    device), reaching the device without blocking."""
+    return lambda: host_to_device(torch.randn(shape, generator=generator), device)
+
+
 @torch.no_grad()
-def reverse(model, conditioning, prior: NoisePrior, schedule: SamplingSchedule, shape: tuple,
-            generator: Optional[torch.Generator], autocast) -> torch.Tensor:
+def reverse(model, conditioning, prior: NoisePrior, schedule: SamplingSchedule, shape: tuple, draw: Draw,
+            autocast) -> torch.Tensor:
     """From prior-shaped noise of `shape` (B, samples) through every step of `schedule` (ancestral steps,
-    lmnt's arithmetic), clamped to [-1, 1] after each. Noise is drawn on the CPU from `generator`, so a
-    seed gives the same audio on every device."""
+    lmnt's arithmetic), clamped to [-1, 1] after each; `draw()` gives each step's white noise."""
     device = model.alpha_bar.device
-    audio = prior.shape(host_to_device(torch.randn(shape, generator=generator), device))
+    audio = prior.shape(draw())
     for n in range(len(schedule.alpha) - 1, -1, -1):
         step = torch.full((shape[0],), float(schedule.steps[n]), device=device)
         c1 = 1 / schedule.alpha[n] ** 0.5
@@ -56,8 +63,7 @@ def reverse(model, conditioning, prior: NoisePrior, schedule: SamplingSchedule, 
             predicted = model.denoise(audio, step, conditioning).squeeze(1).float()
         audio = c1 * (audio - c2 * predicted)
         if n > 0:
-            noise = host_to_device(torch.randn(shape, generator=generator), device)
-            audio = audio + schedule.sigma(n) * prior.shape(noise)
+            audio = audio + schedule.sigma(n) * prior.shape(draw())
         audio = audio.clamp(-1.0, 1.0)
     return audio
 
@@ -67,5 +73,6 @@ def sample(model, mel: Optional[torch.Tensor], shape: tuple, fast: bool, steps: 
     """Audio of `shape` (B, samples) for a mel (None: unconditional) in the fast, full or N-step schedule."""
     with autocast:
         conditioning = model.condition(mel, hoist=hoist)
+    draw = generator_draws(shape, generator, model.alpha_bar.device)
     return reverse(model, conditioning, model.noise_prior(mel), schedule_for(model.config, fast, steps), shape,
-                   generator, autocast)
+                   draw, autocast)

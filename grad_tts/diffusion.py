@@ -53,8 +53,8 @@ class Diffusion(nn.Module):
                 time = t * torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
                 return self.estimator(x, mask, mu, time, spk).float()
 
-        return solve(sampler, z, mu, mask, score, Schedule(self.beta_min, self.beta_max), n_timesteps, stoc, noise,
-                     denoised_range)
+        return solve(sampler, z, mu, mask, score, Schedule(self.beta_min, self.beta_max), n_timesteps, stoc,
+                     noise or torch.randn_like, denoised_range)
 
     def loss_t(self, x0, mask, mu, t, spk=None, z=None):
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)

@@ -12,6 +12,9 @@ the score of x_t, -eps / sigma_t, and every solver here only needs that score.
 - `dpm`: DPM-Solver++(2M) (Lu et al., 2022) on the probability-flow ODE: second order from one
   network call per step (first order on the first), steps uniform in lambda = log(a_t / sigma_t).
 
+The solvers use only arithmetic and `.clip`, so they run on torch tensors and on numpy arrays alike
+(the ONNX runtime uses them without torch); the noise of the stochastic ones comes from the caller.
+
 `ml` and `dpm` move towards the denoised estimate y_0 = (y_t + sigma_t^2 score) / a_t, which divides
 the score's error by a_t (0.0067 at t=1): a score that is poor at high noise (an undertrained model)
 throws the estimate far outside any mel, and the network, fed those values, overflows to NaN. So the
@@ -24,16 +27,15 @@ leaves them alone (0.02) and still keeps 2-6 steps finite.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
-
-import torch
+from typing import Any, Callable, Optional
 
 SAMPLERS = ("euler", "ml", "dpm")
 DPM_T_END = 1e-3
 DENOISED_SLACK = 2.0
 
-Score = Callable[[torch.Tensor, float], torch.Tensor]  # (x_t, t) -> score of x_t
-NoiseFn = Callable[[torch.Tensor], torch.Tensor]
+Array = Any  # a torch tensor or a numpy array
+Score = Callable[[Array, float], Array]  # (x_t, t) -> score of x_t
+NoiseFn = Callable[[Array], Array]  # like -> standard normal noise of its shape
 Range = Optional[tuple[float, float]]
 
 
@@ -66,10 +68,9 @@ class Schedule:
         return (math.sqrt(self.beta_min ** 2 + 2 * slope * integral) - self.beta_min) / slope
 
 
-def euler(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule, n_steps: int,
-          stochastic: bool = False, noise: Optional[NoiseFn] = None) -> torch.Tensor:
+def euler(x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule, n_steps: int,
+          stochastic: bool = False, noise: Optional[NoiseFn] = None) -> Array:
     """Upstream's solver: n_steps Euler steps from t=1 to 0, the score taken at each step's midpoint."""
-    noise = noise or torch.randn_like
     h = 1.0 / n_steps
     x = x * mask
     for i in range(n_steps):
@@ -83,8 +84,8 @@ def euler(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, s
     return x
 
 
-def denoised_estimate(y: torch.Tensor, score_y: torch.Tensor, t: float, schedule: Schedule, mu: torch.Tensor,
-                      denoised_range: Range = None) -> torch.Tensor:
+def denoised_estimate(y: Array, score_y: Array, t: float, schedule: Schedule, mu: Array,
+                      denoised_range: Range = None) -> Array:
     """E[y_0 | y_t] = (y_t + sigma_t^2 score) / a_t, with y_0 + mu held within `denoised_range`
     widened by DENOISED_SLACK times its width on each side."""
     denoised = (y + schedule.sigma(t) ** 2 * score_y) / schedule.alpha(t)
@@ -92,11 +93,11 @@ def denoised_estimate(y: torch.Tensor, score_y: torch.Tensor, t: float, schedule
         return denoised
     low, high = denoised_range
     slack = DENOISED_SLACK * (high - low)
-    return (denoised + mu).clamp(low - slack, high + slack) - mu
+    return (denoised + mu).clip(low - slack, high + slack) - mu
 
 
-def ml_step(y: torch.Tensor, denoised: torch.Tensor, s: float, t: float, schedule: Schedule
-            ) -> tuple[torch.Tensor, float]:
+def ml_step(y: Array, denoised: Array, s: float, t: float, schedule: Schedule
+            ) -> tuple[Array, float]:
     """Mean and standard deviation of the maximum-likelihood step from time t to s < t:
     q(y_s | y_t, y_0) at y_0 = `denoised`, the denoised estimate."""
     a_s, a_t = schedule.alpha(s), schedule.alpha(t)
@@ -106,9 +107,8 @@ def ml_step(y: torch.Tensor, denoised: torch.Tensor, s: float, t: float, schedul
     return mean, math.sqrt(var_s * (1 - a_st ** 2) / var_t)
 
 
-def maximum_likelihood(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule,
-                       n_steps: int, noise: Optional[NoiseFn] = None, denoised_range: Range = None) -> torch.Tensor:
-    noise = noise or torch.randn_like
+def maximum_likelihood(x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
+                       n_steps: int, noise: NoiseFn, denoised_range: Range = None) -> Array:
     times = [1.0 - i / n_steps for i in range(n_steps + 1)]
     y = (x - mu) * mask
     for t, s in zip(times[:-1], times[1:]):
@@ -118,8 +118,8 @@ def maximum_likelihood(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, sc
     return (y + mu) * mask
 
 
-def dpm_solver(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule,
-               n_steps: int, t_end: float = DPM_T_END, denoised_range: Range = None) -> torch.Tensor:
+def dpm_solver(x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
+               n_steps: int, t_end: float = DPM_T_END, denoised_range: Range = None) -> Array:
     """DPM-Solver++(2M) on the probability-flow ODE from t=1 to `t_end` (where sigma_t < 0.01), in
     steps uniform in lambda; second order but for the first step, one network call per step."""
     start, end = schedule.log_snr(1.0), schedule.log_snr(t_end)
@@ -138,11 +138,11 @@ def dpm_solver(x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Sco
     return (y + mu) * mask
 
 
-def solve(sampler: str, x: torch.Tensor, mu: torch.Tensor, mask: torch.Tensor, score: Score, schedule: Schedule,
+def solve(sampler: str, x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
           n_steps: int, stochastic: bool = False, noise: Optional[NoiseFn] = None,
-          denoised_range: Range = None) -> torch.Tensor:
-    """x_0 from x_1 with the named sampler (`stochastic` applies to euler only; ml always is;
-    `denoised_range` to ml and dpm, see the module's docstring)."""
+          denoised_range: Range = None) -> Array:
+    """x_0 from x_1 with the named sampler (`stochastic` applies to euler only; ml always is, and both
+    need `noise`; `denoised_range` applies to ml and dpm, see the module's docstring)."""
     if n_steps < 1:
         raise ValueError("a sampler needs at least one step")
     if sampler == "euler":

@@ -8,6 +8,7 @@ import torch
 from common.mel import MelConfig
 from diffwave.bridge import bridge_point, bridge_time, guide_waveform, reverse, training_loss
 from diffwave.config import DiffWaveModelConfig
+from diffwave.ddpm import generator_draws
 from diffwave.inference import vocode
 from diffwave.model import DiffWave
 from diffwave.prior import NoisePrior
@@ -110,8 +111,8 @@ def test_bridge_sampler_follows_the_bridge_and_ends_on_an_oracles_audio():
     for noise in (0.0, 0.5):
         visits.clear()
         oracle = SimpleNamespace(alpha_bar=torch.ones(50), config=SimpleNamespace(bridge_noise=noise), denoise=denoise)
-        out = reverse(oracle, None, NoisePrior(), guide, 5,
-                             torch.Generator().manual_seed(0), torch.autocast("cpu", enabled=False))
+        draw = generator_draws(guide.shape, torch.Generator().manual_seed(0), torch.device("cpu"))
+        out = reverse(oracle, None, NoisePrior(), guide, 5, draw, torch.autocast("cpu", enabled=False))
         torch.testing.assert_close(out, clean)
         assert [step for _, step in visits] == pytest.approx([49, 39, 29, 19, 9])
         if noise == 0:

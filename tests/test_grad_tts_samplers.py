@@ -65,7 +65,7 @@ def test_ml_step_mean_and_variance_are_the_closed_form():
     # the solver draws its noise with that scale and ends on the denoised estimate
     mu, x1, mask, _ = setup()
     quiet = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.zeros_like)
-    noisy = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5)
+    noisy = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.randn_like)
     assert 0.05 < float((noisy - quiet).std()) < 1.0
 
 
@@ -77,7 +77,7 @@ def test_lambda_grid_inverts():
 def test_solve_names_and_checks():
     mu, x1, mask, _ = setup()
     for name in ("euler", "ml", "dpm"):
-        assert solve(name, x1, mu, mask, gaussian_score(mu), SCHEDULE, 3).shape == x1.shape
+        assert solve(name, x1, mu, mask, gaussian_score(mu), SCHEDULE, 3, noise=torch.randn_like).shape == x1.shape
     with pytest.raises(ValueError, match="unknown sampler"):
         solve("heun", x1, mu, mask, gaussian_score(mu), SCHEDULE, 3)
     with pytest.raises(ValueError, match="at least one step"):
@@ -118,3 +118,18 @@ def test_mel_value_range_bounds_any_waveform():
     for wav in loudest:
         mel = extractor(wav)
         assert low - 1e-4 <= float(mel.min()) and float(mel.max()) <= high
+
+
+def test_samplers_run_on_numpy_arrays_as_on_tensors():
+    """The ONNX runtime drives the same solvers with numpy arrays (and no torch)."""
+    import numpy as np
+
+    mu, x1, mask = torch.randn(1, 4, 8), torch.randn(1, 4, 8), torch.ones(1, 4, 8)
+    for name in ("euler", "ml", "dpm"):
+        expected = solve(name, x1, mu, mask, gaussian_score(mu), SCHEDULE, 4, noise=torch.zeros_like,
+                         denoised_range=(-1.0, 1.0))
+        arrays = solve(name, x1.numpy(), mu.numpy(), mask.numpy(),
+                       lambda x, t: gaussian_score(mu)(torch.from_numpy(x), t).numpy(), SCHEDULE, 4,
+                       noise=np.zeros_like, denoised_range=(-1.0, 1.0))
+        assert isinstance(arrays, np.ndarray)
+        np.testing.assert_allclose(arrays, expected.numpy(), rtol=1e-5, atol=1e-5)
