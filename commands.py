@@ -16,6 +16,7 @@ COMMANDS = {  # console script -> the module whose main() it runs
     "gradwave-teacher-force": "grad_tts.teacher_force",
     "gradwave-train-diffwave": "diffwave.train",
     "gradwave-vocode": "diffwave.inference",
+    "gradwave-export": "voice.export",
 }
 RENAMED = {  # old name -> new name
     "tts-text": "gradwave-text",

@@ -59,7 +59,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["common", "common.*", "text", "text.*", "grad_tts", "grad_tts.*",
                                     "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*",
-                                    "server", "server.*", "evaluation", "evaluation.*"]),
+                                    "server", "server.*", "evaluation", "evaluation.*", "voice", "voice.*"]),
     package_data={"server": ["static/*.html"]},
     py_modules=["synthesize", "serve", "commands"],
     ext_modules=cythonize(extensions, language_level=3),
@@ -77,7 +77,8 @@ setup(
     ],
     extras_require={
         "ipa": ["phonemizer"],
-        "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium"],
+        "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium", "onnx", "onnxruntime"],
+        "onnx": ["onnx", "onnxruntime"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy", "speechmos", "onnxruntime",
                  "requests"],

@@ -46,7 +46,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && python -c "import mon
 else
   log "installing the toolkit (editable) and building monotonic_align.core"
   pip install -q setuptools wheel "Cython>=3.0" numpy
-  pip install -q --no-build-isolation -e ".[test,eval,serve]"
+  pip install -q --no-build-isolation -e ".[test,eval,serve,onnx]"
   echo "$inputs" > "$stamp"
 fi
 

@@ -1,0 +1,149 @@
+"""ONNX voices: export, the torch-free runtime, parity with PyTorch for a fixed noise, and bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx", reason="the voice export needs onnx (pip install -e .[onnx])")
+
+from diffwave.checkpoint import load_diffwave  # noqa: E402
+from diffwave.inference import vocode  # noqa: E402
+from grad_tts.checkpoint import load_grad_tts  # noqa: E402
+from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
+from voice.export import export_voice, main as export_main  # noqa: E402
+from voice.files import VoiceError, read_voice  # noqa: E402
+from voice.runtime import Voice  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = "Dr. Smith paid $3.50 for two books."
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
+    out = root / "voice"
+    assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "vocoder.pt"),
+                        "-o", str(out)]) == 0
+    return root, out
+
+
+def torch_noise(seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    return lambda shape: torch.randn(shape, generator=generator).numpy()
+
+
+def test_the_voice_describes_itself(exported):
+    root, out = exported
+    voice = json.loads((out / "voice.json").read_text())
+    assert set(voice["files"]) == {"encoder.onnx", "decoder.onnx", "vocoder.onnx"}
+    assert voice["sample_rate"] == 22050 and voice["mel"]["hop_length"] == 256
+    assert voice["text"]["cleaners"] == "english_cleaners" and voice["symbols"][0] == "_"
+    assert voice["acoustic"]["timesteps"] == 10 and voice["acoustic"]["sampler"] == "euler"
+    assert voice["vocoder"]["steps"] == 6 and voice["opset"] == 17
+    import hashlib
+    assert voice["sources"]["acoustic"] == hashlib.sha256((root / "acoustic.pt").read_bytes()).hexdigest()
+    assert not list(root.glob("*.partial"))
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """Largest difference over the largest magnitude."""
+    return float(np.abs(actual - expected).max() / np.abs(expected).max())
+
+
+def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
+    """Durations identical, encoder and score within 1e-4 relative; the whole mel within 2e-4 relative
+    (ml and dpm divide the score's float error by a_t, 0.0067 at t=1) and the waveform within 1e-4."""
+    from voice.runtime import expand
+
+    root, out = exported
+    voice = Voice(out)
+    model, _ = load_grad_tts(root / "acoustic.pt")
+    ids = voice.ids(TEXT)
+    x, lengths = torch.tensor([ids]), torch.tensor([len(ids)])
+    denoised_range = tuple(voice.spec["acoustic"]["denoised_range"])
+    mean, durations = voice.acoustic(ids, torch_noise(7), timesteps=0, length_scale=1.1)  # fractional durations
+    expected = model.synthesise(x, lengths, 0, length_scale=1.1)
+    np.testing.assert_array_equal(durations, expected["durations"][0].numpy())
+    assert relative_error(mean, expected["mel"][0].numpy()) < 1e-5
+
+    mu_x, x_mask, frames = voice.encoder.run(None, {"ids": x.numpy(), "lengths": lengths.numpy(),
+                                                    "length_scale": np.asarray(1.0, dtype=np.float32)})
+    mu_y, y_mask, _ = expand(mu_x, x_mask, frames, 4)
+    noisy = mu_y + np.random.default_rng(0).standard_normal(mu_y.shape, dtype=np.float32)
+    score = voice.decoder.run(None, {"x": noisy, "mask": y_mask, "mu": mu_y, "t": np.asarray([0.3], np.float32)})[0]
+    with torch.no_grad():
+        reference = model.decoder.estimator(*(torch.from_numpy(a) for a in (noisy, y_mask, mu_y)), torch.tensor([0.3]))
+    assert relative_error(score, reference.numpy()) < 1e-4
+
+    for sampler, steps in (("euler", 3), ("ml", 2), ("dpm", 2)):
+        mel, _ = voice.acoustic(ids, torch_noise(7), timesteps=steps, sampler=sampler, length_scale=1.1)
+        expected = model.synthesise(x, lengths, steps, 1.5, False, 1.1, generators=[torch.Generator().manual_seed(7)],
+                                    sampler=sampler, denoised_range=denoised_range)["mel"][0].numpy()
+        assert mel.shape == expected.shape and relative_error(mel, expected) < 2e-4, sampler
+    vocoder, _ = load_diffwave(root / "vocoder.pt")
+    audio = voice.vocode(mel, torch_noise(3))
+    expected = vocode(torch.from_numpy(mel)[None], vocoder, generator=torch.Generator().manual_seed(3))[0]
+    np.testing.assert_allclose(audio, expected.numpy(), atol=1e-4)
+
+
+def test_the_runtime_speaks_without_torch(exported):
+    _, out = exported
+    blocker = ("import sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name == 'torch' or name.startswith('torch.'):\n"
+               "            raise ImportError('torch is blocked in this test')\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "from voice.runtime import Voice\n"
+               f"audio = Voice({str(out)!r}).speak({TEXT!r}, timesteps=2)\n"
+               "assert audio.ndim == 1 and len(audio) > 0 and abs(audio).max() <= 1.0\n"
+               "print(len(audio), 'torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", blocker], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[1] == "False"
+
+
+def test_bad_voices_and_texts_are_one_line_errors(exported, tmp_path):
+    import shutil
+
+    root, out = exported
+    copy = tmp_path / "voice"
+    shutil.copytree(out, copy)
+    with open(copy / "vocoder.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(VoiceError, match="vocoder.onnx: its sha256 differs"):
+        read_voice(copy)
+    (copy / "vocoder.onnx").unlink()
+    with pytest.raises(VoiceError, match="vocoder.onnx: missing"):
+        read_voice(copy)
+    manifest = json.loads((out / "voice.json").read_text())
+    (copy / "voice.json").write_text(json.dumps({**manifest, "format": 99}))
+    with pytest.raises(VoiceError, match="format 99 is newer"):
+        read_voice(copy)
+    with pytest.raises(VoiceError, match="nothing speakable"):
+        Voice(out).ids("   ")
+    assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "vocoder.pt"),
+                        "-o", str(out)]) == 1  # not empty
+    assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "other_vocoder.pt"),
+                        "-o", str(tmp_path / "mismatch")]) == 1
+    assert not (tmp_path / "mismatch").exists() and not (tmp_path / "mismatch.partial").exists()
+    with pytest.raises(VoiceError, match="does not export yet"):
+        bridge_voice(root, tmp_path)
+
+
+def bridge_voice(root, tmp_path):
+    from common.checkpoint import make_checkpoint, save_checkpoint
+    from common.config import to_dict
+    from common.mel import MelConfig
+    from diffwave.config import DiffWaveModelConfig
+    from diffwave.model import DiffWave
+
+    model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=4, dilation_cycle_length=1,
+                                         process="bridge", griffin_lim_guide=2), MelConfig())
+    save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(model.config), to_dict(MelConfig())),
+                    tmp_path / "bridge.pt")
+    export_voice(root / "acoustic.pt", tmp_path / "bridge.pt", tmp_path / "bridge_voice")

@@ -1,0 +1,1 @@
+"""ONNX voices: `export` writes a voice folder from checkpoints (torch); `runtime` speaks it without torch."""

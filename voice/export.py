@@ -1,0 +1,187 @@
+"""Export a Grad-TTS and a DiffWave checkpoint as an ONNX voice that speaks without torch:
+`gradwave-export --acoustic CKPT --vocoder CKPT -o VOICE_DIR`.
+
+The folder holds `encoder.onnx` (ids, lengths, length scale -> the encoder's mean, its mask and the
+durations), `decoder.onnx` (one evaluation of the decoder's score network: the sampler loop stays in the
+runtime, so the step count and the solver remain a run-time choice), `vocoder.onnx` (mel and the
+sampler's noise -> waveform: the whole reverse process in one graph) and `voice.json`, which describes all
+of it and records the sha256 of every file and of the source checkpoints.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from common.checkpoint import CheckpointError
+from common.config import to_dict
+from common.mel import MelSpectrogram
+from diffwave import ddpm
+from diffwave.checkpoint import load_diffwave
+from diffwave.checkpoint import mel_config as vocoder_mel_config
+from diffwave.schedules import schedule_for
+from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
+
+from .files import FORMAT, MANIFEST, VoiceError, sha256
+
+log = logging.getLogger("voice.export")
+OPSET = 17
+VERSION = "0.1.0"
+
+
+class EncoderGraph(nn.Module):
+    """ids (B, T_text), lengths (B,), length scale () -> mu_x (B, n_feats, T_text), x_mask (B, 1, T_text),
+    durations (B, T_text): Grad-TTS's own arithmetic, frames possibly fractional for a length scale != 1."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, lengths, length_scale):
+        mu_x, logw, x_mask = self.model.encoder(ids, lengths)
+        durations = torch.ceil(torch.exp(logw) * x_mask) * length_scale
+        return mu_x, x_mask, durations.squeeze(1)
+
+
+class ScoreGraph(nn.Module):
+    """The decoder's score network: x_t, mask, mu (B, n_feats, T; T a multiple of 4), t (B,) [, speaker (B,)]."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, mask, mu, t, speaker=None):
+        return self.model.decoder.estimator(x, mask, mu, t, self.model.speaker_embedding(speaker))
+
+
+class VocoderGraph(nn.Module):
+    """mel (B, n_mels, frames), noise (steps, B, frames * hop) -> audio (B, frames * hop): lmnt's reverse
+    process over `schedule` (PriorGrad's prior included), fed the sampler's white noise in order."""
+
+    def __init__(self, model, schedule):
+        super().__init__()
+        self.model = model
+        self.schedule = schedule
+
+    def forward(self, mel, noise):
+        draws = iter(noise.unbind(0))
+        shape = (mel.shape[0], mel.shape[-1] * self.model.config.hop_samples)
+        conditioning = self.model.condition(mel, hoist=True)
+        return ddpm.reverse(self.model, conditioning, self.model.noise_prior(mel), self.schedule, shape,
+                            lambda: next(draws), contextlib.nullcontext())
+
+
+def export_graph(module: nn.Module, inputs: tuple, path: Path, input_names: list, output_names: list,
+                 dynamic_axes: dict) -> None:
+    with torch.no_grad():
+        torch.onnx.export(module, inputs, str(path), input_names=input_names, output_names=output_names,
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+
+
+def export_acoustic(path: Path, out: Path) -> dict:
+    """encoder.onnx and decoder.onnx of a Grad-TTS checkpoint, and what voice.json says of them."""
+    model, ckpt = load_grad_tts(path)
+    model = model.float().eval()
+    ids, lengths = torch.ones(1, 7, dtype=torch.long), torch.tensor([7])
+    export_graph(EncoderGraph(model), (ids, lengths, torch.tensor(1.0)), out / "encoder.onnx",
+                 ["ids", "lengths", "length_scale"], ["mu", "mask", "durations"],
+                 {"ids": {0: "batch", 1: "tokens"}, "lengths": {0: "batch"}, "mu": {0: "batch", 2: "tokens"},
+                  "mask": {0: "batch", 2: "tokens"}, "durations": {0: "batch", 1: "tokens"}})
+    c = model.config
+    frames = torch.ones(1, 1, 8)
+    frames[..., -1] = 0  # a padded item, so that the padding-invariant U-Net's masked branch is the one traced
+    inputs = [torch.randn(1, c.n_feats, 8), frames, torch.randn(1, c.n_feats, 8), torch.tensor([0.5])]
+    names = ["x", "mask", "mu", "t"]
+    axes = {"x": {0: "batch", 2: "frames"}, "mask": {0: "batch", 2: "frames"}, "mu": {0: "batch", 2: "frames"},
+            "t": {0: "batch"}, "score": {0: "batch", 2: "frames"}}
+    if c.n_spks > 1:
+        inputs.append(torch.zeros(1, dtype=torch.long))
+        names.append("speaker")
+        axes["speaker"] = {0: "batch"}
+    export_graph(ScoreGraph(model), tuple(inputs), out / "decoder.onnx", names, ["score"], axes)
+    own = inference_config(ckpt)
+    mel = mel_config(ckpt)
+    text = text_config(ckpt)
+    return {"mel": to_dict(mel), "text": to_dict(text), "symbols": list(text.symbols),
+            "speakers": ckpt.get("speakers") or None,
+            "acoustic": {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "n_feats": c.n_feats,
+                         "beta_min": c.beta_min, "beta_max": c.beta_max, "frame_multiple": 4,
+                         "denoised_range": list(MelSpectrogram(mel).value_range()), **to_dict(own)}}
+
+
+def export_vocoder(path: Path, out: Path, mel: dict, steps: int | None) -> dict:
+    """vocoder.onnx of a DiffWave checkpoint (lmnt's process) and what voice.json says of it."""
+    model, ckpt = load_diffwave(path)
+    theirs = vocoder_mel_config(ckpt)
+    if theirs is None or to_dict(theirs) != mel:
+        raise VoiceError(f"{path}: its mel features differ from the acoustic model's (or it has none)")
+    if model.config.process != "ddpm":
+        raise VoiceError(f"{path}: the {model.config.process} process does not export yet (lmnt's DDPM does)")
+    schedule = schedule_for(model.config, fast=steps is None, steps=steps)
+    frames = 4
+    noise = torch.randn(len(schedule.alpha), 1, frames * model.config.hop_samples)
+    export_graph(VocoderGraph(model.float().eval(), schedule), (torch.randn(1, model.config.n_mels, frames) - 5, noise),
+                 out / "vocoder.onnx", ["mel", "noise"], ["audio"],
+                 {"mel": {0: "batch", 2: "frames"}, "noise": {1: "batch", 2: "samples"},
+                  "audio": {0: "batch", 1: "samples"}})
+    return {"kind": "diffwave", "process": "ddpm", "file": "vocoder.onnx", "steps": len(schedule.alpha),
+            "hop_length": model.config.hop_samples}
+
+
+def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, vocoder_steps: int | None = None) -> dict:
+    """Write the voice folder `out` (into a temporary folder first, so a failed export leaves nothing
+    half-written) and return its voice.json."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise VoiceError(f"{out}: exists and is not empty")
+    work = out.with_name(out.name + ".partial")
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        voice = {"format": FORMAT, "toolkit": VERSION, "opset": OPSET}
+        voice.update(export_acoustic(Path(acoustic), work))
+        voice["sample_rate"] = voice["mel"]["sample_rate"]
+        voice["vocoder"] = export_vocoder(Path(vocoder), work, voice["mel"], vocoder_steps)
+        voice["sources"] = {"acoustic": sha256(Path(acoustic)), "vocoder": sha256(Path(vocoder))}
+        voice["files"] = {name: sha256(work / name) for name in ("encoder.onnx", "decoder.onnx", "vocoder.onnx")}
+        (work / MANIFEST).write_text(json.dumps(voice, indent=1) + "\n")
+        if out.exists():
+            out.rmdir()
+        work.rename(out)
+    finally:
+        if work.exists():
+            for child in work.iterdir():
+                child.unlink()
+            work.rmdir()
+    return voice
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradwave-export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--acoustic", required=True, metavar="CKPT", help="Grad-TTS checkpoint")
+    parser.add_argument("--vocoder", required=True, metavar="CKPT", help="DiffWave checkpoint (lmnt's process)")
+    parser.add_argument("--vocoder-steps", type=int, metavar="N", help="vocoder steps (default: its fast schedule)")
+    parser.add_argument("-o", "--out", required=True, metavar="VOICE_DIR", help="the voice folder to write")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        voice = export_voice(args.acoustic, args.vocoder, args.out, args.vocoder_steps)
+    except (CheckpointError, VoiceError, ValueError) as err:
+        log.error("%s", err)
+        return 1
+    log.info("wrote %s: %s", args.out, ", ".join(voice["files"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
