@@ -2,7 +2,8 @@
 
 Each non-empty line becomes one wav (`out/0001.wav`, numbered by line, or `out/<id>.wav` for
 `id|text` and `id|speaker|text` lines), plus `out/manifest.tsv`. Without --acoustic/--vocoder
-the checkpoints that the recipe wrote last are used (exp/grad_tts/last.pt, exp/diffwave/last.pt).
+the checkpoints that the recipe wrote last are used (exp/grad_tts/last.pt, exp/diffwave/last.pt);
+with --voice, an exported ONNX voice (gradwave-export) speaks on onnxruntime instead.
 """
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 
 from common.audio import pcm16, save_wav
 from common.checkpoint import CheckpointError
 from common.griffin_lim import griffin_lim
-from common.mel import MelSpectrogram
+from common.mel import MelConfig, MelSpectrogram
 from common.progress import progress_bar
 from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
@@ -231,6 +233,61 @@ class Synthesizer:
         return torch.cat(out)
 
 
+class VoiceSynthesizer(Synthesizer):
+    """An exported ONNX voice (gradwave-export) behind the Synthesizer's interface: onnxruntime runs its
+    graphs and the noise comes from numpy, so a seed gives its own audio, not the checkpoints' audio."""
+
+    def __init__(self, folder: str | Path, timesteps: Optional[int] = None, temperature: Optional[float] = None,
+                 length_scale: Optional[float] = None, sampler: Optional[str] = None, pause: float = 0.25):
+        from voice.files import VoiceError
+        from voice.runtime import Voice
+
+        self.voice_error = VoiceError
+        try:
+            self.voice = Voice(folder)
+        except (VoiceError, OSError) as err:
+            raise SynthesisError(str(err)) from None
+        self.settings = {"timesteps": timesteps, "temperature": temperature, "length_scale": length_scale,
+                         "sampler": sampler}
+        self.device = torch.device("cpu")
+        self.mel_config = MelConfig(**self.voice.spec["mel"])
+        self.processor = self.voice.text
+        self.speakers = {name: i for i, name in enumerate(self.voice.speakers)}
+        self.pause = pause
+        self.description = {"voice": {"path": str(folder), "format": self.voice.spec["format"],
+                                      "files": self.voice.spec["files"]},
+                            "acoustic": {"kind": "grad_tts", "runtime": "onnxruntime"},
+                            "vocoder": {"kind": self.voice.spec["vocoder"]["kind"], "runtime": "onnxruntime"},
+                            "mel": self.voice.spec["mel"], "speakers": list(self.speakers),
+                            "sampling": {k: v for k, v in self.settings.items() if v is not None}}
+
+    @staticmethod
+    def noise(seed: int):
+        rng = np.random.default_rng(seed)
+        return lambda shape: rng.standard_normal(shape, dtype=np.float32)
+
+    def acoustic(self, texts: list[str], speakers: list[Optional[int]], seeds: list[int],
+                 timesteps: Optional[int] = None, temperature: Optional[float] = None,
+                 length_scale: Optional[float] = None, sampler: Optional[str] = None) -> list[Spoken]:
+        asked = {"timesteps": timesteps, "temperature": temperature, "length_scale": length_scale, "sampler": sampler}
+        settings = {k: asked[k] if asked[k] is not None else v for k, v in self.settings.items()}
+        spoken = []
+        for text, speaker, seed in zip(texts, speakers, seeds):
+            encoded = self.encode(text)
+            try:
+                mel, durations = self.voice.acoustic(encoded.ids, self.noise(seed), speaker=speaker or 0, **settings)
+            except self.voice_error as err:
+                raise SynthesisError(str(err)) from None
+            spoken.append(Spoken(torch.from_numpy(mel), torch.from_numpy(durations), encoded.words))
+        return spoken
+
+    def waveform(self, mel: torch.Tensor, seed: int) -> torch.Tensor:
+        audio = torch.from_numpy(self.voice.vocode(mel.cpu().numpy(), self.noise(seed)))
+        if not bool(torch.isfinite(audio).all()):
+            raise SynthesisError("the vocoder's audio is not finite; a model may be untrained or diverged")
+        return audio
+
+
 def piece_seed(seed: int, line: Line, chunk: int) -> int:
     """The noise seed of one sentence of one line: fixed by --seed, the line number and the chunk,
     so batching and line order change nothing."""
@@ -239,6 +296,7 @@ def piece_seed(seed: int, line: Line, chunk: int) -> int:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The checkpoints and sampling settings, shared by synthesize.py and serve.py."""
+    parser.add_argument("--voice", metavar="DIR", help="an exported ONNX voice (gradwave-export), run on onnxruntime")
     parser.add_argument("--acoustic", metavar="CKPT", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
     parser.add_argument("--vocoder", metavar="CKPT", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: "
                                                           f"{DEFAULT_VOCODER} if it exists, else {GRIFFIN_LIM})")
@@ -292,11 +350,15 @@ def resolve_checkpoints(args) -> tuple[Path, str]:
 
 def synthesizer_from_args(args) -> Synthesizer:
     """The Synthesizer that `add_model_arguments`' options describe (SynthesisError/CheckpointError/OSError)."""
-    acoustic, vocoder = resolve_checkpoints(args)
     if args.threads is not None:
         if args.threads < 1:
             raise SynthesisError(f"--threads must be at least 1, not {args.threads}")
         torch.set_num_threads(args.threads)
+    if args.voice:
+        if args.acoustic or args.vocoder:
+            raise SynthesisError("--voice speaks an exported voice: give it without --acoustic and --vocoder")
+        return VoiceSynthesizer(args.voice, args.timesteps, args.temperature, args.length_scale, args.sampler)
+    acoustic, vocoder = resolve_checkpoints(args)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
                        args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,
                        vocoder_precision=args.vocoder_precision, acoustic_precision=args.acoustic_precision,

@@ -147,3 +147,19 @@ def bridge_voice(root, tmp_path):
     save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(model.config), to_dict(MelConfig())),
                     tmp_path / "bridge.pt")
     export_voice(root / "acoustic.pt", tmp_path / "bridge.pt", tmp_path / "bridge_voice")
+
+
+def test_synthesize_speaks_a_voice_on_onnxruntime(exported, tmp_path):
+    import soundfile
+
+    from synthesize import main as synthesize_main
+
+    _, out = exported
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Hello there.\nA second, longer line of text to speak.\n")
+    assert synthesize_main(["-f", str(lines), "-o", str(tmp_path / "wavs"), "--voice", str(out),
+                            "--timesteps", "2"]) == 0
+    first, second = (soundfile.info(str(tmp_path / "wavs" / f"000{k}.wav")) for k in (1, 2))
+    assert first.samplerate == 22050 and 0 < first.frames < second.frames
+    assert synthesize_main(["-f", str(lines), "-o", str(tmp_path / "x"), "--voice", str(out),
+                            "--acoustic", "a.pt"]) == 2
