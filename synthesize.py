@@ -282,7 +282,7 @@ class VoiceSynthesizer(Synthesizer):
         return spoken
 
     def waveform(self, mel: torch.Tensor, seed: int) -> torch.Tensor:
-        audio = torch.from_numpy(self.voice.vocode(mel.cpu().numpy(), self.noise(seed)))
+        audio = torch.from_numpy(self.voice.vocode(mel.cpu().numpy(), self.noise(seed), seed))
         if not bool(torch.isfinite(audio).all()):
             raise SynthesisError("the vocoder's audio is not finite; a model may be untrained or diverged")
         return audio

@@ -28,22 +28,27 @@ def energy_to_std(energy: torch.Tensor, config: DiffWaveModelConfig, energy_min:
     return std.clamp(min=config.prior_std_min)
 
 
+def per_sample(std: torch.Tensor, samples_per_frame: int) -> torch.Tensor:
+    """(..., frames) -> (..., frames * samples_per_frame), each frame's value repeated (as repeat_interleave,
+    written so that ONNX exports it for any rank)."""
+    return std.unsqueeze(-1).expand(*std.shape, samples_per_frame).reshape(*std.shape[:-1], -1)
+
+
 def prior_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float) -> torch.Tensor:
     """The noise scale per sample (B, frames * hop) from a natural-log mel (B, n_mels, frames): frame
     energy sqrt(sum exp(mel)) through `energy_to_std`."""
     std = energy_to_std(mel.float().exp().sum(1).sqrt(), config, energy_min)
-    return std.repeat_interleave(config.hop_samples, dim=-1)
+    return per_sample(std, config.hop_samples)
 
 
 def band_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float,
              mel_band: Sequence[int]) -> torch.Tensor:
     """The scale per band and frame, (B, prior_bands, frames * hop / prior_bands): the energy of the mel
     bins in each band (`mel_band` maps each bin to its band) through `energy_to_std`."""
-    index = torch.tensor(mel_band, device=mel.device)
-    energy = torch.zeros(mel.shape[0], config.prior_bands, mel.shape[2], device=mel.device)
-    energy = energy.index_add(1, index, mel.float().exp()).sqrt()
+    members = torch.nn.functional.one_hot(torch.tensor(mel_band, device=mel.device), config.prior_bands)
+    energy = (members.T.float() @ mel.float().exp()).sqrt()  # a sum per band, as a product ONNX exports
     std = energy_to_std(energy, config, energy_min)
-    return std.repeat_interleave(config.hop_samples // config.prior_bands, dim=-1)
+    return per_sample(std, config.hop_samples // config.prior_bands)
 
 
 def mel_band_map(mel: MelConfig, bands: int) -> list[int]:

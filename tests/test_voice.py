@@ -131,22 +131,39 @@ def test_bad_voices_and_texts_are_one_line_errors(exported, tmp_path):
     assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "other_vocoder.pt"),
                         "-o", str(tmp_path / "mismatch")]) == 1
     assert not (tmp_path / "mismatch").exists() and not (tmp_path / "mismatch.partial").exists()
-    with pytest.raises(VoiceError, match="does not export yet"):
-        bridge_voice(root, tmp_path)
 
 
-def bridge_voice(root, tmp_path):
+def test_the_bridge_and_griffin_lim_vocoders_equal_pytorch(exported, tmp_path):
+    """The bridge vocoder (the demo's kind: 8 bands, PriorGrad's banded prior, its Griffin-Lim guide computed
+    in the graph) and Griffin-Lim alone: within 1e-3 of PyTorch (32 Griffin-Lim iterations carry the
+    convolutional STFT's float error, about 3e-4)."""
     from common.checkpoint import make_checkpoint, save_checkpoint
     from common.config import to_dict
-    from common.mel import MelConfig
-    from diffwave.config import DiffWaveModelConfig
+    from common.griffin_lim import griffin_lim
+    from common.mel import MelConfig, MelSpectrogram
+    from diffwave.config import DiffWaveModelConfig, TrainingStatistics
     from diffwave.model import DiffWave
 
-    model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=4, dilation_cycle_length=1,
-                                         process="bridge", griffin_lim_guide=2), MelConfig())
-    save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(model.config), to_dict(MelConfig())),
-                    tmp_path / "bridge.pt")
+    root, _ = exported
+    torch.manual_seed(0)
+    model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=8, dilation_cycle_length=1, bands=8,
+                                         prior_grad=True, prior_bands=32, process="bridge", griffin_lim_guide=8,
+                                         guide_residual=True), MelConfig(), TrainingStatistics(prior_energy_min=0.01))
+    torch.nn.init.normal_(model.output_projection.weight, std=0.05)
+    save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
+                                    statistics={"prior_energy_min": 0.01}), tmp_path / "bridge.pt")
     export_voice(root / "acoustic.pt", tmp_path / "bridge.pt", tmp_path / "bridge_voice")
+    voice = Voice(tmp_path / "bridge_voice")
+    assert voice.spec["vocoder"]["process"] == "bridge" and voice.spec["vocoder"]["noise_draws"] == 4
+    audio = 0.3 * torch.sin(torch.arange(12000) * 0.05) * torch.linspace(0, 1, 12000)
+    mel = MelSpectrogram(MelConfig())(audio)
+    expected = vocode(mel[None], model.eval(), generator=torch.Generator().manual_seed(3))[0].numpy()
+    np.testing.assert_allclose(voice.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
+
+    export_voice(root / "acoustic.pt", "griffin-lim", tmp_path / "griffin_lim_voice")
+    voice = Voice(tmp_path / "griffin_lim_voice")
+    expected = griffin_lim(mel, MelSpectrogram(MelConfig()), generator=torch.Generator().manual_seed(5)).numpy()
+    np.testing.assert_allclose(voice.vocode(mel.numpy(), torch_noise(0), seed=5), expected, atol=1e-3)
 
 
 def test_synthesize_speaks_a_voice_on_onnxruntime(exported, tmp_path):

@@ -3,8 +3,9 @@
 
 The folder holds `encoder.onnx` (ids, lengths, length scale -> the encoder's mean, its mask and the
 durations), `decoder.onnx` (one evaluation of the decoder's score network: the sampler loop stays in the
-runtime, so the step count and the solver remain a run-time choice), `vocoder.onnx` (mel and the
-sampler's noise -> waveform: the whole reverse process in one graph) and `voice.json`, which describes all
+runtime, so the step count and the solver remain a run-time choice), `vocoder.onnx` (mel, Griffin-Lim's
+initial phase and the sampler's noise -> waveform: the whole reverse process in one graph, lmnt's DDPM or
+the bridge with its Griffin-Lim guide, or Griffin-Lim alone) and `voice.json`, which describes all
 of it and records the sha256 of every file and of the source checkpoints.
 """
 from __future__ import annotations
@@ -15,24 +16,29 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch import nn
 
 from common.checkpoint import CheckpointError
 from common.config import to_dict
-from common.mel import MelSpectrogram
-from diffwave import ddpm
+from common.mel import MelConfig, MelSpectrogram
+from diffwave import bridge, ddpm
 from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.schedules import schedule_for
 from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
 
 from .files import FORMAT, MANIFEST, VoiceError, sha256
+from .graph_ops import GriffinLim
+from .phase import initial_phase
 
 log = logging.getLogger("voice.export")
 OPSET = 17
 VERSION = "0.1.0"
+GRIFFIN_LIM = "griffin-lim"
+GRIFFIN_LIM_ITERATIONS = 32  # as synthesize.py's Griffin-Lim vocoder
 
 
 class EncoderGraph(nn.Module):
@@ -61,20 +67,38 @@ class ScoreGraph(nn.Module):
 
 
 class VocoderGraph(nn.Module):
-    """mel (B, n_mels, frames), noise (steps, B, frames * hop) -> audio (B, frames * hop): lmnt's reverse
-    process over `schedule` (PriorGrad's prior included), fed the sampler's white noise in order."""
+    """mel (B, n_mels, frames), the Griffin-Lim phase (bins, frames; the bridge's guide) and the sampler's
+    white noise (draws, B, frames * hop) -> audio (B, frames * hop): the whole reverse process, lmnt's
+    DDPM or the bridge (PriorGrad's prior included), fed the noise in the order the sampler draws it."""
 
-    def __init__(self, model, schedule):
+    def __init__(self, model, steps: Optional[int]):
         super().__init__()
         self.model = model
-        self.schedule = schedule
+        if model.config.process == "bridge":
+            self.guide = GriffinLim(model.guide_extractor, model.config.griffin_lim_guide)
+            self.steps = bridge.step_count(model.config, fast=steps is None, steps=steps)
+        else:
+            self.schedule = schedule_for(model.config, fast=steps is None, steps=steps)
+            self.steps = len(self.schedule.alpha)
 
-    def forward(self, mel, noise):
+    @property
+    def draws(self) -> int:
+        """White-noise draws of one sampling: the DDPM's start and every step but the last; the bridge's
+        steps but the last."""
+        return self.steps if self.model.config.process == "ddpm" else self.steps - 1
+
+    def forward(self, mel, phase, noise):
         draws = iter(noise.unbind(0))
         shape = (mel.shape[0], mel.shape[-1] * self.model.config.hop_samples)
-        conditioning = self.model.condition(mel, hoist=True)
-        return ddpm.reverse(self.model, conditioning, self.model.noise_prior(mel), self.schedule, shape,
-                            lambda: next(draws), contextlib.nullcontext())
+        prior = self.model.noise_prior(mel)
+        if self.model.config.process == "ddpm":
+            conditioning = self.model.condition(mel, hoist=True)
+            return ddpm.reverse(self.model, conditioning, prior, self.schedule, shape, lambda: next(draws),
+                                contextlib.nullcontext())
+        guide = self.guide(mel, phase)
+        conditioning = self.model.condition(mel, hoist=True, guide=guide)
+        return bridge.reverse(self.model, conditioning, prior, guide, self.steps, lambda: next(draws),
+                              contextlib.nullcontext())
 
 
 def export_graph(module: nn.Module, inputs: tuple, path: Path, input_names: list, output_names: list,
@@ -115,23 +139,28 @@ def export_acoustic(path: Path, out: Path) -> dict:
                          "denoised_range": list(MelSpectrogram(mel).value_range()), **to_dict(own)}}
 
 
-def export_vocoder(path: Path, out: Path, mel: dict, steps: int | None) -> dict:
-    """vocoder.onnx of a DiffWave checkpoint (lmnt's process) and what voice.json says of it."""
-    model, ckpt = load_diffwave(path)
+def export_vocoder(vocoder: str, out: Path, mel: dict, steps: Optional[int]) -> dict:
+    """vocoder.onnx (a DiffWave checkpoint, either process, or "griffin-lim") and what voice.json says of it."""
+    frames = 4
+    phase = torch.from_numpy(initial_phase(mel["n_fft"] // 2 + 1, frames))
+    axes = {"mel": {0: "batch", 2: "frames"}, "phase": {1: "frames"}, "audio": {0: "batch", 1: "samples"}}
+    if vocoder == GRIFFIN_LIM:
+        extractor = MelSpectrogram(MelConfig(**mel))
+        export_graph(GriffinLim(extractor, GRIFFIN_LIM_ITERATIONS), (torch.randn(1, mel["n_mels"], frames) - 5, phase),
+                     out / "vocoder.onnx", ["mel", "phase"], ["audio"], axes)
+        return {"kind": GRIFFIN_LIM, "file": "vocoder.onnx", "iterations": GRIFFIN_LIM_ITERATIONS,
+                "hop_length": mel["hop_length"], "phase_seed": None, "noise_draws": 0}
+    model, ckpt = load_diffwave(vocoder)
     theirs = vocoder_mel_config(ckpt)
     if theirs is None or to_dict(theirs) != mel:
-        raise VoiceError(f"{path}: its mel features differ from the acoustic model's (or it has none)")
-    if model.config.process != "ddpm":
-        raise VoiceError(f"{path}: the {model.config.process} process does not export yet (lmnt's DDPM does)")
-    schedule = schedule_for(model.config, fast=steps is None, steps=steps)
-    frames = 4
-    noise = torch.randn(len(schedule.alpha), 1, frames * model.config.hop_samples)
-    export_graph(VocoderGraph(model.float().eval(), schedule), (torch.randn(1, model.config.n_mels, frames) - 5, noise),
-                 out / "vocoder.onnx", ["mel", "noise"], ["audio"],
-                 {"mel": {0: "batch", 2: "frames"}, "noise": {1: "batch", 2: "samples"},
-                  "audio": {0: "batch", 1: "samples"}})
-    return {"kind": "diffwave", "process": "ddpm", "file": "vocoder.onnx", "steps": len(schedule.alpha),
-            "hop_length": model.config.hop_samples}
+        raise VoiceError(f"{vocoder}: its mel features differ from the acoustic model's (or it has none)")
+    graph = VocoderGraph(model.float().eval(), steps)
+    noise = torch.randn(max(graph.draws, 1), 1, frames * model.config.hop_samples)
+    export_graph(graph, (torch.randn(1, model.config.n_mels, frames) - 5, phase, noise), out / "vocoder.onnx",
+                 ["mel", "phase", "noise"], ["audio"], {**axes, "noise": {1: "batch", 2: "samples"}})
+    bridged = model.config.process == "bridge"
+    return {"kind": "diffwave", "process": model.config.process, "file": "vocoder.onnx", "steps": graph.steps,
+            "noise_draws": graph.draws, "hop_length": model.config.hop_samples, "phase_seed": 0 if bridged else None}
 
 
 def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, vocoder_steps: int | None = None) -> dict:
@@ -146,8 +175,9 @@ def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, voc
         voice = {"format": FORMAT, "toolkit": VERSION, "opset": OPSET}
         voice.update(export_acoustic(Path(acoustic), work))
         voice["sample_rate"] = voice["mel"]["sample_rate"]
-        voice["vocoder"] = export_vocoder(Path(vocoder), work, voice["mel"], vocoder_steps)
-        voice["sources"] = {"acoustic": sha256(Path(acoustic)), "vocoder": sha256(Path(vocoder))}
+        voice["vocoder"] = export_vocoder(str(vocoder), work, voice["mel"], vocoder_steps)
+        voice["sources"] = {"acoustic": sha256(Path(acoustic)),
+                            "vocoder": None if str(vocoder) == GRIFFIN_LIM else sha256(Path(vocoder))}
         voice["files"] = {name: sha256(work / name) for name in ("encoder.onnx", "decoder.onnx", "vocoder.onnx")}
         (work / MANIFEST).write_text(json.dumps(voice, indent=1) + "\n")
         if out.exists():
@@ -165,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradwave-export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--acoustic", required=True, metavar="CKPT", help="Grad-TTS checkpoint")
-    parser.add_argument("--vocoder", required=True, metavar="CKPT", help="DiffWave checkpoint (lmnt's process)")
+    parser.add_argument("--vocoder", required=True, metavar="CKPT", help="DiffWave checkpoint or 'griffin-lim'")
     parser.add_argument("--vocoder-steps", type=int, metavar="N", help="vocoder steps (default: its fast schedule)")
     parser.add_argument("-o", "--out", required=True, metavar="VOICE_DIR", help="the voice folder to write")
     return parser

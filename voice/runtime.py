@@ -18,6 +18,7 @@ from grad_tts.samplers import SAMPLERS, Schedule, solve
 from text import TextConfig, TextProcessor
 
 from .files import VoiceError, read_voice
+from .phase import initial_phase
 
 Noise = Callable[[tuple], np.ndarray]  # shape -> standard normal float32 noise
 
@@ -106,12 +107,19 @@ class Voice:
             raise VoiceError(f"the {sampler} sampler diverged at {timesteps} steps; use more steps or euler")
         return mel[0, :, :lengths[0]], durations[0]
 
-    def vocode(self, mel: np.ndarray, noise: Noise) -> np.ndarray:
-        """A mel (n_feats, frames) -> waveform (frames * hop,)."""
+    def vocode(self, mel: np.ndarray, noise: Noise, seed: int = 0) -> np.ndarray:
+        """A mel (n_feats, frames) -> waveform (frames * hop,). `noise` feeds a diffusion vocoder's sampler;
+        Griffin-Lim's initial phase comes from `seed` (the bridge's guide always uses its own seed, 0)."""
         vocoder = self.spec["vocoder"]
-        samples = mel.shape[-1] * vocoder["hop_length"]
-        white = np.stack([noise((1, samples)) for _ in range(vocoder["steps"])]).astype(np.float32)
-        return self.vocoder_session.run(None, {"mel": mel[None].astype(np.float32), "noise": white})[0][0]
+        frames = mel.shape[-1]
+        phase_seed = seed if vocoder["phase_seed"] is None else vocoder["phase_seed"]
+        feeds = {"mel": mel[None].astype(np.float32),
+                 "phase": initial_phase(self.spec["mel"]["n_fft"] // 2 + 1, frames, phase_seed)}
+        if vocoder["kind"] == "diffwave":
+            samples = frames * vocoder["hop_length"]
+            feeds["noise"] = np.stack([noise((1, samples)) for _ in range(max(vocoder["noise_draws"], 1))])
+        wanted = {i.name for i in self.vocoder_session.get_inputs()}
+        return self.vocoder_session.run(None, {k: v for k, v in feeds.items() if k in wanted})[0][0]
 
     def speak(self, text: str, seed: int = 0, **settings) -> np.ndarray:
         """A sentence's waveform; `settings` as `acoustic`'s (timesteps, temperature, length_scale, sampler)."""
@@ -121,4 +129,4 @@ class Voice:
             return rng.standard_normal(shape, dtype=np.float32)
 
         mel, _ = self.acoustic(self.ids(text), noise, **settings)
-        return self.vocode(mel, noise)
+        return self.vocode(mel, noise, seed)
