@@ -24,13 +24,14 @@ class ConvSTFT(nn.Module):
         n = torch.arange(n_fft, dtype=torch.float64)
         k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
         angle = 2 * math.pi * k * n / n_fft
+        # persistent, so that the exported graph holds each basis once, not once per iteration
         self.register_buffer("forward_basis", torch.cat([torch.cos(angle), -torch.sin(angle)])
-                             .mul(window).unsqueeze(1).float(), persistent=False)
+                             .mul(window).unsqueeze(1).float())
         weight = torch.full_like(k, 2.0)
         weight[0] = weight[-1] = 1.0  # DC and Nyquist appear once in a onesided spectrum
         self.register_buffer("inverse_basis", torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)])
-                             .mul(window / n_fft).unsqueeze(1).float(), persistent=False)
-        self.register_buffer("window_power", window.pow(2).view(1, 1, -1).float(), persistent=False)
+                             .mul(window / n_fft).unsqueeze(1).float())
+        self.register_buffer("window_power", window.pow(2).view(1, 1, -1).float())
 
     def stft(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, samples) -> real, imaginary (B, bins, frames)."""
@@ -57,7 +58,7 @@ class GriffinLim(nn.Module):
         self.extractor = extractor
         self.iterations, self.momentum, self.hop = iterations, momentum, cfg.hop_length
         self.transform = ConvSTFT(cfg.n_fft, cfg.hop_length, extractor.window)
-        self.register_buffer("inverse_mel", torch.linalg.pinv(extractor.mel_basis), persistent=False)
+        self.register_buffer("inverse_mel", torch.linalg.pinv(extractor.mel_basis))
         self.ceiling = extractor.value_range()[1]
         self.gain = float(extractor.window.pow(2).sum().sqrt()) if cfg.stft_normalized else 1.0
 
