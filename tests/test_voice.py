@@ -182,3 +182,26 @@ def test_synthesize_speaks_a_voice_on_onnxruntime(exported, tmp_path):
     assert first.samplerate == 22050 and 0 < first.frames < second.frames
     assert synthesize_main(["-f", str(lines), "-o", str(tmp_path / "x"), "--voice", str(out),
                             "--acoustic", "a.pt"]) == 2
+
+
+@pytest.mark.slow
+def test_full_size_layouts_export_and_equal_pytorch(tmp_path):
+    """The published configs' layouts (random weights): about 30 s of export, so not in the quick suite
+    (`pytest -m slow tests/test_voice.py`)."""
+    sys.path.append(str(REPO / "bench"))
+    from util import write_random_checkpoints
+
+    acoustic, vocoder = write_random_checkpoints(tmp_path / "ckpt")
+    export_voice(acoustic, vocoder, tmp_path / "voice")
+    voice = Voice(tmp_path / "voice")
+    model, _ = load_grad_tts(acoustic)
+    ids = voice.ids(TEXT)
+    mel, durations = voice.acoustic(ids, torch_noise(7), timesteps=2)
+    expected = model.synthesise(torch.tensor([ids]), torch.tensor([len(ids)]), 2, 1.5,
+                                generators=[torch.Generator().manual_seed(7)])
+    np.testing.assert_array_equal(durations, expected["durations"][0].numpy())
+    assert relative_error(mel, expected["mel"][0].numpy()) < 2e-4
+    mel = mel[:, :40]
+    network, _ = load_diffwave(vocoder)
+    reference = vocode(torch.from_numpy(mel)[None], network, generator=torch.Generator().manual_seed(3))[0]
+    np.testing.assert_allclose(voice.vocode(mel, torch_noise(3)), reference.numpy(), atol=1e-4)
