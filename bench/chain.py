@@ -4,6 +4,7 @@
                           [--threads 2] [--repeats 3] [--lines 20]
                           [--acoustic-precision fp32] [--vocoder-precision auto]
     python bench/chain.py --acoustic exp/grad_tts/last.pt --vocoder exp/diffwave/last.pt
+    python bench/chain.py --backend onnx ...       # the same checkpoints exported as an ONNX voice
 
 Seconds of compute per second of audio (real-time factor) of each stage and of the chain, best of
 --repeats, on one sentence of about 150 input ids at batch 1; the process's peak memory; and the
@@ -28,7 +29,7 @@ if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from bench.util import peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
 from diffwave.inference import PRECISIONS  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
-from synthesize import Synthesizer  # noqa: E402
+from synthesize import Synthesizer, VoiceSynthesizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIGS = (REPO / "recipes/ljspeech/conf/demo_grad_tts.json", REPO / "recipes/ljspeech/conf/demo_diffwave.json")
@@ -45,6 +46,8 @@ FILE_SENTENCES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["full", "demo"], default="full", help="random-weight model sizes")
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                        help="onnx: export the checkpoints as a voice and run it on onnxruntime (fp32)")
     parser.add_argument("--acoustic", help="a Grad-TTS checkpoint instead of random weights")
     parser.add_argument("--vocoder", help="a DiffWave checkpoint instead of random weights")
     parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
@@ -60,15 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def through_synthesize(acoustic: Path, vocoder: Path, args, folder: Path) -> float:
+def through_synthesize(models: list[str], args, folder: Path) -> float:
+    """synthesize.py's own real-time factor on a file of --lines sentences; `models`: its model arguments."""
     lines = folder / "lines.txt"
     lines.write_text("\n".join(FILE_SENTENCES[k % len(FILE_SENTENCES)] for k in range(args.lines)) + "\n",
                      encoding="utf-8")
-    command = [sys.executable, str(REPO / "synthesize.py"), "-f", str(lines), "-o", str(folder / "out"),
-               "--acoustic", str(acoustic), "--vocoder", str(vocoder), "--timesteps", str(args.steps),
-               "--sampler", args.sampler, "--device", "cpu", "--acoustic-precision", args.acoustic_precision,
-               "--vocoder-precision", args.vocoder_precision] + (["--compile"] if args.compile else [])
-    if args.vocoder_steps:
+    command = [sys.executable, str(REPO / "synthesize.py"), "-f", str(lines), "-o", str(folder / "out"), *models,
+               "--timesteps", str(args.steps), "--sampler", args.sampler, "--device", "cpu",
+               "--acoustic-precision", args.acoustic_precision, "--vocoder-precision", args.vocoder_precision]
+    command += ["--compile"] if args.compile else []
+    if args.vocoder_steps and "--voice" not in models:
         command += ["--vocoder-steps", str(args.vocoder_steps)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
@@ -85,24 +89,35 @@ def main(argv=None) -> int:
         else:
             configs = DEMO_CONFIGS if args.size == "demo" else (None, None)
             acoustic, vocoder = write_random_checkpoints(folder / "models", *configs)
-        synth = Synthesizer(acoustic, vocoder, timesteps=args.steps, vocoder_steps=args.vocoder_steps,
-                            sampler=args.sampler, acoustic_precision=args.acoustic_precision,
-                            vocoder_precision=args.vocoder_precision, compile_vocoder=args.compile)
+        if args.backend == "onnx":
+            from voice.export import export_voice
+
+            export_voice(acoustic, vocoder, folder / "voice", args.vocoder_steps)
+            synth = VoiceSynthesizer(folder / "voice", timesteps=args.steps, sampler=args.sampler)
+            models = ["--voice", str(folder / "voice")]
+        else:
+            synth = Synthesizer(acoustic, vocoder, timesteps=args.steps, vocoder_steps=args.vocoder_steps,
+                                sampler=args.sampler, acoustic_precision=args.acoustic_precision,
+                                vocoder_precision=args.vocoder_precision, compile_vocoder=args.compile)
+            models = ["--acoustic", str(acoustic), "--vocoder", str(vocoder)]
         speaker = [synth.speaker_id(None)]
         mel = synth.acoustic([SENTENCE], speaker, [0])[0].mel
         seconds = mel.shape[-1] * synth.mel_config.hop_length / synth.sample_rate
         acoustic_time = min(timed(lambda: synth.acoustic([SENTENCE], speaker, [0]), args.repeats))
         vocoder_time = min(timed(lambda: synth.waveform(mel, 0), args.repeats))
+        precisions = ("fp32", "fp32") if args.backend == "onnx" else (synth.acoustic_precision,
+                                                                      synth.vocoder_precision)
         result = {"models": "checkpoints" if args.acoustic else f"{args.size} (random weights)",
-                  "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast (6)",
-                  "acoustic_precision": synth.acoustic_precision, "vocoder_precision": synth.vocoder_precision,
+                  "backend": args.backend,
+                  "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast",
+                  "acoustic_precision": precisions[0], "vocoder_precision": precisions[1],
                   "compiled_vocoder": args.compile,
                   "threads": args.threads, "ids": len(synth.encode(SENTENCE).ids), "audio_seconds": round(seconds, 2),
                   "rtf_acoustic": round(acoustic_time / seconds, 3), "rtf_vocoder": round(vocoder_time / seconds, 3),
                   "rtf_chain": round((acoustic_time + vocoder_time) / seconds, 3),
                   "peak_rss_mib": round(peak_rss_mib())}
         if args.lines:
-            result["rtf_synthesize_py"] = through_synthesize(acoustic, vocoder, args, folder)
+            result["rtf_synthesize_py"] = through_synthesize(models, args, folder)
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -33,14 +33,16 @@ def test_tiny_sampler_table(tmp_path):
     assert (out / "samplers.png").stat().st_size > 0 and "DiffWave" in (out / "samplers.md").read_text()
 
 
-def test_chain_benchmark_reports_every_stage(tmp_path):
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_chain_benchmark_reports_every_stage(tmp_path, backend):
     from bench.chain import main as chain_main
 
     out = tmp_path / "chain.json"
     root = write_tiny_checkpoints(tmp_path)
     assert chain_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "vocoder.pt"), "--steps", "2",
                        "--vocoder-steps", "2", "--threads", "1", "--repeats", "1", "--lines", "2", "--sampler", "dpm",
-                       "--out", str(out)]) == 0
+                       "--backend", backend, "--out", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert result["backend"] == backend
     assert result["rtf_chain"] == pytest.approx(result["rtf_acoustic"] + result["rtf_vocoder"], abs=2e-3)
     assert result["rtf_synthesize_py"] > 0 and result["peak_rss_mib"] > 0 and result["ids"] > 100
