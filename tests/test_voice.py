@@ -205,3 +205,22 @@ def test_full_size_layouts_export_and_equal_pytorch(tmp_path):
     network, _ = load_diffwave(vocoder)
     reference = vocode(torch.from_numpy(mel)[None], network, generator=torch.Generator().manual_seed(3))[0]
     np.testing.assert_allclose(voice.vocode(mel, torch_noise(3)), reference.numpy(), atol=1e-4)
+
+
+def test_the_server_speaks_a_voice(exported):
+    pytest.importorskip("uvicorn", reason="the server needs uvicorn (pip install -e .[serve])")
+    import httpx
+
+    from server.app import ServerConfig, create_app
+    from server.background import BackgroundServer
+    from synthesize import VoiceSynthesizer
+
+    _, out = exported
+    with BackgroundServer(create_app(VoiceSynthesizer(out, timesteps=2), ServerConfig())) as server:
+        answer = httpx.post(f"{server.url}/v1/audio/speech/timed", timeout=60,
+                            json={"model": "gradwave", "input": "Hello there. How are you?", "voice": "alloy"})
+        assert answer.status_code == 200, answer.text
+        timed = answer.json()
+        assert [w["word"] for w in timed["words"]][:2] == ["hello", "there"]
+        models = httpx.get(f"{server.url}/v1/models/gradwave", timeout=10).json()
+        assert models["voice"]["files"] == json.loads((out / "voice.json").read_text())["files"]
