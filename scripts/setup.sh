@@ -40,7 +40,8 @@ python -m common.requirements || exit 1
 
 # Reinstall the toolkit only when its build inputs changed or the extension does not import.
 stamp="$VENV/.toolkit-build-stamp"
-inputs=$(cat setup.py pyproject.toml monotonic_align/core.pyx | sha256sum | cut -d' ' -f1)
+# commands.py: setup.py installs the console scripts it names
+inputs=$(cat setup.py pyproject.toml commands.py monotonic_align/core.pyx | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && python -c "import monotonic_align.core" 2>/dev/null; then
   log "toolkit already installed and built"
 else
