@@ -31,6 +31,7 @@ from diffwave.inference import PRECISIONS, resolve_precision, vocode
 from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
 from grad_tts.samplers import SAMPLERS
 from text import TextProcessor
+from voice.files import VoiceError
 
 log = logging.getLogger("synthesize")
 
@@ -239,10 +240,8 @@ class VoiceSynthesizer(Synthesizer):
 
     def __init__(self, folder: str | Path, timesteps: Optional[int] = None, temperature: Optional[float] = None,
                  length_scale: Optional[float] = None, sampler: Optional[str] = None, pause: float = 0.25):
-        from voice.files import VoiceError
-        from voice.runtime import Voice
+        from voice.runtime import Voice  # onnxruntime only when a voice is asked for
 
-        self.voice_error = VoiceError
         try:
             self.voice = Voice(folder)
         except (VoiceError, OSError) as err:
@@ -276,7 +275,7 @@ class VoiceSynthesizer(Synthesizer):
             encoded = self.encode(text)
             try:
                 mel, durations = self.voice.acoustic(encoded.ids, self.noise(seed), speaker=speaker or 0, **settings)
-            except self.voice_error as err:
+            except VoiceError as err:
                 raise SynthesisError(str(err)) from None
             spoken.append(Spoken(torch.from_numpy(mel), torch.from_numpy(durations), encoded.words))
         return spoken

@@ -8,7 +8,7 @@ of processes or workers, and a run resumed at step N sees exactly the batches it
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -73,6 +73,15 @@ def host_to_device(values: torch.Tensor, device: torch.device, dtype: torch.dtyp
     if torch.device(device).type == "cuda":
         return values.pin_memory().to(device=device, dtype=dtype, non_blocking=True)
     return values.to(device=device, dtype=dtype)
+
+
+Draw = Callable[[], torch.Tensor]  # the next white noise of a sampler, on its device
+
+
+def generator_draws(shape: tuple, generator: Optional[torch.Generator], device: torch.device) -> Draw:
+    """White noise of `shape` drawn on the CPU from `generator` (so a seed gives the same numbers on every
+    device), reaching the device without blocking."""
+    return lambda: host_to_device(torch.randn(shape, generator=generator), device)
 
 
 def per_item_randn(shape_per_item: tuple, generators: list[torch.Generator], like: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,9 @@ from typing import Optional
 
 import torch
 
+from common.sampling import Draw, generator_draws
+
 from .config import DiffWaveModelConfig
-from .ddpm import Draw, generator_draws
 from .guide import guide_audio
 from .prior import NoisePrior
 from .schedules import training_betas, training_draws

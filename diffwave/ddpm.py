@@ -3,18 +3,16 @@ an L1 (lmnt) or squared (the SaShiMi+DiffWave code) error at a random step, samp
 noise. With PriorGrad the noise is the mel's prior (prior.py) and the error is whitened by it."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from common.sampling import host_to_device
+from common.sampling import Draw, generator_draws
 
 from .config import DiffWaveModelConfig
 from .prior import NoisePrior
 from .schedules import SamplingSchedule, schedule_for, training_draws
-
-Draw = Callable[[], torch.Tensor]  # the next white noise of a sampler, on the model's device
 
 
 def check(c: DiffWaveModelConfig) -> None:
@@ -40,12 +38,6 @@ def training_loss(model, batch: dict) -> dict:
     else:
         loss = F.l1_loss(predicted, noise.float())
     return {"loss": loss}
-
-
-def generator_draws(shape: tuple, generator: Optional[torch.Generator], device: torch.device) -> Draw:
-    """White noise of `shape` drawn on the CPU from `generator` (so a seed gives the same audio on every
-    device), reaching the device without blocking."""
-    return lambda: host_to_device(torch.randn(shape, generator=generator), device)
 
 
 @torch.no_grad()

@@ -162,11 +162,10 @@ class DiffWave(DiffusionModel):
         if self.spectrogram_upsampler is None:
             return Conditioning(None, None)
         mel = super().condition(spectrogram)
-        if self.config.process != "bridge":
+        if self.config.process == "bridge":
+            guide = self.to_bands((guide_waveform(self, mel) if guide is None else guide).float())
+        else:
             guide = None
-        elif guide is None:
-            guide = guide_waveform(self, mel)
-        guide = None if guide is None else self.to_bands(guide.float())
         upsampled = self.spectrogram_upsampler(mel)
         if not hoist:
             return Conditioning(upsampled, None, guide)

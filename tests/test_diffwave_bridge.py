@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from common.mel import MelConfig
+from common.sampling import generator_draws
 from diffwave.bridge import bridge_point, bridge_time, guide_waveform, reverse, training_loss
 from diffwave.config import DiffWaveModelConfig
-from diffwave.ddpm import generator_draws
 from diffwave.inference import vocode
 from diffwave.model import DiffWave
 from diffwave.prior import NoisePrior

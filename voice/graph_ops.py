@@ -39,13 +39,16 @@ class ConvSTFT(nn.Module):
         spec = F.conv1d(padded, self.forward_basis, stride=self.hop)
         return spec.chunk(2, dim=1)
 
-    def istft(self, real: torch.Tensor, imag: torch.Tensor, length: int) -> torch.Tensor:
-        """real, imaginary (B, bins, frames) -> (B, length): overlap-add over the window's power."""
+    def envelope(self, frames: torch.Tensor) -> torch.Tensor:
+        """The overlap-added window power of `frames` (B, bins, frames) frames, the inverse's divisor."""
+        ones = torch.ones(1, 1, frames.shape[-1], dtype=frames.dtype, device=frames.device)
+        return F.conv_transpose1d(ones, self.window_power, stride=self.hop).clamp_min(1e-11)
+
+    def istft(self, real: torch.Tensor, imag: torch.Tensor, length: int, envelope: torch.Tensor) -> torch.Tensor:
+        """real, imaginary (B, bins, frames) -> (B, length), over `envelope(real)`."""
         audio = F.conv_transpose1d(torch.cat([real, imag], 1), self.inverse_basis, stride=self.hop)
-        ones = torch.ones(1, 1, real.shape[-1], dtype=real.dtype, device=real.device)
-        envelope = F.conv_transpose1d(ones, self.window_power, stride=self.hop)
         start = self.n_fft // 2
-        return (audio / envelope.clamp_min(1e-11))[:, 0, start:start + length]
+        return (audio / envelope)[:, 0, start:start + length]
 
 
 class GriffinLim(nn.Module):
@@ -68,9 +71,10 @@ class GriffinLim(nn.Module):
         length = mel.shape[-1] * self.hop
         real, imag = magnitude * torch.cos(phase), magnitude * torch.sin(phase)
         previous_real, previous_imag = torch.zeros_like(real), torch.zeros_like(imag)
+        envelope = self.transform.envelope(real)  # the same for every iteration
         factor = self.momentum / (1 + self.momentum)
         for _ in range(self.iterations):
-            audio = self.transform.istft(real, imag, length)
+            audio = self.transform.istft(real, imag, length, envelope)
             rebuilt_real, rebuilt_imag = self.transform.stft(audio)
             rebuilt_real, rebuilt_imag = rebuilt_real[..., :mel.shape[-1]], rebuilt_imag[..., :mel.shape[-1]]
             accelerated_real = rebuilt_real - factor * previous_real
@@ -81,5 +85,5 @@ class GriffinLim(nn.Module):
             zero = size <= 0
             real = magnitude * torch.where(zero, torch.ones_like(size), accelerated_real / safe)
             imag = magnitude * torch.where(zero, torch.zeros_like(size), accelerated_imag / safe)
-        audio = self.transform.istft(real, imag, length)
+        audio = self.transform.istft(real, imag, length, envelope)
         return audio / audio.abs().amax(-1, keepdim=True).clamp_min(1.0)
