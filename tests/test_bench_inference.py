@@ -33,8 +33,10 @@ def test_tiny_sampler_table(tmp_path):
     assert (out / "samplers.png").stat().st_size > 0 and "DiffWave" in (out / "samplers.md").read_text()
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("onnx", marks=pytest.mark.slow)])
 def test_chain_benchmark_reports_every_stage(tmp_path, backend):
+    """(The onnx backend exports a voice first, 20 s more: in the slow set, `pytest -m slow`; the voice
+    itself is tested in tests/test_voice.py.)"""
     from bench.chain import main as chain_main
 
     out = tmp_path / "chain.json"

@@ -21,14 +21,16 @@ from typing import Optional
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError
+from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import to_dict
 from common.mel import MelConfig, MelSpectrogram
 from diffwave import bridge, ddpm
-from diffwave.checkpoint import load_diffwave
+from diffwave.checkpoint import adapt_published, load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
+from diffwave.config import KIND as DIFFWAVE
 from diffwave.schedules import schedule_for
-from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
+from grad_tts.checkpoint import KIND as GRAD_TTS
+from grad_tts.checkpoint import adapt_upstream, inference_config, load_grad_tts, mel_config, text_config
 
 from .files import FORMAT, MANIFEST, VoiceError, sha256
 from .graph_ops import GriffinLim
@@ -150,10 +152,7 @@ def export_vocoder(vocoder: str, out: Path, mel: dict, steps: Optional[int]) -> 
                      out / "vocoder.onnx", ["mel", "phase"], ["audio"], axes)
         return {"kind": GRIFFIN_LIM, "file": "vocoder.onnx", "iterations": GRIFFIN_LIM_ITERATIONS,
                 "hop_length": mel["hop_length"], "phase_seed": None, "noise_draws": 0}
-    model, ckpt = load_diffwave(vocoder)
-    theirs = vocoder_mel_config(ckpt)
-    if theirs is None or to_dict(theirs) != mel:
-        raise VoiceError(f"{vocoder}: its mel features differ from the acoustic model's (or it has none)")
+    model, _ = load_diffwave(vocoder)
     graph = VocoderGraph(model.float().eval(), steps)
     noise = torch.randn(max(graph.draws, 1), 1, frames * model.config.hop_samples)
     export_graph(graph, (torch.randn(1, model.config.n_mels, frames) - 5, phase, noise), out / "vocoder.onnx",
@@ -161,6 +160,15 @@ def export_vocoder(vocoder: str, out: Path, mel: dict, steps: Optional[int]) -> 
     bridged = model.config.process == "bridge"
     return {"kind": "diffwave", "process": model.config.process, "file": "vocoder.onnx", "steps": graph.steps,
             "noise_draws": graph.draws, "hop_length": model.config.hop_samples, "phase_seed": 0 if bridged else None}
+
+
+def check_mels(acoustic: str | Path, vocoder: str | Path) -> None:
+    """A DiffWave vocoder must hear the acoustic model's mel features."""
+    if str(vocoder) == GRIFFIN_LIM:
+        return
+    theirs = vocoder_mel_config(load_checkpoint(vocoder, DIFFWAVE, adapt=adapt_published))
+    if theirs is None or theirs != mel_config(load_checkpoint(acoustic, GRAD_TTS, adapt=adapt_upstream)):
+        raise VoiceError(f"{vocoder}: its mel features differ from the acoustic model's (or it has none)")
 
 
 def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, vocoder_steps: int | None = None) -> dict:
@@ -172,6 +180,7 @@ def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, voc
     work = out.with_name(out.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
     try:
+        check_mels(acoustic, vocoder)  # before any export, so that a mismatch costs nothing
         voice = {"format": FORMAT, "toolkit": VERSION, "opset": OPSET}
         voice.update(export_acoustic(Path(acoustic), work))
         voice["sample_rate"] = voice["mel"]["sample_rate"]
