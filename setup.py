@@ -77,7 +77,8 @@ setup(
     ],
     extras_require={
         "ipa": ["phonemizer"],
-        "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium", "onnx", "onnxruntime"],
+        "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium", "onnx", "onnxruntime",
+                 "sherpa-onnx>=2.0.1"],
         "onnx": ["onnx", "onnxruntime"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy", "speechmos", "onnxruntime",

@@ -160,9 +160,12 @@ def fake_state(layout: dict) -> dict:
 @pytest.mark.parametrize("name", ["rf5/diffwave_sc09_1M_steps", "rf5/sashimi_sc09", "sashimi_repo/wavenet_sc09_h256_d36",
                                   "sashimi_repo/wavenet_sc09_h128_d30", "sashimi_repo/sashimi_sc09_d128",
                                   "sashimi_repo/sashimi_sc09_d64", "sashimi_repo/sashimi_ljspeech_d32_cond"])
-def test_seed_layouts(reference_dir, name):
+def test_seed_layouts(reference_dir, name, monkeypatch):
     """Each published seed model, built full size from the config its weights imply, has exactly
-    the published keys and shapes (RF5's SaShiMi: after its `sashimi.` prefix) and parameter count."""
+    the published keys and shapes (RF5's SaShiMi: after its `sashimi.` prefix) and parameter count.
+    The S4 kernels' set-up of C for 16000 samples (a 16000th matrix power per layer, 80% of the build
+    time) changes no shape and is tested on its own above, so it is skipped here."""
+    monkeypatch.setattr(NPLRKernel, "set_up_length", lambda self, length: None)
     layout = json.loads((reference_dir / "seed_layouts.json").read_text())[name]
     prefix = RF5_SASHIMI_PREFIX if name == "rf5/sashimi_sc09" else ""
     state = {k.removeprefix(prefix): v for k, v in fake_state(layout).items()}

@@ -29,13 +29,14 @@ def test_tiny_curve_writes_csv_and_plot(tmp_path):
     rows = [line.split("|") for line in (corpus / "metadata.csv").read_text().splitlines()]
     data = tmp_path / "prepared"
     data.mkdir()
-    for name, part in (("train", rows[:6]), ("valid", rows[6:7]), ("test", rows[6:8])):
+    for name, part in (("train", rows[:6]), ("valid", rows[6:7]), ("test", rows[7:8])):
         (data / f"{name}.txt").write_text("".join(f"{corpus / 'wavs' / (uid + '.wav')}|{text}\n"
                                                   for uid, text, _ in part))
     (tmp_path / "gt.json").write_text(json.dumps({
         "model": {"n_enc_channels": 16, "filter_channels": 32, "filter_channels_dp": 16, "n_enc_layers": 1,
                   "dec_dim": 8},
-        "train": {"batch_size": 2, "max_steps": 2, "segment_frames": 40, "num_workers": 0, "sample_every": 100}}))
+        "train": {"batch_size": 2, "max_steps": 2, "segment_frames": 40, "num_workers": 0, "sample_every": 100},
+        "inference": {"timesteps": 2}}))
     (tmp_path / "dw.json").write_text(json.dumps({
         "model": {"residual_layers": 2, "residual_channels": 4, "dilation_cycle_length": 1, "bands": 2,
                   "prior_grad": True},
@@ -56,7 +57,7 @@ def test_tiny_curve_writes_csv_and_plot(tmp_path):
                 "recordings_wer"):
         assert 0.0 <= float(last[key]) <= 5.0, key
     assert (out / "curve.png").stat().st_size > 1000
-    assert len(list((out / "points" / "02" / "diffwave").glob("*.wav"))) == 2
+    assert len(list((out / "points" / "02" / "diffwave").glob("*.wav"))) == 1
     assert (out / "points" / "02" / "copy_synthesis").is_dir()
 
 

@@ -14,9 +14,10 @@ import argparse
 import contextlib
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -35,6 +36,7 @@ from grad_tts.checkpoint import adapt_upstream, inference_config, load_grad_tts,
 from .files import FORMAT, MANIFEST, VoiceError, sha256
 from .graph_ops import GriffinLim
 from .phase import initial_phase
+from .sherpa import SUBFOLDER, check_text, export_sherpa
 
 log = logging.getLogger("voice.export")
 OPSET = 17
@@ -141,25 +143,32 @@ def export_acoustic(path: Path, out: Path) -> dict:
                          "denoised_range": list(MelSpectrogram(mel).value_range()), **to_dict(own)}}
 
 
-def export_vocoder(vocoder: str, out: Path, mel: dict, steps: Optional[int]) -> dict:
-    """vocoder.onnx (a DiffWave checkpoint, either process, or "griffin-lim") and what voice.json says of it."""
-    frames = 4
-    phase = torch.from_numpy(initial_phase(mel["n_fft"] // 2 + 1, frames))
-    axes = {"mel": {0: "batch", 2: "frames"}, "phase": {1: "frames"}, "audio": {0: "batch", 1: "samples"}}
+def vocoder_graph(vocoder: str, mel: dict, steps: Optional[int]) -> tuple[nn.Module, dict]:
+    """The vocoder as a module that exports (a DiffWave checkpoint, either process, or "griffin-lim":
+    mel and phase [and noise] in, audio out) and what voice.json says of it."""
     if vocoder == GRIFFIN_LIM:
-        extractor = MelSpectrogram(MelConfig(**mel))
-        export_graph(GriffinLim(extractor, GRIFFIN_LIM_ITERATIONS), (torch.randn(1, mel["n_mels"], frames) - 5, phase),
-                     out / "vocoder.onnx", ["mel", "phase"], ["audio"], axes)
-        return {"kind": GRIFFIN_LIM, "file": "vocoder.onnx", "iterations": GRIFFIN_LIM_ITERATIONS,
-                "hop_length": mel["hop_length"], "phase_seed": None, "noise_draws": 0}
+        graph = GriffinLim(MelSpectrogram(MelConfig(**mel)), GRIFFIN_LIM_ITERATIONS)
+        return graph, {"kind": GRIFFIN_LIM, "file": "vocoder.onnx", "iterations": GRIFFIN_LIM_ITERATIONS,
+                       "hop_length": mel["hop_length"], "phase_seed": None, "noise_draws": 0}
     model, _ = load_diffwave(vocoder)
     graph = VocoderGraph(model.float().eval(), steps)
-    noise = torch.randn(max(graph.draws, 1), 1, frames * model.config.hop_samples)
-    export_graph(graph, (torch.randn(1, model.config.n_mels, frames) - 5, phase, noise), out / "vocoder.onnx",
-                 ["mel", "phase", "noise"], ["audio"], {**axes, "noise": {1: "batch", 2: "samples"}})
     bridged = model.config.process == "bridge"
-    return {"kind": "diffwave", "process": model.config.process, "file": "vocoder.onnx", "steps": graph.steps,
-            "noise_draws": graph.draws, "hop_length": model.config.hop_samples, "phase_seed": 0 if bridged else None}
+    return graph, {"kind": "diffwave", "process": model.config.process, "file": "vocoder.onnx",
+                   "steps": graph.steps, "noise_draws": graph.draws, "hop_length": model.config.hop_samples,
+                   "phase_seed": 0 if bridged else None}
+
+
+def export_vocoder(graph: nn.Module, spec: dict, out: Path, mel: dict) -> None:
+    """vocoder.onnx: mel, Griffin-Lim's initial phase [and the sampler's noise] -> audio."""
+    frames = 4
+    inputs = [torch.randn(1, mel["n_mels"], frames) - 5, torch.from_numpy(initial_phase(mel["n_fft"] // 2 + 1, frames))]
+    names = ["mel", "phase"]
+    axes = {"mel": {0: "batch", 2: "frames"}, "phase": {1: "frames"}, "audio": {0: "batch", 1: "samples"}}
+    if spec["kind"] == "diffwave":
+        inputs.append(torch.randn(max(spec["noise_draws"], 1), 1, frames * spec["hop_length"]))
+        names.append("noise")
+        axes["noise"] = {1: "batch", 2: "samples"}
+    export_graph(graph, tuple(inputs), out / spec["file"], names, ["audio"], axes)
 
 
 def check_mels(acoustic: str | Path, vocoder: str | Path) -> None:
@@ -171,9 +180,11 @@ def check_mels(acoustic: str | Path, vocoder: str | Path) -> None:
         raise VoiceError(f"{vocoder}: its mel features differ from the acoustic model's (or it has none)")
 
 
-def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, vocoder_steps: int | None = None) -> dict:
+def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, vocoder_steps: int | None = None,
+                 sherpa: bool = False, sherpa_steps: Sequence[int] = ()) -> dict:
     """Write the voice folder `out` (into a temporary folder first, so a failed export leaves nothing
-    half-written) and return its voice.json."""
+    half-written) and return its voice.json. `sherpa` also writes the files sherpa-onnx loads (voice.sherpa),
+    one acoustic graph per count of `sherpa_steps` (default: the acoustic model's own step count)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise VoiceError(f"{out}: exists and is not empty")
@@ -181,22 +192,29 @@ def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, voc
     work.mkdir(parents=True, exist_ok=True)
     try:
         check_mels(acoustic, vocoder)  # before any export, so that a mismatch costs nothing
+        if sherpa:
+            check_text(text_config(load_checkpoint(acoustic, GRAD_TTS, adapt=adapt_upstream)), Path(acoustic))
         voice = {"format": FORMAT, "toolkit": VERSION, "opset": OPSET}
         voice.update(export_acoustic(Path(acoustic), work))
         voice["sample_rate"] = voice["mel"]["sample_rate"]
-        voice["vocoder"] = export_vocoder(str(vocoder), work, voice["mel"], vocoder_steps)
+        graph, voice["vocoder"] = vocoder_graph(str(vocoder), voice["mel"], vocoder_steps)
+        export_vocoder(graph, voice["vocoder"], work, voice["mel"])
         voice["sources"] = {"acoustic": sha256(Path(acoustic)),
                             "vocoder": None if str(vocoder) == GRIFFIN_LIM else sha256(Path(vocoder))}
-        voice["files"] = {name: sha256(work / name) for name in ("encoder.onnx", "decoder.onnx", "vocoder.onnx")}
+        names = ["encoder.onnx", "decoder.onnx", "vocoder.onnx"]
+        if sherpa:
+            steps = list(sherpa_steps) or [voice["acoustic"]["timesteps"]]
+            names += export_sherpa(Path(acoustic), graph, voice["vocoder"]["noise_draws"], voice, work, steps,
+                                   export_graph)
+            voice["sherpa_onnx"] = {"folder": SUBFOLDER, "steps": steps}
+        voice["files"] = {name: sha256(work / name) for name in names}
         (work / MANIFEST).write_text(json.dumps(voice, indent=1) + "\n")
         if out.exists():
             out.rmdir()
         work.rename(out)
     finally:
         if work.exists():
-            for child in work.iterdir():
-                child.unlink()
-            work.rmdir()
+            shutil.rmtree(work)
     return voice
 
 
@@ -207,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocoder", required=True, metavar="CKPT", help="DiffWave checkpoint or 'griffin-lim'")
     parser.add_argument("--vocoder-steps", type=int, metavar="N", help="vocoder steps (default: its fast schedule)")
     parser.add_argument("-o", "--out", required=True, metavar="VOICE_DIR", help="the voice folder to write")
+    parser.add_argument("--format", choices=("gradwave", "sherpa-onnx"), default="gradwave",
+                        help="sherpa-onnx: also write VOICE_DIR/sherpa-onnx/, what sherpa-onnx's offline TTS loads")
+    parser.add_argument("--sherpa-steps", type=int, nargs="+", default=[], metavar="N",
+                        help="sampler steps of the sherpa-onnx acoustic graphs, one file each "
+                             "(default: the acoustic model's own)")
     return parser
 
 
@@ -214,7 +237,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        voice = export_voice(args.acoustic, args.vocoder, args.out, args.vocoder_steps)
+        voice = export_voice(args.acoustic, args.vocoder, args.out, args.vocoder_steps,
+                             args.format == "sherpa-onnx", args.sherpa_steps)
     except (CheckpointError, VoiceError, ValueError) as err:
         log.error("%s", err)
         return 1
