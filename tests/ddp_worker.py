@@ -1,17 +1,22 @@
-"""Run by tests under torchrun (2 processes, gloo) and alone: one training step on the same global
-batch, saving the gradients that the optimizer would see. Dropout is switched off so the two runs
-differ only in how the batch is split.
+"""Run by tests/test_ddp.py under torchrun (2 processes, gloo) and alone.
 
-    python tests/ddp_worker.py grad_tts|diffwave DATA OUT.pt BATCH_SIZE
+    python tests/ddp_worker.py ddp|single TEXT_CORPUS WAVS OUT_DIR
+
+Both modes save the gradients of one training step of Grad-TTS and of DiffWave on the same global batch
+(dropout off, so that the runs differ only in how the batch is split) as OUT_DIR/MODE_KIND.pt. Under
+torchrun it also runs a time-limited DiffWave training in which rank 1 starts its clock a second after
+rank 0 (each rank writes the step it stopped at to OUT_DIR/rankR.txt), and tries a global batch of 3,
+which must be refused (rank 0 writes the error to OUT_DIR/indivisible.txt).
 """
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from common.filelists import read_corpus
 from common.mel import MelConfig
-from common.trainer import Trainer, TrainingTask
+from common.trainer import Trainer, TrainingError, TrainingTask
 
 
 def grad_tts_task(data: str, batch_size: int) -> TrainingTask:
@@ -39,19 +44,47 @@ def diffwave_task(data: str, batch_size: int) -> TrainingTask:
     return TrainingTask("diffwave", model, dataset, collate, config, {"config": {}, "mel": None})
 
 
-def main(kind: str, data: str, out: str, batch_size: int) -> None:
-    torch.manual_seed(0)
-    task = {"grad_tts": grad_tts_task, "diffwave": diffwave_task}[kind](data, batch_size)
+def save_gradients(task: TrainingTask, out: Path, name: str) -> None:
     for module in task.model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
-    trainer = Trainer(task, Path(out).parent / f"run_{kind}", device="cpu", progress=False)
+    trainer = Trainer(task, out / f"run_{name}", device="cpu", progress=False)
     values = trainer.train_step(next(iter(trainer.loader)))
     if trainer.dist.is_main:
         grads = {n: p.grad.clone() for n, p in task.model.named_parameters() if p.grad is not None}
-        torch.save({"grads": grads, "loss": values["loss"]}, out)
-    trainer.close()
+        torch.save({"grads": grads, "loss": values["loss"]}, out / f"{name}.pt")
+
+
+def time_limited(wavs: str, out: Path) -> None:
+    task = diffwave_task(wavs, 4)
+    task.config.max_minutes = 0.04
+    trainer = Trainer(task, out / "run_timed", device="cpu", progress=False)
+    if trainer.dist.rank == 1:
+        time.sleep(1.0)
+    trainer.train(10**6)
+    (out / f"rank{trainer.dist.rank}.txt").write_text(str(trainer.step))
+
+
+def indivisible(wavs: str, out: Path) -> None:
+    try:
+        Trainer(diffwave_task(wavs, 3), out / "run_indivisible", device="cpu", progress=False)
+    except TrainingError as err:
+        if torch.distributed.get_rank() == 0:
+            (out / "indivisible.txt").write_text(str(err))
+
+
+def main(mode: str, text_corpus: str, wavs: str, out: str) -> None:
+    out = Path(out)
+    for kind, task in (("grad_tts", grad_tts_task), ("diffwave", diffwave_task)):
+        torch.manual_seed(0)
+        save_gradients(task(text_corpus if kind == "grad_tts" else wavs, 4), out, f"{mode}_{kind}")
+    if mode == "ddp":
+        time_limited(wavs, out)
+        indivisible(wavs, out)
+        # one process group for every job: Trainer.close() would leave it, and joining again needs a new rendezvous
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    main(*sys.argv[1:5])

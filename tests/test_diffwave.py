@@ -5,7 +5,6 @@ import pytest
 import soundfile
 import torch
 from corpus import make_ljspeech, make_wav
-from ddp import assert_same_gradients, ddp_and_single
 
 from common.checkpoint import save_checkpoint
 from common.config import to_dict
@@ -120,11 +119,6 @@ def test_resume_is_exact(corpus, tmp_path):
     assert v1["loss"] == pytest.approx(v2["loss"], rel=1e-5)
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
-
-
-def test_ddp_gradients_equal_single_process(corpus, tmp_path):
-    ddp, single = ddp_and_single("diffwave", corpus / "wavs", tmp_path, batch_size=4, port=29532)
-    assert_same_gradients(ddp, single)
 
 
 def test_train_then_vocode_cli(corpus, tmp_path):
@@ -286,34 +280,6 @@ def test_bf16_training_autocast_and_auto_choice():
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
-
-
-def torchrun_timed(data, out, batch_size, port):
-    import os
-    import subprocess
-    import sys
-
-    from ddp import REPO
-
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           str(port), str(REPO / "tests" / "ddp_timed_worker.py"), str(data), str(out),
-                           str(batch_size)], env=env, capture_output=True, text=True, timeout=240)
-
-
-def test_time_limited_processes_stop_together(corpus, tmp_path):
-    # rank 1 starts its clock a second late: each rank deciding alone would leave one waiting
-    # in a gradient all-reduce that the other never joins
-    run = torchrun_timed(corpus / "wavs", tmp_path, 4, 29533)
-    assert run.returncode == 0, run.stderr[-3000:]
-    steps = [int((tmp_path / f"rank{r}.txt").read_text()) for r in (0, 1)]
-    assert steps[0] == steps[1] > 0
-
-
-def test_global_batch_must_divide_among_processes(corpus, tmp_path):
-    run = torchrun_timed(corpus / "wavs", tmp_path, 3, 29534)
-    assert run.returncode != 0
-    assert "train.batch_size 3 is the global batch and must divide among 2 processes" in run.stderr
 
 
 @pytest.mark.parametrize("avx512", [True, False])
