@@ -25,14 +25,14 @@ def exported(tmp_path_factory):
     root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
     out = root / "voice"
     assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", "griffin-lim", "-o", str(out),
-                        "--format", "sherpa-onnx", "--sherpa-steps", "2"]) == 0
+                        "--format", "sherpa-onnx", "--sherpa-steps", "0", "2"]) == 0
     return root, out
 
 
 def test_the_sherpa_files_are_recorded_and_readable(exported):
     _, out = exported
     voice = read_voice(out)
-    assert voice["sherpa_onnx"] == {"folder": SUBFOLDER, "steps": [2]}
+    assert voice["sherpa_onnx"] == {"folder": SUBFOLDER, "steps": [0, 2]}
     assert {f"{SUBFOLDER}/{name}" for name in ("model-steps-2.onnx", "vocoder.onnx", "tokens.txt", "lexicon.txt")} \
         <= set(voice["files"])
     tokens = (out / SUBFOLDER / "tokens.txt").read_text().splitlines()
@@ -68,29 +68,32 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     return MelSpectrogram(MelConfig())(torch.from_numpy(np.asarray(audio, np.float32))[None])[0].numpy()
 
 
-def test_sherpa_onnx_speaks_our_durations_and_sounds_like_our_runtime(exported):
-    """Without the prior's noise (noise_scale 0) the mel is our runtime's; Griffin-Lim's random phase is the
-    only difference. Measured: log-mel L1 0.065-0.071 from our runtime, where our runtime with another
-    phase seed is 0.09-0.10 from itself."""
+@pytest.mark.parametrize("steps", [0, 2])
+def test_sherpa_onnx_speaks_our_durations_and_sounds_like_our_runtime(exported, steps):
+    """Without the prior's noise (noise_scale 0) the mel is our runtime's and Griffin-Lim's random initial
+    phase is the only difference, so sherpa-onnx's audio must be as close to ours as ours is to itself under
+    another phase seed. Measured on this random model: 0.07 against 0.09-0.2 at 2 steps, 0.29 against 0.36
+    at 0 steps (the encoder's mean, as the demo voice speaks), in log-mel L1."""
     _, out = exported
     voice = Voice(out)
-    tts = sherpa_tts(out / SUBFOLDER, noise_scale=0.0, max_num_sentences=100)
+    tts = sherpa_tts(out / SUBFOLDER, steps, noise_scale=0.0, max_num_sentences=100)
     quiet = lambda shape: np.zeros(shape, np.float32)  # noqa: E731
     for text in SENTENCES:
-        mel, durations = voice.acoustic(voice.ids(text), quiet, timesteps=2)
+        mel, durations = voice.acoustic(voice.ids(text), quiet, timesteps=steps)
         generated = tts.generate(text, sid=0, speed=1.0)
         theirs = np.asarray(generated.samples, np.float32)
         assert generated.sample_rate == 22050 and np.isfinite(theirs).all()
         assert len(theirs) == int(durations.sum()) * 256
-        distance = np.abs(log_mel(theirs) - log_mel(voice.vocode(mel, quiet))).mean()
-        assert distance < 0.15, (text, distance)
+        ours, again = (log_mel(voice.vocode(mel, quiet, seed)) for seed in (0, 1))
+        distance, own = np.abs(log_mel(theirs) - ours).mean(), np.abs(again - ours).mean()
+        assert distance < 1.5 * own + 0.05, (text, distance, own)
     slower = np.asarray(tts.generate(SENTENCES[0], sid=0, speed=0.5).samples)
     assert len(slower) > 1.8 * len(np.asarray(tts.generate(SENTENCES[0], sid=0, speed=1.0).samples))
 
 
 def test_the_prior_noise_is_drawn_in_the_graph(exported):
     _, out = exported
-    tts = sherpa_tts(out / SUBFOLDER, noise_scale=1.0)
+    tts = sherpa_tts(out / SUBFOLDER, 2, noise_scale=1.0)
     first, second = (np.asarray(tts.generate(SENTENCES[0]).samples) for _ in range(2))
     assert first.shape == second.shape and not np.allclose(first, second)
 

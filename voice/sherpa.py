@@ -77,6 +77,9 @@ class SherpaAcousticGraph(nn.Module):
         inside = (grid[None, None, :] < ends[:, :, None]).to(mu_x.dtype)
         path = (inside - nn.functional.pad(inside, (0, 0, 1, 0))[:, :-1]) * x_mask.transpose(1, 2) * y_mask
         mu_y = torch.matmul(mu_x, path)
+        if self.steps == 0:  # the encoder's mean, as our runtime speaks it at 0 steps; sherpa-onnx still
+            mel = mu_y + 0 * noise_scale  # passes noise_scale, so the graph must keep it as an input
+            return mel.index_select(2, torch.arange(frames[0]))
         z = mu_y + torch.randn_like(mu_y) * (noise_scale / self.temperature)
         mel = self.model.decoder.reverse_diffusion(z, y_mask, mu_y, self.steps, False,
                                                    self.model.speaker_embedding(sid), torch.randn_like,
@@ -172,11 +175,11 @@ def export_sherpa(acoustic: Path, vocoder_graph: nn.Module, draws: int, voice: d
 
 def sherpa_tts(folder: Path, steps: Optional[int] = None, noise_scale: float = 1.0, threads: int = 1,
                max_num_sentences: int = 1, silence_scale: float = 1.0):
-    """A sherpa_onnx.OfflineTts of the files in `folder` (a voice's SUBFOLDER)."""
+    """A sherpa_onnx.OfflineTts of the files in `folder` (a voice's SUBFOLDER); `steps` picks the acoustic
+    graph (default: the first)."""
     import sherpa_onnx
 
-    models = sorted(folder.glob("model-steps-*.onnx"))
-    model = folder / f"model-steps-{steps}.onnx" if steps else models[0]
+    model = folder / f"model-steps-{steps}.onnx" if steps is not None else sorted(folder.glob("model-steps-*.onnx"))[0]
     matcha = sherpa_onnx.OfflineTtsMatchaModelConfig(
         acoustic_model=str(model), vocoder=str(folder / "vocoder.onnx"), lexicon=str(folder / "lexicon.txt"),
         tokens=str(folder / "tokens.txt"), noise_scale=noise_scale)
