@@ -90,9 +90,11 @@ def main(argv=None) -> int:
             configs = DEMO_CONFIGS if args.size == "demo" else (None, None)
             acoustic, vocoder = write_random_checkpoints(folder / "models", *configs)
         if args.backend == "onnx":
-            from voice.export import export_voice
-
-            export_voice(acoustic, vocoder, folder / "voice", args.vocoder_steps)
+            # exported in another process, so that the peak memory is the runtime's, not the tracer's
+            steps = ["--vocoder-steps", str(args.vocoder_steps)] if args.vocoder_steps else []
+            subprocess.run([sys.executable, "-m", "voice.export", "--acoustic", str(acoustic), "--vocoder",
+                            str(vocoder), "-o", str(folder / "voice"), *steps], check=True, cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             synth = VoiceSynthesizer(folder / "voice", timesteps=args.steps, sampler=args.sampler)
             models = ["--voice", str(folder / "voice")]
         else:
