@@ -73,7 +73,8 @@ class ScoreGraph(nn.Module):
 class VocoderGraph(nn.Module):
     """mel (B, n_mels, frames), the Griffin-Lim phase (bins, frames; the bridge's guide) and the sampler's
     white noise (draws, B, frames * hop) -> audio (B, frames * hop): the whole reverse process, lmnt's
-    DDPM or the bridge (PriorGrad's prior included), fed the noise in the order the sampler draws it."""
+    DDPM or the bridge (PriorGrad's prior included), fed the noise in the order the sampler draws it. The
+    conditioning is not hoisted: in ONNX Runtime the hoisted projections would all be alive at once."""
 
     def __init__(self, model, steps: Optional[int]):
         super().__init__()
@@ -96,11 +97,11 @@ class VocoderGraph(nn.Module):
         shape = (mel.shape[0], mel.shape[-1] * self.model.config.hop_samples)
         prior = self.model.noise_prior(mel)
         if self.model.config.process == "ddpm":
-            conditioning = self.model.condition(mel, hoist=True)
+            conditioning = self.model.condition(mel, hoist=False)
             return ddpm.reverse(self.model, conditioning, prior, self.schedule, shape, lambda: next(draws),
                                 contextlib.nullcontext())
         guide = self.guide(mel, phase)
-        conditioning = self.model.condition(mel, hoist=True, guide=guide)
+        conditioning = self.model.condition(mel, hoist=False, guide=guide)
         return bridge.reverse(self.model, conditioning, prior, guide, self.steps, lambda: next(draws),
                               contextlib.nullcontext())
 
