@@ -161,7 +161,8 @@ def export_sherpa(acoustic: Path, vocoder_graph: nn.Module, draws: int, voice: d
             "model_type": "matcha-tts", "language": "English", "voice": "en-us", "version": 1,
             "sample_rate": voice["sample_rate"], "n_speakers": model.config.n_spks, "has_espeak": 0,
             "use_eos_bos": 0, "pad_id": text.blank_id, "num_ode_steps": count,
-            "sampler": own["sampler"], "temperature": own["temperature"], "comment": f"Grad-TTS exported by gradwave {voice['toolkit']}"})
+            "sampler": own["sampler"], "temperature": own["temperature"],
+            "comment": f"Grad-TTS exported by gradwave {voice['toolkit']}"})
         names.append(name)
     graph = SherpaVocoderGraph(vocoder_graph, mel["n_fft"] // 2 + 1, mel["hop_length"], draws)
     export_graph(graph, (torch.randn(1, mel["n_mels"], 4) - 5,), folder / "vocoder.onnx", ["mel"], ["audio"],
