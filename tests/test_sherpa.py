@@ -1,5 +1,6 @@
 """The sherpa-onnx export: sherpa-onnx (from PyPI, a runtime nobody here wrote) speaks our voice with the
-token ids and durations of our frontend, and sounds like our runtime."""
+token ids and durations of our frontend, and sounds like our runtime; multi-speaker voices take speaker ids
+in both runtimes."""
 
 import numpy as np
 import pytest
@@ -121,3 +122,35 @@ def test_an_ipa_voice_is_refused_before_anything_is_written(exported, tmp_path):
     with pytest.raises(VoiceError, match="text G2P is cmudict, not 'ipa'"):
         export_voice(tmp_path / "ipa.pt", "griffin-lim", tmp_path / "voice", sherpa=True)
     assert not (tmp_path / "voice").exists() and not (tmp_path / "voice.partial").exists()
+
+
+def test_a_multi_speaker_voice_takes_speaker_ids(tmp_path):
+    """Two speakers: our runtime's mel for speaker 1 equals PyTorch's for a fixed noise and differs from
+    speaker 0's; the sherpa-onnx graph takes `sid` and speaks with it."""
+    from common.checkpoint import make_checkpoint, save_checkpoint
+    from common.config import to_dict
+    from grad_tts.config import GradTTSModelConfig
+    from grad_tts.model import GradTTS
+
+    torch.manual_seed(0)
+    model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
+                                       dec_dim=8, n_spks=2, spk_emb_dim=8))
+    model.encoder.proj_w.proj.bias.data.fill_(1.4)
+    save_checkpoint(make_checkpoint("grad_tts", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
+                                    text=to_dict(TextConfig()), speakers=["ann", "bob"]), tmp_path / "two.pt")
+    out = tmp_path / "voice"
+    export_voice(tmp_path / "two.pt", "griffin-lim", out, sherpa=True, sherpa_steps=[2])
+    voice = Voice(out)
+    ids = voice.ids(SENTENCES[0])
+    quiet = lambda shape: np.zeros(shape, np.float32)  # noqa: E731
+    mels = [voice.acoustic(ids, quiet, timesteps=2, speaker=s)[0] for s in (0, 1)]
+    # PyTorch's prior noise divided by an enormous temperature: zero, as `quiet` gives our runtime
+    expected = model.eval().synthesise(torch.tensor([ids]), torch.tensor([len(ids)]), 2, spk=torch.tensor([1]),
+                                       generators=[torch.Generator().manual_seed(0)], temperature=1e9)["mel"][0]
+    np.testing.assert_allclose(mels[1], expected.detach().numpy(), atol=1e-4)
+    assert np.abs(mels[0] - mels[1]).max() > 1e-3
+    tts = sherpa_tts(out / SUBFOLDER, 2, noise_scale=0.0)
+    assert tts.num_speakers == 2
+    audio = np.asarray(tts.generate(SENTENCES[0], sid=1).samples)
+    durations = voice.acoustic(ids, quiet, timesteps=0)[1]
+    assert np.isfinite(audio).all() and len(audio) == int(durations.sum()) * 256
