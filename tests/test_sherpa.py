@@ -23,11 +23,37 @@ SENTENCES = ["Hello, world. This is a test!", "The birch canoe slid on the smoot
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
+    """root/two.pt, a tiny Grad-TTS with two speakers (root also has write_tiny_checkpoints' files), exported
+    with Griffin-Lim and sherpa-onnx graphs of 0 and 2 steps as root/voice."""
+    from common.checkpoint import make_checkpoint, save_checkpoint
+    from common.config import to_dict
+    from grad_tts.config import GradTTSModelConfig
+    from grad_tts.model import GradTTS
+
     root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
+    torch.manual_seed(0)
+    model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
+                                       dec_dim=8, n_spks=2, spk_emb_dim=8))
+    model.encoder.proj_w.proj.bias.data.fill_(1.4)  # about 4 frames per token
+    save_checkpoint(make_checkpoint("grad_tts", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
+                                    text=to_dict(TextConfig()), speakers=["ann", "bob"]), root / "two.pt")
     out = root / "voice"
-    assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", "griffin-lim", "-o", str(out),
+    assert export_main(["--acoustic", str(root / "two.pt"), "--vocoder", "griffin-lim", "-o", str(out),
                         "--format", "sherpa-onnx", "--sherpa-steps", "0", "2"]) == 0
     return root, out
+
+
+@pytest.fixture(scope="module")
+def sherpa(exported):
+    """(steps, noise_scale) -> a sherpa_onnx.OfflineTts of the exported voice, made once."""
+    made = {}
+
+    def get(steps: int, noise_scale: float):
+        if (steps, noise_scale) not in made:
+            made[steps, noise_scale] = sherpa_tts(exported[1] / SUBFOLDER, steps, noise_scale=noise_scale,
+                                                  max_num_sentences=100)
+        return made[steps, noise_scale]
+    return get
 
 
 def test_the_sherpa_files_are_recorded_and_readable(exported):
@@ -46,7 +72,7 @@ def test_the_sherpa_files_are_recorded_and_readable(exported):
 
     metadata = {p.key: p.value for p in onnx.load(str(out / SUBFOLDER / "model-steps-2.onnx")).metadata_props}
     assert metadata["sample_rate"] == "22050" and metadata["pad_id"] == str(len(symbols))
-    assert metadata["num_ode_steps"] == "2" and metadata["has_espeak"] == "0"
+    assert metadata["num_ode_steps"] == "2" and metadata["has_espeak"] == "0" and metadata["n_speakers"] == "2"
 
 
 def test_the_graph_turns_sherpa_ids_into_ours():
@@ -70,14 +96,14 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("steps", [0, 2])
-def test_sherpa_onnx_speaks_our_durations_and_sounds_like_our_runtime(exported, steps):
+def test_sherpa_onnx_speaks_our_durations_and_sounds_like_our_runtime(exported, sherpa, steps):
     """Without the prior's noise (noise_scale 0) the mel is our runtime's and Griffin-Lim's random initial
     phase is the only difference, so sherpa-onnx's audio must be as close to ours as ours is to itself under
     another phase seed. Measured on this random model: 0.07 against 0.09-0.2 at 2 steps, 0.29 against 0.36
     at 0 steps (the encoder's mean, as the demo voice speaks), in log-mel L1."""
     _, out = exported
     voice = Voice(out)
-    tts = sherpa_tts(out / SUBFOLDER, steps, noise_scale=0.0, max_num_sentences=100)
+    tts = sherpa(steps, 0.0)
     quiet = lambda shape: np.zeros(shape, np.float32)  # noqa: E731
     for text in SENTENCES:
         mel, durations = voice.acoustic(voice.ids(text), quiet, timesteps=steps)
@@ -92,9 +118,8 @@ def test_sherpa_onnx_speaks_our_durations_and_sounds_like_our_runtime(exported, 
     assert len(slower) > 1.8 * len(np.asarray(tts.generate(SENTENCES[0], sid=0, speed=1.0).samples))
 
 
-def test_the_prior_noise_is_drawn_in_the_graph(exported):
-    _, out = exported
-    tts = sherpa_tts(out / SUBFOLDER, 2, noise_scale=1.0)
+def test_the_prior_noise_is_drawn_in_the_graph(sherpa):
+    tts = sherpa(2, 1.0)
     first, second = (np.asarray(tts.generate(SENTENCES[0]).samples) for _ in range(2))
     assert first.shape == second.shape and not np.allclose(first, second)
 
@@ -124,22 +149,13 @@ def test_an_ipa_voice_is_refused_before_anything_is_written(exported, tmp_path):
     assert not (tmp_path / "voice").exists() and not (tmp_path / "voice.partial").exists()
 
 
-def test_a_multi_speaker_voice_takes_speaker_ids(tmp_path):
-    """Two speakers: our runtime's mel for speaker 1 equals PyTorch's for a fixed noise and differs from
-    speaker 0's; the sherpa-onnx graph takes `sid` and speaks with it."""
-    from common.checkpoint import make_checkpoint, save_checkpoint
-    from common.config import to_dict
-    from grad_tts.config import GradTTSModelConfig
-    from grad_tts.model import GradTTS
+def test_a_multi_speaker_voice_takes_speaker_ids(exported, sherpa):
+    """Our runtime's mel for speaker 1 equals PyTorch's for a fixed noise and differs from speaker 0's; the
+    sherpa-onnx graph takes `sid` and speaks with it."""
+    from grad_tts.checkpoint import load_grad_tts
 
-    torch.manual_seed(0)
-    model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
-                                       dec_dim=8, n_spks=2, spk_emb_dim=8))
-    model.encoder.proj_w.proj.bias.data.fill_(1.4)
-    save_checkpoint(make_checkpoint("grad_tts", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
-                                    text=to_dict(TextConfig()), speakers=["ann", "bob"]), tmp_path / "two.pt")
-    out = tmp_path / "voice"
-    export_voice(tmp_path / "two.pt", "griffin-lim", out, sherpa=True, sherpa_steps=[2])
+    root, out = exported
+    model, _ = load_grad_tts(root / "two.pt")
     voice = Voice(out)
     ids = voice.ids(SENTENCES[0])
     quiet = lambda shape: np.zeros(shape, np.float32)  # noqa: E731
@@ -149,7 +165,7 @@ def test_a_multi_speaker_voice_takes_speaker_ids(tmp_path):
                                        generators=[torch.Generator().manual_seed(0)], temperature=1e9)["mel"][0]
     np.testing.assert_allclose(mels[1], expected.detach().numpy(), atol=1e-4)
     assert np.abs(mels[0] - mels[1]).max() > 1e-3
-    tts = sherpa_tts(out / SUBFOLDER, 2, noise_scale=0.0)
+    tts = sherpa(2, 0.0)
     assert tts.num_speakers == 2
     audio = np.asarray(tts.generate(SENTENCES[0], sid=1).samples)
     durations = voice.acoustic(ids, quiet, timesteps=0)[1]
