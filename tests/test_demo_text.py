@@ -16,9 +16,14 @@ import demo_text  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def corpus_1500():
+def lexicon():
+    return demo_text.Lexicon.load()
+
+
+@pytest.fixture(scope="module")
+def corpus_1500(lexicon):
     """Half the demo's 3000 sentences (the coverage floor holds already), seed 1."""
-    return demo_text.build(1500, 1, [NEW_SENTENCES])
+    return demo_text.build(1500, 1, [NEW_SENTENCES], lexicon=lexicon)
 
 
 def test_coverage_is_above_its_floor(corpus_1500):
@@ -52,10 +57,10 @@ def test_no_content_word_of_the_new_sentences_is_in_the_corpus(corpus_1500):
     assert not training & demo_text.excluded_forms(held_out)
 
 
-def test_one_seed_gives_one_corpus():
-    first, first_stats = demo_text.build(120, 3, [NEW_SENTENCES])
-    again, again_stats = demo_text.build(120, 3, [NEW_SENTENCES])
-    other, _ = demo_text.build(120, 4, [NEW_SENTENCES])
+def test_one_seed_gives_one_corpus(lexicon):
+    first, first_stats = demo_text.build(120, 3, [NEW_SENTENCES], lexicon=lexicon)
+    again, again_stats = demo_text.build(120, 3, [NEW_SENTENCES], lexicon=lexicon)
+    other, _ = demo_text.build(120, 4, [NEW_SENTENCES], lexicon=lexicon)
     assert first == again and first_stats == again_stats
     assert first != other
 

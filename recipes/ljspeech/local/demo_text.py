@@ -24,7 +24,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from text.cleaners import EnglishCleaner
 
@@ -275,10 +275,11 @@ def coverage(sentences: list[str], lexicon: Lexicon, vocabulary: list[str], clea
 
 
 def build(n: int, seed: int, exclude_files: list[Path], handwritten: Path = HERE / "demo_sentences.txt",
-          candidates_per_sentence: int = 8) -> tuple[list[str], dict]:
-    """`n` sentences and their coverage statistics (see the module's docstring)."""
+          candidates_per_sentence: int = 8, lexicon: Optional[Lexicon] = None) -> tuple[list[str], dict]:
+    """`n` sentences and their coverage statistics (see the module's docstring); `lexicon` defaults to
+    CMUdict's, loaded here."""
     cleaner = EnglishCleaner()
-    lexicon = Lexicon.load()
+    lexicon = lexicon or Lexicon.load()
     excluded = excluded_forms(content_words(
         (line for f in exclude_files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()), cleaner))
     vocabulary = lexicon.vocabulary(excluded)
