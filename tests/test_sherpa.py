@@ -13,10 +13,11 @@ from common.mel import MelConfig, MelSpectrogram  # noqa: E402
 from diffwave.checkpoint import load_diffwave  # noqa: E402
 from text import TextConfig, TextProcessor  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
-from voice.export import VocoderGraph, export_graph, export_voice, main as export_main  # noqa: E402
+from voice.export import VocoderGraph, export_voice, main as export_main  # noqa: E402
 from voice.files import VoiceError, read_voice  # noqa: E402
 from voice.runtime import Voice, session  # noqa: E402
 from voice.sherpa import SUBFOLDER, SherpaAcousticGraph, SherpaVocoderGraph, sherpa_tts  # noqa: E402
+from voice.tracing import export_graph  # noqa: E402
 
 SENTENCES = ["Hello, world. This is a test!", "The birch canoe slid on the smooth planks; glue the sheet to it."]
 

@@ -30,16 +30,15 @@ from diffwave.checkpoint import adapt_published, load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.config import KIND as DIFFWAVE
 from diffwave.schedules import schedule_for
-from grad_tts.checkpoint import KIND as GRAD_TTS
-from grad_tts.checkpoint import adapt_upstream, inference_config, load_grad_tts, mel_config, text_config
+from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
 
 from .files import FORMAT, MANIFEST, VoiceError, sha256
 from .graph_ops import GriffinLim
 from .phase import initial_phase
 from .sherpa import SUBFOLDER, check_text, export_sherpa
+from .tracing import OPSET, export_graph
 
 log = logging.getLogger("voice.export")
-OPSET = 17
 VERSION = "0.1.0"
 GRIFFIN_LIM = "griffin-lim"
 GRIFFIN_LIM_ITERATIONS = 32  # as synthesize.py's Griffin-Lim vocoder
@@ -106,17 +105,9 @@ class VocoderGraph(nn.Module):
                               contextlib.nullcontext())
 
 
-def export_graph(module: nn.Module, inputs: tuple, path: Path, input_names: list, output_names: list,
-                 dynamic_axes: dict) -> None:
-    with torch.no_grad():
-        torch.onnx.export(module, inputs, str(path), input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
-
-
-def export_acoustic(path: Path, out: Path) -> dict:
-    """encoder.onnx and decoder.onnx of a Grad-TTS checkpoint, and what voice.json says of them."""
-    model, ckpt = load_grad_tts(path)
-    model = model.float().eval()
+def export_acoustic(model, ckpt: dict, out: Path) -> dict:
+    """encoder.onnx and decoder.onnx of a Grad-TTS model (fp32, eval) and its checkpoint, and what voice.json
+    says of them."""
     ids, lengths = torch.ones(1, 7, dtype=torch.long), torch.tensor([7])
     export_graph(EncoderGraph(model), (ids, lengths, torch.tensor(1.0)), out / "encoder.onnx",
                  ["ids", "lengths", "length_scale"], ["mu", "mask", "durations"],
@@ -172,12 +163,12 @@ def export_vocoder(graph: nn.Module, spec: dict, out: Path, mel: dict) -> None:
     export_graph(graph, tuple(inputs), out / spec["file"], names, ["audio"], axes)
 
 
-def check_mels(acoustic: str | Path, vocoder: str | Path) -> None:
+def check_mels(acoustic_mel: MelConfig, vocoder: str | Path) -> None:
     """A DiffWave vocoder must hear the acoustic model's mel features."""
     if str(vocoder) == GRIFFIN_LIM:
         return
     theirs = vocoder_mel_config(load_checkpoint(vocoder, DIFFWAVE, adapt=adapt_published))
-    if theirs is None or theirs != mel_config(load_checkpoint(acoustic, GRAD_TTS, adapt=adapt_upstream)):
+    if theirs is None or theirs != acoustic_mel:
         raise VoiceError(f"{vocoder}: its mel features differ from the acoustic model's (or it has none)")
 
 
@@ -192,11 +183,13 @@ def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, voc
     work = out.with_name(out.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
     try:
-        check_mels(acoustic, vocoder)  # before any export, so that a mismatch costs nothing
+        model, ckpt = load_grad_tts(acoustic)
+        model = model.float().eval()
+        check_mels(mel_config(ckpt), vocoder)  # before any export, so that a mismatch costs nothing
         if sherpa:
-            check_text(text_config(load_checkpoint(acoustic, GRAD_TTS, adapt=adapt_upstream)), Path(acoustic))
+            check_text(text_config(ckpt), Path(acoustic))
         voice = {"format": FORMAT, "toolkit": VERSION, "opset": OPSET}
-        voice.update(export_acoustic(Path(acoustic), work))
+        voice.update(export_acoustic(model, ckpt, work))
         voice["sample_rate"] = voice["mel"]["sample_rate"]
         graph, voice["vocoder"] = vocoder_graph(str(vocoder), voice["mel"], vocoder_steps)
         export_vocoder(graph, voice["vocoder"], work, voice["mel"])
@@ -205,8 +198,7 @@ def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, voc
         names = ["encoder.onnx", "decoder.onnx", "vocoder.onnx"]
         if sherpa:
             steps = list(sherpa_steps) or [voice["acoustic"]["timesteps"]]
-            names += export_sherpa(Path(acoustic), graph, voice["vocoder"]["noise_draws"], voice, work, steps,
-                                   export_graph)
+            names += export_sherpa(model, graph, voice["vocoder"]["noise_draws"], voice, work, steps)
             voice["sherpa_onnx"] = {"folder": SUBFOLDER, "steps": steps}
         voice["files"] = {name: sha256(work / name) for name in names}
         (work / MANIFEST).write_text(json.dumps(voice, indent=1) + "\n")

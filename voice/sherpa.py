@@ -28,11 +28,13 @@ from typing import Optional
 import torch
 from torch import nn
 
-from grad_tts.checkpoint import load_grad_tts
+from grad_tts.model import durations_to_path
+from grad_tts.text_encoder import sequence_mask
 from text import TextConfig, TextProcessor
 
 from .files import VoiceError
 from .graph_ops import GriffinLim
+from .tracing import add_metadata, export_graph
 
 SUBFOLDER = "sherpa-onnx"
 MARKS = ",.!?;:"  # where sherpa-onnx splits a text
@@ -71,12 +73,8 @@ class SherpaAcousticGraph(nn.Module):
         mu_x, logw, x_mask = self.model.encoder(tokens, (tokens >= 0).sum(1))
         durations = torch.ceil(torch.exp(logw) * x_mask) * length_scale
         frames = torch.clamp_min(durations.sum((1, 2)), 1).long()
-        grid = torch.arange(((frames[0] + 3) // 4) * 4)
-        y_mask = (grid[None, :] < frames[:, None]).to(mu_x.dtype).unsqueeze(1)
-        ends = torch.cumsum(durations.squeeze(1), 1)
-        inside = (grid[None, None, :] < ends[:, :, None]).to(mu_x.dtype)
-        path = (inside - nn.functional.pad(inside, (0, 0, 1, 0))[:, :-1]) * x_mask.transpose(1, 2) * y_mask
-        mu_y = torch.matmul(mu_x, path)
+        y_mask = sequence_mask(frames, ((frames[0] + 3) // 4) * 4).unsqueeze(1).to(mu_x.dtype)
+        mu_y = torch.matmul(mu_x, durations_to_path(durations.squeeze(1), x_mask.transpose(1, 2) * y_mask))
         if self.steps == 0:  # the encoder's mean, as our runtime speaks it at 0 steps; sherpa-onnx still
             mel = mu_y + 0 * noise_scale  # passes noise_scale, so the graph must keep it as an input
             return mel.index_select(2, torch.arange(frames[0]))
@@ -124,24 +122,12 @@ def lexicon_file(dictionary: dict) -> str:
                    if word.isascii() and not any(c.isdigit() or c.isspace() or c in MARKS for c in word))
 
 
-def add_metadata(path: Path, metadata: dict) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.save(model, str(path))
-
-
-def export_sherpa(acoustic: Path, vocoder_graph: nn.Module, draws: int, voice: dict, out: Path,
-                  steps: list[int], export_graph) -> list[str]:
-    """Write the sherpa-onnx files into `out` / SUBFOLDER; returns their names relative to `out`."""
+def export_sherpa(model, vocoder_graph: nn.Module, draws: int, voice: dict, out: Path, steps: list[int]) -> list[str]:
+    """Write the sherpa-onnx files of the Grad-TTS `model` (fp32, eval) and the vocoder into `out` / SUBFOLDER;
+    returns their names relative to `out`."""
     text = TextConfig(**voice["text"])
     folder = out / SUBFOLDER
     folder.mkdir()
-    model, _ = load_grad_tts(acoustic)
-    model = model.float().eval()
     own, mel = voice["acoustic"], voice["mel"]
     symbols = list(text.symbols)
     names = []
