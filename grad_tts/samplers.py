@@ -12,8 +12,9 @@ the score of x_t, -eps / sigma_t, and every solver here only needs that score.
 - `dpm`: DPM-Solver++(2M) (Lu et al., 2022) on the probability-flow ODE: second order from one
   network call per step (first order on the first), steps uniform in lambda = log(a_t / sigma_t).
 
-The solvers use only arithmetic and `.clip`, so they run on torch tensors and on numpy arrays alike
-(the ONNX runtime uses them without torch); the noise of the stochastic ones comes from the caller.
+Each solver is a list of `Step`s, linear combinations that one executor (`run`) applies; it uses only
+arithmetic and `.clip`, so it runs on torch tensors and on numpy arrays alike, and the ONNX voice's decoder
+graph runs the same steps given as a table. The noise of the stochastic solvers comes from the caller.
 
 `ml` and `dpm` move towards the denoised estimate y_0 = (y_t + sigma_t^2 score) / a_t, which divides
 the score's error by a_t (0.0067 at t=1): a score that is poor at high noise (an undertrained model)
@@ -27,6 +28,7 @@ leaves them alone (0.02) and still keeps 2-6 steps finite.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional
 
 SAMPLERS = ("euler", "ml", "dpm")
@@ -68,74 +70,130 @@ class Schedule:
         return (math.sqrt(self.beta_min ** 2 + 2 * slope * integral) - self.beta_min) / slope
 
 
-def euler(x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule, n_steps: int,
-          stochastic: bool = False, noise: Optional[NoiseFn] = None) -> Array:
-    """Upstream's solver: n_steps Euler steps from t=1 to 0, the score taken at each step's midpoint."""
+@dataclass(frozen=True)
+class Step:
+    """One solver step written as a linear combination, so that one executor (`run`, or the ONNX voice's
+    decoder graph) runs every solver:
+
+        x_s = mask * (x * x_t + mu * mu + score * score(x_t, t) + denoised * D + previous * D_before
+                      + noise * eps)
+
+    with D = E[x_0 | x_t] = (x_t - mu + sigma_t^2 score) / a_t + mu (held within the range, see the module's
+    docstring), D_before the step before's D and eps standard normal noise."""
+    t: float
+    x: float
+    mu: float
+    score: float = 0.0
+    denoised: float = 0.0
+    previous: float = 0.0
+    noise: float = 0.0
+    alpha: float = 1.0  # a_t and sigma_t^2, the denoised estimate's
+    variance: float = 0.0
+
+    def row(self) -> list[float]:
+        return [getattr(self, name) for name in STEP_FIELDS]
+
+
+STEP_FIELDS = tuple(f.name for f in fields(Step))
+
+
+def euler_plan(schedule: Schedule, n_steps: int, stochastic: bool = False) -> list[Step]:
+    """Upstream's solver: n_steps Euler steps from t=1 to 0, the score taken at each step's midpoint
+    (x_s = x_t - 1/2 (mu - x_t - score) beta_t h, or the reverse SDE's step when stochastic)."""
     h = 1.0 / n_steps
-    x = x * mask
+    plan = []
     for i in range(n_steps):
         t = 1.0 - (i + 0.5) * h
-        beta_t = schedule.beta(t)
+        rate = schedule.beta(t) * h
         if stochastic:
-            dx = (0.5 * (mu - x) - score(x, t)) * beta_t * h + noise(x) * math.sqrt(beta_t * h)
+            plan.append(Step(t, 1 + 0.5 * rate, -0.5 * rate, rate, noise=-math.sqrt(rate)))
         else:
-            dx = 0.5 * (mu - x - score(x, t)) * beta_t * h
-        x = (x - dx) * mask
-    return x
+            plan.append(Step(t, 1 + 0.5 * rate, -0.5 * rate, 0.5 * rate))
+    return plan
 
 
-def denoised_estimate(y: Array, score_y: Array, t: float, schedule: Schedule, mu: Array,
-                      denoised_range: Range = None) -> Array:
-    """E[y_0 | y_t] = (y_t + sigma_t^2 score) / a_t, with y_0 + mu held within `denoised_range`
-    widened by DENOISED_SLACK times its width on each side."""
-    denoised = (y + schedule.sigma(t) ** 2 * score_y) / schedule.alpha(t)
-    if denoised_range is None:
-        return denoised
-    low, high = denoised_range
-    slack = DENOISED_SLACK * (high - low)
-    return (denoised + mu).clip(low - slack, high + slack) - mu
-
-
-def ml_step(y: Array, denoised: Array, s: float, t: float, schedule: Schedule
-            ) -> tuple[Array, float]:
-    """Mean and standard deviation of the maximum-likelihood step from time t to s < t:
-    q(y_s | y_t, y_0) at y_0 = `denoised`, the denoised estimate."""
+def ml_coefficients(s: float, t: float, schedule: Schedule) -> tuple[float, float, float]:
+    """The maximum-likelihood step from time t to s < t samples q(y_s | y_t, y_0) (on y = x - mu) at y_0 =
+    the denoised estimate: returns (c_0, c_t, std) with mean = c_0 y_0 + c_t y_t."""
     a_s, a_t = schedule.alpha(s), schedule.alpha(t)
     var_s, var_t = 1 - a_s ** 2, 1 - a_t ** 2
     a_st = a_t / a_s
-    mean = (a_s * (1 - a_st ** 2) / var_t) * denoised + (a_st * var_s / var_t) * y
-    return mean, math.sqrt(var_s * (1 - a_st ** 2) / var_t)
+    return a_s * (1 - a_st ** 2) / var_t, a_st * var_s / var_t, math.sqrt(var_s * (1 - a_st ** 2) / var_t)
 
 
-def maximum_likelihood(x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
-                       n_steps: int, noise: NoiseFn, denoised_range: Range = None) -> Array:
+def ml_plan(schedule: Schedule, n_steps: int) -> list[Step]:
     times = [1.0 - i / n_steps for i in range(n_steps + 1)]
-    y = (x - mu) * mask
+    plan = []
     for t, s in zip(times[:-1], times[1:]):
-        denoised = denoised_estimate(y, score(y + mu, t), t, schedule, mu, denoised_range)
-        mean, std = ml_step(y, denoised, s, t, schedule)
-        y = (mean + std * noise(y)) * mask if s > 0 else mean * mask
-    return (y + mu) * mask
+        clean, current, std = ml_coefficients(s, t, schedule)
+        plan.append(Step(t, current, 1 - clean - current, denoised=clean, noise=std if s > 0 else 0.0,
+                         alpha=schedule.alpha(t), variance=schedule.sigma(t) ** 2))
+    return plan
 
 
-def dpm_solver(x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
-               n_steps: int, t_end: float = DPM_T_END, denoised_range: Range = None) -> Array:
+def dpm_plan(schedule: Schedule, n_steps: int, t_end: float = DPM_T_END) -> list[Step]:
     """DPM-Solver++(2M) on the probability-flow ODE from t=1 to `t_end` (where sigma_t < 0.01), in
-    steps uniform in lambda; second order but for the first step, one network call per step."""
+    steps uniform in lambda; second order but for the first step, one network call per step:
+    y_s = sigma_s / sigma_t y_t - a_s expm1(-h) ((1 + k) D - k D_before), k = h / (2 h_before)."""
     start, end = schedule.log_snr(1.0), schedule.log_snr(t_end)
     times = [1.0] + [schedule.time_at(start + (end - start) * i / n_steps) for i in range(1, n_steps)] + [t_end]
-    y = (x - mu) * mask
-    previous = None  # (denoised estimate, step in lambda) of the step before
+    plan, before = [], None
     for t, s in zip(times[:-1], times[1:]):
-        denoised = denoised_estimate(y, score(y + mu, t), t, schedule, mu, denoised_range)
         h = schedule.log_snr(s) - schedule.log_snr(t)
-        estimate = denoised
-        if previous is not None:
-            ratio = previous[1] / h
-            estimate = (1 + 0.5 / ratio) * denoised - (0.5 / ratio) * previous[0]
-        y = ((schedule.sigma(s) / schedule.sigma(t)) * y - schedule.alpha(s) * math.expm1(-h) * estimate) * mask
-        previous = (denoised, h)
-    return (y + mu) * mask
+        k = 0.0 if before is None else 0.5 * h / before
+        ratio, reach = schedule.sigma(s) / schedule.sigma(t), schedule.alpha(s) * math.expm1(-h)
+        plan.append(Step(t, ratio, 1 - ratio + reach, denoised=-reach * (1 + k), previous=reach * k,
+                         alpha=schedule.alpha(t), variance=schedule.sigma(t) ** 2))
+        before = h
+    return plan
+
+
+def plan_for(sampler: str, schedule: Schedule, n_steps: int, stochastic: bool = False) -> list[Step]:
+    """The named sampler's steps (`stochastic` applies to euler only; ml always is)."""
+    if n_steps < 1:
+        raise ValueError("a sampler needs at least one step")
+    if sampler == "euler":
+        return euler_plan(schedule, n_steps, stochastic)
+    if sampler == "ml":
+        return ml_plan(schedule, n_steps)
+    if sampler == "dpm":
+        return dpm_plan(schedule, n_steps)
+    raise ValueError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
+
+
+def denoised_estimate(x: Array, score_x: Array, step: Step, mu: Array, denoised_range: Range = None) -> Array:
+    """E[x_0 | x_t] = (x_t - mu + sigma_t^2 score) / a_t + mu, held within `denoised_range` widened by
+    DENOISED_SLACK times its width on each side."""
+    denoised = (x - mu + step.variance * score_x) / step.alpha + mu
+    if denoised_range is None:
+        return denoised
+    low, high = widened(denoised_range)
+    return denoised.clip(low, high)
+
+
+def widened(denoised_range: tuple[float, float]) -> tuple[float, float]:
+    low, high = denoised_range
+    slack = DENOISED_SLACK * (high - low)
+    return low - slack, high + slack
+
+
+def run(plan: list[Step], x: Array, mu: Array, mask: Array, score: Score, noise: Optional[NoiseFn] = None,
+        denoised_range: Range = None) -> Array:
+    """x_0 from x_1 along `plan`; noise is drawn only for steps that use it."""
+    x = x * mask
+    before = None
+    for step in plan:
+        score_x = score(x, step.t)
+        following = x * step.x + mu * step.mu + score_x * step.score
+        if step.denoised:
+            denoised = denoised_estimate(x, score_x, step, mu, denoised_range)
+            following = following + denoised * step.denoised
+        if step.previous:
+            following = following + before * step.previous
+        if step.noise:
+            following = following + noise(x) * step.noise
+        x, before = following * mask, denoised if step.denoised else None
+    return x
 
 
 def solve(sampler: str, x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
@@ -143,12 +201,4 @@ def solve(sampler: str, x: Array, mu: Array, mask: Array, score: Score, schedule
           denoised_range: Range = None) -> Array:
     """x_0 from x_1 with the named sampler (`stochastic` applies to euler only; ml always is, and both
     need `noise`; `denoised_range` applies to ml and dpm, see the module's docstring)."""
-    if n_steps < 1:
-        raise ValueError("a sampler needs at least one step")
-    if sampler == "euler":
-        return euler(x, mu, mask, score, schedule, n_steps, stochastic, noise)
-    if sampler == "ml":
-        return maximum_likelihood(x, mu, mask, score, schedule, n_steps, noise, denoised_range)
-    if sampler == "dpm":
-        return dpm_solver(x, mu, mask, score, schedule, n_steps, denoised_range=denoised_range)
-    raise ValueError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
+    return run(plan_for(sampler, schedule, n_steps, stochastic), x, mu, mask, score, noise, denoised_range)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.mel import MelConfig, MelSpectrogram
-from grad_tts.samplers import DENOISED_SLACK, Schedule, denoised_estimate, dpm_solver, euler, maximum_likelihood, ml_step, solve
+from grad_tts.samplers import DENOISED_SLACK, STEP_FIELDS, Schedule, Step, denoised_estimate, ml_coefficients, plan_for, run, solve
 
 SCHEDULE = Schedule(0.05, 20.0)
 C = 0.5
@@ -28,10 +28,10 @@ def setup():
     return mu, x1, torch.ones(2, 1, 50), exact
 
 
-@pytest.mark.parametrize("solver", [euler, dpm_solver])
+@pytest.mark.parametrize("solver", ["euler", "dpm"])
 def test_deterministic_solvers_converge_to_the_exact_flow(solver):
     mu, x1, mask, exact = setup()
-    errors = [float((solver(x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean())
+    errors = [float((solve(solver, x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean())
               for n in (2, 4, 10, 25, 100)]
     assert errors[0] < float((exact - mu).abs().mean())
     assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
@@ -41,13 +41,19 @@ def test_deterministic_solvers_converge_to_the_exact_flow(solver):
 def test_second_order_beats_euler_at_few_steps():
     mu, x1, mask, exact = setup()
     for n in (2, 4, 10):
-        dpm = (dpm_solver(x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean()
-        first = (euler(x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean()
+        dpm = (solve("dpm", x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean()
+        first = (solve("euler", x1, mu, mask, gaussian_score(mu), SCHEDULE, n) - exact).abs().mean()
         assert dpm < 0.7 * first
 
 
-def denoised(y, score_y, t):
-    return denoised_estimate(y, score_y, t, SCHEDULE, torch.zeros_like(y))
+def at(t: float) -> Step:
+    return Step(t, 0.0, 0.0, alpha=SCHEDULE.alpha(t), variance=SCHEDULE.sigma(t) ** 2)
+
+
+def ml_mean(y, t, s, c=C):
+    """The maximum-likelihood step's mean from y_t (mu = 0) under the Gaussian data's exact score."""
+    clean, current, std = ml_coefficients(s, t, SCHEDULE)
+    return clean * denoised_estimate(y, -y / variance(t, c), at(t), torch.zeros_like(y)) + current * y, std
 
 
 def test_ml_step_mean_and_variance_are_the_closed_form():
@@ -55,17 +61,17 @@ def test_ml_step_mean_and_variance_are_the_closed_form():
     y = torch.linspace(-2, 2, 9)
     a_st = SCHEDULE.alpha(t) / SCHEDULE.alpha(s)
     # Gaussian data: the step's mean is the exact conditional mean E[y_s | y_t]
-    mean, _ = ml_step(y, denoised(y, -y / variance(t), t), s, t, SCHEDULE)
+    mean, _ = ml_mean(y, t, s)
     torch.testing.assert_close(mean, a_st * variance(s) / variance(t) * y)
     # data at one point (c = 0): mean and variance are exactly those of y_s given y_t
-    mean, std = ml_step(y, denoised(y, -y / variance(t, 0.0), t), s, t, SCHEDULE)
+    mean, std = ml_mean(y, t, s, 0.0)
     true_var = variance(s, 0.0) - a_st ** 2 * variance(s, 0.0) ** 2 / variance(t, 0.0)
     torch.testing.assert_close(mean, a_st * variance(s, 0.0) / variance(t, 0.0) * y)
     assert std ** 2 == pytest.approx(true_var, rel=1e-9)
     # the solver draws its noise with that scale and ends on the denoised estimate
     mu, x1, mask, _ = setup()
-    quiet = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.zeros_like)
-    noisy = maximum_likelihood(x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.randn_like)
+    quiet = solve("ml", x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.zeros_like)
+    noisy = solve("ml", x1, mu, mask, gaussian_score(mu), SCHEDULE, 5, noise=torch.randn_like)
     assert 0.05 < float((noisy - quiet).std()) < 1.0
 
 
@@ -88,12 +94,11 @@ def test_denoised_range_holds_a_bad_score_and_leaves_a_good_one_alone():
     mu, x1, mask, exact = setup()
     bounds = (-1.0, 1.0)  # held within (-5, 5) with the slack
     bias = 0.2  # a score off by 0.2 puts the denoised estimate at t=1 off by 0.2 / a_1 = 30
-    y1 = x1 - mu
-    free = denoised_estimate(y1, gaussian_score(mu)(x1, 1.0) + bias, 1.0, SCHEDULE, mu)
-    held = denoised_estimate(y1, gaussian_score(mu)(x1, 1.0) + bias, 1.0, SCHEDULE, mu, bounds)
+    free = denoised_estimate(x1, gaussian_score(mu)(x1, 1.0) + bias, at(1.0), mu)
+    held = denoised_estimate(x1, gaussian_score(mu)(x1, 1.0) + bias, at(1.0), mu, bounds)
     widened = bounds[1] + DENOISED_SLACK * (bounds[1] - bounds[0])
-    assert float((free + mu).min()) > widened
-    torch.testing.assert_close(held + mu, torch.full_like(mu, widened))
+    assert float(free.min()) > widened
+    torch.testing.assert_close(held, torch.full_like(mu, widened))
     for sampler in ("ml", "dpm"):
         seen = {}
 
