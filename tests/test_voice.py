@@ -57,6 +57,7 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
 def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
     """Durations identical, encoder and score within 1e-4 relative; the whole mel within 2e-4 relative
     (ml and dpm divide the score's float error by a_t, 0.0067 at t=1) and the waveform within 1e-4."""
+    from grad_tts.samplers import Step
     from voice.runtime import expand
 
     root, out = exported
@@ -74,7 +75,8 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
                                                     "length_scale": np.asarray(1.0, dtype=np.float32)})
     mu_y, y_mask, _ = expand(mu_x, x_mask, frames, 4)
     noisy = mu_y + np.random.default_rng(0).standard_normal(mu_y.shape, dtype=np.float32)
-    score = voice.decoder.run(None, {"x": noisy, "mask": y_mask, "mu": mu_y, "t": np.asarray([0.3], np.float32)})[0]
+    one_evaluation = Step(0.3, 0.0, 0.0, 1.0).row()  # the decoder graph's plan of one row returns the score
+    score = voice.decode(noisy, y_mask, mu_y, np.asarray([one_evaluation], np.float32), np.zeros_like(noisy)[None])
     with torch.no_grad():
         reference = model.decoder.estimator(*(torch.from_numpy(a) for a in (noisy, y_mask, mu_y)), torch.tensor([0.3]))
     assert relative_error(score, reference.numpy()) < 1e-4
@@ -88,6 +90,22 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
     audio = voice.vocode(mel, torch_noise(3))
     expected = vocode(torch.from_numpy(mel)[None], vocoder, generator=torch.Generator().manual_seed(3))[0]
     np.testing.assert_allclose(audio, expected.numpy(), atol=1e-4)
+
+
+def test_a_sampling_is_one_bound_call_of_the_decoder_graph(exported):
+    """Whatever the step count, the runtime hands the decoder graph the whole table of steps in one call
+    with its inputs and outputs bound (so on a GPU nothing crosses to the host between steps)."""
+    _, out = exported
+    voice = Voice(out, providers=["CPUExecutionProvider"])
+    calls = []
+    bound = voice.decoder.run_with_iobinding
+    voice.decoder.run_with_iobinding = lambda binding, *rest: calls.append(1) or bound(binding, *rest)
+    voice.decoder.run = None  # an unbound call would fail
+    ids = voice.ids(TEXT)
+    for steps in (1, 4, 9):
+        calls.clear()
+        mel, _ = voice.acoustic(ids, torch_noise(1), timesteps=steps, sampler="dpm")
+        assert calls == [1] and np.isfinite(mel).all()
 
 
 def test_the_runtime_speaks_without_torch(exported):
@@ -123,6 +141,9 @@ def test_bad_voices_and_texts_are_one_line_errors(exported, tmp_path):
     manifest = json.loads((out / "voice.json").read_text())
     (copy / "voice.json").write_text(json.dumps({**manifest, "format": 99}))
     with pytest.raises(VoiceError, match="format 99 is newer"):
+        read_voice(copy)
+    (copy / "voice.json").write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(VoiceError, match="format 1 is older .* export the voice again"):
         read_voice(copy)
     with pytest.raises(VoiceError, match="nothing speakable"):
         Voice(out).ids("   ")

@@ -2,8 +2,8 @@
 `gradwave-export --acoustic CKPT --vocoder CKPT -o VOICE_DIR`.
 
 The folder holds `encoder.onnx` (ids, lengths, length scale -> the encoder's mean, its mask and the
-durations), `decoder.onnx` (one evaluation of the decoder's score network: the sampler loop stays in the
-runtime, so the step count and the solver remain a run-time choice), `vocoder.onnx` (mel, Griffin-Lim's
+durations), `decoder.onnx` (the decoder's score network in a loop over a table of sampler steps
+that the runtime writes, so the step count and the solver remain a run-time choice), `vocoder.onnx` (mel, Griffin-Lim's
 initial phase and the sampler's noise -> waveform: the whole reverse process in one graph, lmnt's DDPM or
 the bridge with its Griffin-Lim guide, or Griffin-Lim alone) and `voice.json`, which describes all
 of it and records the sha256 of every file and of the source checkpoints.
@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import onnx
 import torch
 from torch import nn
 
@@ -31,10 +32,12 @@ from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.config import KIND as DIFFWAVE
 from diffwave.schedules import schedule_for
 from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
+from grad_tts.samplers import widened
 
 from .files import FORMAT, MANIFEST, VoiceError, sha256
 from .graph_ops import GriffinLim
 from .phase import initial_phase
+from .sampler_graph import sampler_graph
 from .sherpa import SUBFOLDER, check_text, export_sherpa
 from .tracing import OPSET, export_graph
 
@@ -124,15 +127,18 @@ def export_acoustic(model, ckpt: dict, out: Path) -> dict:
         inputs.append(torch.zeros(1, dtype=torch.long))
         names.append("speaker")
         axes["speaker"] = {0: "batch"}
-    export_graph(ScoreGraph(model), tuple(inputs), out / "decoder.onnx", names, ["score"], axes)
-    own = inference_config(ckpt)
+    export_graph(ScoreGraph(model), tuple(inputs), out / "score.onnx", names, ["score"], axes)
     mel = mel_config(ckpt)
+    denoised_range = MelSpectrogram(mel).value_range()
+    onnx.save(sampler_graph(onnx.load(str(out / "score.onnx")), *widened(denoised_range)), str(out / "decoder.onnx"))
+    (out / "score.onnx").unlink()
+    own = inference_config(ckpt)
     text = text_config(ckpt)
     return {"mel": to_dict(mel), "text": to_dict(text), "symbols": list(text.symbols),
             "speakers": ckpt.get("speakers") or None,
             "acoustic": {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "n_feats": c.n_feats,
                          "beta_min": c.beta_min, "beta_max": c.beta_max, "frame_multiple": 4,
-                         "denoised_range": list(MelSpectrogram(mel).value_range()), **to_dict(own)}}
+                         "denoised_range": list(denoised_range), **to_dict(own)}}
 
 
 def vocoder_graph(vocoder: str, mel: dict, steps: Optional[int]) -> tuple[nn.Module, dict]:

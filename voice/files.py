@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2  # 2: decoder.onnx runs a sampler's table of steps (1: one evaluation of the score)
 MANIFEST = "voice.json"
 
 
@@ -37,6 +37,9 @@ def read_voice(folder: str | Path) -> dict:
     if voice["format"] > FORMAT:
         raise VoiceError(f"{manifest}: format {voice['format']} is newer than this runtime's {FORMAT}; "
                          "update the toolkit")
+    if voice["format"] < FORMAT:
+        raise VoiceError(f"{manifest}: format {voice['format']} is older than this runtime's {FORMAT}; "
+                         "export the voice again with gradwave-export")
     for name, recorded in voice.get("files", {}).items():
         path = folder / name
         if not path.is_file():
