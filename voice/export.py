@@ -37,6 +37,7 @@ from grad_tts.samplers import widened
 from .files import FORMAT, MANIFEST, VoiceError, sha256
 from .graph_ops import GriffinLim
 from .phase import initial_phase
+from .random_inputs import draw_when_missing
 from .sampler_graph import sampler_graph
 from .sherpa import SUBFOLDER, check_text, export_sherpa
 from .tracing import OPSET, export_graph
@@ -157,7 +158,8 @@ def vocoder_graph(vocoder: str, mel: dict, steps: Optional[int]) -> tuple[nn.Mod
 
 
 def export_vocoder(graph: nn.Module, spec: dict, out: Path, mel: dict) -> None:
-    """vocoder.onnx: mel, Griffin-Lim's initial phase [and the sampler's noise] -> audio."""
+    """vocoder.onnx: mel, Griffin-Lim's initial phase [and the sampler's noise] -> audio; the graph draws the
+    phase and the noise itself when they are left out."""
     frames = 4
     inputs = [torch.randn(1, mel["n_mels"], frames) - 5, torch.from_numpy(initial_phase(mel["n_fft"] // 2 + 1, frames))]
     names = ["mel", "phase"]
@@ -167,6 +169,7 @@ def export_vocoder(graph: nn.Module, spec: dict, out: Path, mel: dict) -> None:
         names.append("noise")
         axes["noise"] = {1: "batch", 2: "samples"}
     export_graph(graph, tuple(inputs), out / spec["file"], names, ["audio"], axes)
+    onnx.save(draw_when_missing(onnx.load(str(out / spec["file"])), spec["hop_length"]), str(out / spec["file"]))
 
 
 def check_mels(acoustic_mel: MelConfig, vocoder: str | Path) -> None:
@@ -204,7 +207,7 @@ def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, voc
         names = ["encoder.onnx", "decoder.onnx", "vocoder.onnx"]
         if sherpa:
             steps = list(sherpa_steps) or [voice["acoustic"]["timesteps"]]
-            names += export_sherpa(model, graph, voice["vocoder"]["noise_draws"], voice, work, steps)
+            names += export_sherpa(model, voice, work, steps)
             voice["sherpa_onnx"] = {"folder": SUBFOLDER, "steps": steps}
         voice["files"] = {name: sha256(work / name) for name in names}
         (work / MANIFEST).write_text(json.dumps(voice, indent=1) + "\n")

@@ -46,7 +46,8 @@ def run_bound(runner: onnxruntime.InferenceSession, feeds: dict) -> list[np.ndar
     the call is done (I/O binding), then copied back."""
     device = "cuda" if runner.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
     binding = runner.io_binding()
-    wanted = {i.name for i in runner.get_inputs()}
+    # inputs with a default (voice.random_inputs) are listed as overridable initializers, not as inputs
+    wanted = {i.name for i in runner.get_inputs() + runner.get_overridable_initializers()}
     for name, value in feeds.items():
         if name in wanted:
             binding.bind_ortvalue_input(name, onnxruntime.OrtValue.ortvalue_from_numpy(value, device, 0))

@@ -21,7 +21,7 @@ out; a word missing from the dictionary is skipped, where ours spells it), and i
 """
 from __future__ import annotations
 
-import math
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -33,7 +33,6 @@ from grad_tts.text_encoder import sequence_mask
 from text import TextConfig, TextProcessor
 
 from .files import VoiceError
-from .graph_ops import GriffinLim
 from .tracing import add_metadata, export_graph
 
 SUBFOLDER = "sherpa-onnx"
@@ -85,23 +84,6 @@ class SherpaAcousticGraph(nn.Module):
         return mel.index_select(2, torch.arange(frames[0]))
 
 
-class SherpaVocoderGraph(nn.Module):
-    """mel (1, n_mels, frames) -> audio (1, frames * hop): `vocoder` (a VocoderGraph or a GriffinLim) with its
-    initial phase and its sampler's noise drawn in the graph."""
-
-    def __init__(self, vocoder: nn.Module, bins: int, hop: int, draws: int):
-        super().__init__()
-        self.vocoder, self.bins, self.hop, self.draws = vocoder, bins, hop, draws
-
-    def forward(self, mel):
-        phase = torch.rand_like(mel[0, :1].expand(self.bins, -1)) * (2 * math.pi)
-        if isinstance(self.vocoder, GriffinLim):
-            return self.vocoder(mel, phase)
-        samples = mel[:, :1].transpose(1, 2).expand(-1, -1, self.hop).reshape(1, mel.shape[0], -1)
-        noise = torch.randn_like(samples.expand(max(self.draws, 1), -1, -1))
-        return self.vocoder(mel, phase, noise)
-
-
 def check_text(text: TextConfig, source: Path) -> None:
     """sherpa-onnx reads words through a lexicon: the voice's G2P must be a dictionary."""
     if text.g2p != "cmudict":
@@ -122,13 +104,14 @@ def lexicon_file(dictionary: dict) -> str:
                    if word.isascii() and not any(c.isdigit() or c.isspace() or c in MARKS for c in word))
 
 
-def export_sherpa(model, vocoder_graph: nn.Module, draws: int, voice: dict, out: Path, steps: list[int]) -> list[str]:
-    """Write the sherpa-onnx files of the Grad-TTS `model` (fp32, eval) and the vocoder into `out` / SUBFOLDER;
+def export_sherpa(model, voice: dict, out: Path, steps: list[int]) -> list[str]:
+    """Write the sherpa-onnx files of the Grad-TTS `model` (fp32, eval) and of `out`'s vocoder.onnx (which
+    draws its phase and noise when given the mel alone, as sherpa-onnx calls it) into `out` / SUBFOLDER;
     returns their names relative to `out`."""
     text = TextConfig(**voice["text"])
     folder = out / SUBFOLDER
     folder.mkdir()
-    own, mel = voice["acoustic"], voice["mel"]
+    own = voice["acoustic"]
     symbols = list(text.symbols)
     names = []
     for count in steps:
@@ -150,9 +133,7 @@ def export_sherpa(model, vocoder_graph: nn.Module, draws: int, voice: dict, out:
             "sampler": own["sampler"], "temperature": own["temperature"],
             "comment": f"Grad-TTS exported by gradwave {voice['toolkit']}"})
         names.append(name)
-    graph = SherpaVocoderGraph(vocoder_graph, mel["n_fft"] // 2 + 1, mel["hop_length"], draws)
-    export_graph(graph, (torch.randn(1, mel["n_mels"], 4) - 5,), folder / "vocoder.onnx", ["mel"], ["audio"],
-                 {"mel": {2: "frames"}, "audio": {1: "samples"}})
+    shutil.copyfile(out / voice["vocoder"]["file"], folder / "vocoder.onnx")
     add_metadata(folder / "vocoder.onnx", {"model_type": "hifigan", "sample_rate": voice["sample_rate"],
                                             "comment": f"{voice['vocoder']['kind']} exported by gradwave"})
     (folder / "tokens.txt").write_text(tokens_file(symbols))
