@@ -78,8 +78,9 @@ setup(
     extras_require={
         "ipa": ["phonemizer"],
         "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium", "onnx", "onnxruntime",
-                 "sherpa-onnx>=2.0.1"],
+                 "sherpa-onnx>=2.0.1", "openvino"],
         "onnx": ["onnx", "onnxruntime"],
+        "openvino": ["openvino"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy", "speechmos", "onnxruntime",
                  "requests"],

@@ -31,6 +31,7 @@ from diffwave.inference import PRECISIONS, resolve_precision, vocode
 from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
 from grad_tts.samplers import SAMPLERS
 from text import TextProcessor
+from voice.engines import ENGINES
 from voice.files import VoiceError
 
 log = logging.getLogger("synthesize")
@@ -235,15 +236,16 @@ class Synthesizer:
 
 
 class VoiceSynthesizer(Synthesizer):
-    """An exported ONNX voice (gradwave-export) behind the Synthesizer's interface: onnxruntime runs its
-    graphs and the noise comes from numpy, so a seed gives its own audio, not the checkpoints' audio."""
+    """An exported ONNX voice (gradwave-export) behind the Synthesizer's interface: onnxruntime or OpenVINO
+    runs its graphs (voice.engines) and the noise comes from numpy, so a seed gives its own audio, not the checkpoints' audio."""
 
     def __init__(self, folder: str | Path, timesteps: Optional[int] = None, temperature: Optional[float] = None,
-                 length_scale: Optional[float] = None, sampler: Optional[str] = None, pause: float = 0.25):
+                 length_scale: Optional[float] = None, sampler: Optional[str] = None, pause: float = 0.25,
+                 engine: str = "onnxruntime", acoustic_precision: str = "fp32", vocoder_precision: str = "auto"):
         from voice.runtime import Voice  # onnxruntime only when a voice is asked for
 
         try:
-            self.voice = Voice(folder)
+            self.voice = Voice(folder, engine, acoustic_precision, vocoder_precision)
         except (VoiceError, OSError) as err:
             raise SynthesisError(str(err)) from None
         self.settings = {"timesteps": timesteps, "temperature": temperature, "length_scale": length_scale,
@@ -255,8 +257,8 @@ class VoiceSynthesizer(Synthesizer):
         self.pause = pause
         self.description = {"voice": {"path": str(folder), "format": self.voice.spec["format"],
                                       "files": self.voice.spec["files"]},
-                            "acoustic": {"kind": "grad_tts", "runtime": "onnxruntime"},
-                            "vocoder": {"kind": self.voice.spec["vocoder"]["kind"], "runtime": "onnxruntime"},
+                            "acoustic": {"kind": "grad_tts", "runtime": engine},
+                            "vocoder": {"kind": self.voice.spec["vocoder"]["kind"], "runtime": engine},
                             "mel": self.voice.spec["mel"], "speakers": list(self.speakers),
                             "sampling": {k: v for k, v in self.settings.items() if v is not None}}
 
@@ -295,7 +297,10 @@ def piece_seed(seed: int, line: Line, chunk: int) -> int:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The checkpoints and sampling settings, shared by synthesize.py and serve.py."""
-    parser.add_argument("--voice", metavar="DIR", help="an exported ONNX voice (gradwave-export), run on onnxruntime")
+    parser.add_argument("--voice", metavar="DIR", help="an exported ONNX voice (gradwave-export), run on --engine")
+    parser.add_argument("--engine", choices=ENGINES, default="onnxruntime",
+                        help="what runs a --voice: onnxruntime (fp32; CUDA where present) or openvino (CPU, "
+                             "bf16 where native, as the precision options say)")
     parser.add_argument("--acoustic", metavar="CKPT", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
     parser.add_argument("--vocoder", metavar="CKPT", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: "
                                                           f"{DEFAULT_VOCODER} if it exists, else {GRIFFIN_LIM})")
@@ -356,7 +361,9 @@ def synthesizer_from_args(args) -> Synthesizer:
     if args.voice:
         if args.acoustic or args.vocoder:
             raise SynthesisError("--voice speaks an exported voice: give it without --acoustic and --vocoder")
-        return VoiceSynthesizer(args.voice, args.timesteps, args.temperature, args.length_scale, args.sampler)
+        return VoiceSynthesizer(args.voice, args.timesteps, args.temperature, args.length_scale, args.sampler,
+                                engine=args.engine, acoustic_precision=args.acoustic_precision,
+                                vocoder_precision=args.vocoder_precision)
     acoustic, vocoder = resolve_checkpoints(args)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
                        args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,

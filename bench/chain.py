@@ -5,6 +5,7 @@
                           [--acoustic-precision fp32] [--vocoder-precision auto]
     python bench/chain.py --acoustic exp/grad_tts/last.pt --vocoder exp/diffwave/last.pt
     python bench/chain.py --backend onnx ...       # the same checkpoints exported as an ONNX voice
+    python bench/chain.py --backend openvino ...   # that voice on OpenVINO
 
 Seconds of compute per second of audio (real-time factor) of each stage and of the chain, best of
 --repeats, on one sentence of about 150 input ids at batch 1; the process's peak memory; and the
@@ -46,8 +47,9 @@ FILE_SENTENCES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["full", "demo"], default="full", help="random-weight model sizes")
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                        help="onnx: export the checkpoints as a voice and run it on onnxruntime (fp32)")
+    parser.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="torch",
+                        help="onnx: export the checkpoints as a voice and run it on onnxruntime (fp32); "
+                             "openvino: the same voice on OpenVINO (the precision options apply)")
     parser.add_argument("--acoustic", help="a Grad-TTS checkpoint instead of random weights")
     parser.add_argument("--vocoder", help="a DiffWave checkpoint instead of random weights")
     parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
@@ -89,14 +91,17 @@ def main(argv=None) -> int:
         else:
             configs = DEMO_CONFIGS if args.size == "demo" else (None, None)
             acoustic, vocoder = write_random_checkpoints(folder / "models", *configs)
-        if args.backend == "onnx":
+        if args.backend in ("onnx", "openvino"):
             # exported in another process, so that the peak memory is the runtime's, not the tracer's
             steps = ["--vocoder-steps", str(args.vocoder_steps)] if args.vocoder_steps else []
             subprocess.run([sys.executable, "-m", "voice.export", "--acoustic", str(acoustic), "--vocoder",
                             str(vocoder), "-o", str(folder / "voice"), *steps], check=True, cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            synth = VoiceSynthesizer(folder / "voice", timesteps=args.steps, sampler=args.sampler)
-            models = ["--voice", str(folder / "voice")]
+            engine = "onnxruntime" if args.backend == "onnx" else "openvino"
+            synth = VoiceSynthesizer(folder / "voice", timesteps=args.steps, sampler=args.sampler, engine=engine,
+                                     acoustic_precision=args.acoustic_precision,
+                                     vocoder_precision=args.vocoder_precision)
+            models = ["--voice", str(folder / "voice"), "--engine", engine]
         else:
             synth = Synthesizer(acoustic, vocoder, timesteps=args.steps, vocoder_steps=args.vocoder_steps,
                                 sampler=args.sampler, acoustic_precision=args.acoustic_precision,
@@ -107,8 +112,8 @@ def main(argv=None) -> int:
         seconds = mel.shape[-1] * synth.mel_config.hop_length / synth.sample_rate
         acoustic_time = min(timed(lambda: synth.acoustic([SENTENCE], speaker, [0]), args.repeats))
         vocoder_time = min(timed(lambda: synth.waveform(mel, 0), args.repeats))
-        precisions = ("fp32", "fp32") if args.backend == "onnx" else (synth.acoustic_precision,
-                                                                      synth.vocoder_precision)
+        precisions = ((synth.voice.decoder.precision, synth.voice.vocoder_graph.precision) if args.backend != "torch"
+                      else (synth.acoustic_precision, synth.vocoder_precision))
         result = {"models": "checkpoints" if args.acoustic else f"{args.size} (random weights)",
                   "backend": args.backend,
                   "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast",

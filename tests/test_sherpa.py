@@ -14,7 +14,8 @@ from text import TextConfig, TextProcessor  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 from voice.export import export_voice, main as export_main  # noqa: E402
 from voice.files import VoiceError, read_voice  # noqa: E402
-from voice.runtime import Voice, session  # noqa: E402
+from voice.engines import session  # noqa: E402
+from voice.runtime import Voice  # noqa: E402
 from voice.sherpa import SUBFOLDER, SherpaAcousticGraph, sherpa_tts  # noqa: E402
 from voice.tracing import export_graph  # noqa: E402
 
@@ -141,7 +142,7 @@ def test_sherpa_onnx_speaks_our_audio(exported, fixed_phase, sherpa, steps):
         generated = tts.generate(text, sid=0, speed=1.0)
         theirs = np.asarray(generated.samples, np.float32)
         assert generated.sample_rate == 22050 and len(theirs) == int(durations.sum()) * 256
-        ours = voice.vocoder_session.run(None, {"mel": mel[None], "phase": np.zeros((513, mel.shape[-1]), np.float32)})
+        ours = voice.vocoder_graph({"mel": mel[None], "phase": np.zeros((513, mel.shape[-1]), np.float32)})
         np.testing.assert_allclose(theirs, ours[0][0], atol=1e-2)
         assert np.abs(log_mel(theirs) - log_mel(ours[0][0])).mean() < 1e-2
         audio = np.asarray(shipped.generate(text, sid=0, speed=1.0).samples)

@@ -1,4 +1,5 @@
 """ONNX voices: export, the torch-free runtime, parity with PyTorch for a fixed noise, and bad input."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -71,8 +72,8 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
     np.testing.assert_array_equal(durations, expected["durations"][0].numpy())
     assert relative_error(mean, expected["mel"][0].numpy()) < 1e-5
 
-    mu_x, x_mask, frames = voice.encoder.run(None, {"ids": x.numpy(), "lengths": lengths.numpy(),
-                                                    "length_scale": np.asarray(1.0, dtype=np.float32)})
+    mu_x, x_mask, frames = voice.encoder({"ids": x.numpy(), "lengths": lengths.numpy(),
+                                          "length_scale": np.asarray(1.0, dtype=np.float32)})
     mu_y, y_mask, _ = expand(mu_x, x_mask, frames, 4)
     noisy = mu_y + np.random.default_rng(0).standard_normal(mu_y.shape, dtype=np.float32)
     one_evaluation = Step(0.3, 0.0, 0.0, 1.0).row()  # the decoder graph's plan of one row returns the score
@@ -98,14 +99,43 @@ def test_a_sampling_is_one_bound_call_of_the_decoder_graph(exported):
     _, out = exported
     voice = Voice(out, providers=["CPUExecutionProvider"])
     calls = []
-    bound = voice.decoder.run_with_iobinding
-    voice.decoder.run_with_iobinding = lambda binding, *rest: calls.append(1) or bound(binding, *rest)
-    voice.decoder.run = None  # an unbound call would fail
+    runner = voice.decoder.session
+    bound = runner.run_with_iobinding
+    runner.run_with_iobinding = lambda binding, *rest: calls.append(1) or bound(binding, *rest)
+    runner.run = None  # an unbound call would fail
     ids = voice.ids(TEXT)
     for steps in (1, 4, 9):
         calls.clear()
         mel, _ = voice.acoustic(ids, torch_noise(1), timesteps=steps, sampler="dpm")
         assert calls == [1] and np.isfinite(mel).all()
+
+
+def test_openvino_runs_the_same_voice(exported):
+    """OpenVINO reads the same files: in fp32 it gives ONNX Runtime's durations, mel and audio; in bf16 (its
+    `auto` where the CPU computes bf16 natively) it stays close. ONNX Runtime refuses bf16 in one line."""
+    openvino = pytest.importorskip("openvino", reason="the OpenVINO engine needs openvino (pip install openvino)")
+    from voice.engines import native_bf16
+
+    _, out = exported
+    ours, theirs = Voice(out), Voice(out, "openvino", "fp32", "fp32")
+    ids = ours.ids(TEXT)
+    for sampler in ("euler", "ml"):
+        mel, durations = ours.acoustic(ids, torch_noise(7), timesteps=3, sampler=sampler)
+        other, other_durations = theirs.acoustic(ids, torch_noise(7), timesteps=3, sampler=sampler)
+        np.testing.assert_array_equal(other_durations, durations)
+        assert relative_error(other, mel) < 1e-4, sampler
+    audio = ours.vocode(mel, torch_noise(3))
+    np.testing.assert_allclose(theirs.vocode(mel, torch_noise(3)), audio, atol=1e-4)
+    half = Voice(out, "openvino", "bf16", "bf16")
+    assert relative_error(half.acoustic(ids, torch_noise(7), timesteps=3)[0], ours.acoustic(ids, torch_noise(7),
+                                                                                             timesteps=3)[0]) < 0.05
+    assert relative_error(half.vocode(mel, torch_noise(3)), audio) < 0.05
+    native = native_bf16(openvino.Core())
+    assert Voice(out, "openvino").vocoder_graph.precision == ("bf16" if native else "fp32")
+    with pytest.raises(VoiceError, match="bf16 needs --engine openvino"):
+        Voice(out, "onnxruntime", "fp32", "bf16")
+    with pytest.raises(VoiceError, match="unknown engine 'tensorrt'"):
+        Voice(out, "tensorrt")
 
 
 def test_the_runtime_speaks_without_torch(exported):
@@ -180,6 +210,9 @@ def test_the_bridge_and_griffin_lim_vocoders_equal_pytorch(exported, tmp_path):
     mel = MelSpectrogram(MelConfig())(audio)
     expected = vocode(mel[None], model.eval(), generator=torch.Generator().manual_seed(3))[0].numpy()
     np.testing.assert_allclose(voice.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
+    if importlib.util.find_spec("openvino"):  # the guide's If, Loop-free STFT and draws in OpenVINO too
+        on_openvino = Voice(tmp_path / "bridge_voice", "openvino", vocoder_precision="fp32")
+        np.testing.assert_allclose(on_openvino.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
 
     export_voice(root / "acoustic.pt", "griffin-lim", tmp_path / "griffin_lim_voice")
     voice = Voice(tmp_path / "griffin_lim_voice")
@@ -203,6 +236,10 @@ def test_synthesize_speaks_a_voice_on_onnxruntime(exported, tmp_path):
     assert first.samplerate == 22050 and 0 < first.frames < second.frames
     assert synthesize_main(["-f", str(lines), "-o", str(tmp_path / "x"), "--voice", str(out),
                             "--acoustic", "a.pt"]) == 2
+    if importlib.util.find_spec("openvino"):
+        assert synthesize_main(["-f", str(lines), "-o", str(tmp_path / "ov"), "--voice", str(out), "--engine",
+                                "openvino", "--timesteps", "2"]) == 0
+        assert soundfile.info(str(tmp_path / "ov" / "0002.wav")).frames == second.frames
 
 
 @pytest.mark.slow

@@ -1,13 +1,14 @@
-"""Speak an exported voice without torch: numpy, onnxruntime, soundfile and this toolkit's `text/`.
+"""Speak an exported voice without torch: numpy, onnxruntime (or openvino), soundfile and this toolkit's
+`text/`.
 
     from voice.runtime import Voice
     audio = Voice("VOICE_DIR").speak("Hello there.")   # float32 waveform at voice.sample_rate
+    fast = Voice("VOICE_DIR", engine="openvino")         # bf16 vocoder where the CPU has it natively
 
 The sampler's table of steps is made here (grad_tts.samplers) and the decoder graph runs all of them in
 one call, so the number of steps, the solver, the temperature and the length scale are chosen at run time
-and nothing is copied between the host and the device from one step to the next. ONNX Runtime's CUDA
-provider is used where it is installed and sees a GPU, with the inputs and outputs bound once per call
-(I/O binding); otherwise the CPU's.
+and nothing is copied between the host and the device from one step to the next. The graphs run on
+ONNX Runtime (CUDA where present, else the CPU) or OpenVINO (voice.engines).
 """
 from __future__ import annotations
 
@@ -15,46 +16,15 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-import onnxruntime
 
 from grad_tts.samplers import SAMPLERS, STEP_FIELDS, Schedule, plan_for
 from text import TextConfig, TextProcessor
 
+from .engines import PRECISIONS, graph_opener
 from .files import VoiceError, read_voice
 from .phase import initial_phase
 
 Noise = Callable[[tuple], np.ndarray]  # shape -> standard normal float32 noise
-
-
-def default_providers() -> list[str]:
-    """CUDA first where this onnxruntime build has it (ONNX Runtime falls back to the CPU by itself)."""
-    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return [p for p in wanted if p in onnxruntime.get_available_providers()]
-
-
-def session(path: Path, providers: Optional[list[str]] = None) -> onnxruntime.InferenceSession:
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    # The default order runs some nodes long before their results are needed and holds them meanwhile
-    # (the full-size vocoder's peak for 5 s of audio: 0.94 GB, against 0.82 GB in this order).
-    options.execution_order = onnxruntime.ExecutionOrder.PRIORITY_BASED
-    return onnxruntime.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-
-
-def run_bound(runner: onnxruntime.InferenceSession, feeds: dict) -> list[np.ndarray]:
-    """One call with every input copied to the session's device once and every output left there until
-    the call is done (I/O binding), then copied back."""
-    device = "cuda" if runner.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-    binding = runner.io_binding()
-    # inputs with a default (voice.random_inputs) are listed as overridable initializers, not as inputs
-    wanted = {i.name for i in runner.get_inputs() + runner.get_overridable_initializers()}
-    for name, value in feeds.items():
-        if name in wanted:
-            binding.bind_ortvalue_input(name, onnxruntime.OrtValue.ortvalue_from_numpy(value, device, 0))
-    for output in runner.get_outputs():
-        binding.bind_output(output.name, device)
-    runner.run_with_iobinding(binding)
-    return binding.copy_outputs_to_cpu()
 
 
 def expand(mu_x: np.ndarray, x_mask: np.ndarray, durations: np.ndarray, multiple: int):
@@ -75,16 +45,21 @@ def expand(mu_x: np.ndarray, x_mask: np.ndarray, durations: np.ndarray, multiple
 class Voice:
     """An exported voice folder, checked against its recorded hashes when opened."""
 
-    def __init__(self, folder: str | Path, providers: Optional[list[str]] = None):
-        """`providers`: ONNX Runtime's execution providers (default: CUDA where available, else CPU)."""
+    def __init__(self, folder: str | Path, engine: str = "onnxruntime", acoustic_precision: str = "fp32",
+                 vocoder_precision: str = "auto", providers: Optional[list[str]] = None):
+        """`engine` and the precisions: see voice.engines; `providers`: ONNX Runtime's execution providers
+        (default: CUDA where available, else the CPU)."""
+        for precision in (acoustic_precision, vocoder_precision):
+            if precision not in PRECISIONS:
+                raise VoiceError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
         self.folder = Path(folder)
         self.spec = read_voice(self.folder)
         acoustic = self.spec["acoustic"]
         self.text = TextProcessor(TextConfig(**self.spec["text"]))
-        providers = providers or default_providers()
-        self.encoder = session(self.folder / acoustic["encoder"], providers)
-        self.decoder = session(self.folder / acoustic["decoder"], providers)
-        self.vocoder_session = session(self.folder / self.spec["vocoder"]["file"], providers)
+        open_graph = graph_opener(engine, providers)
+        self.encoder = open_graph(self.folder / acoustic["encoder"], acoustic_precision)
+        self.decoder = open_graph(self.folder / acoustic["decoder"], acoustic_precision)
+        self.vocoder_graph = open_graph(self.folder / self.spec["vocoder"]["file"], vocoder_precision)
         self.schedule = Schedule(acoustic["beta_min"], acoustic["beta_max"])
         self.speakers = self.spec.get("speakers") or []
 
@@ -111,7 +86,7 @@ class Voice:
         sampler = sampler or own["sampler"]
         if sampler not in SAMPLERS:
             raise VoiceError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
-        mu_x, x_mask, durations = run_bound(self.encoder, {
+        mu_x, x_mask, durations = self.encoder({
             "ids": np.asarray([ids], dtype=np.int64), "lengths": np.asarray([len(ids)], dtype=np.int64),
             "length_scale": np.asarray(length_scale, dtype=np.float32)})
         mu_y, y_mask, lengths = expand(mu_x, x_mask, durations, own["frame_multiple"])
@@ -139,7 +114,7 @@ class Voice:
         x_1 (B, n_feats, T) on, `noise` (steps, B, n_feats, T) for the stochastic ones."""
         feeds = {"x": x, "mask": mask, "mu": mu, "plan": plan.reshape(-1, len(STEP_FIELDS)), "noise": noise,
                  "speaker": np.full(x.shape[0], speaker, dtype=np.int64)}
-        return run_bound(self.decoder, feeds)[0]
+        return self.decoder(feeds)[0]
 
     def vocode(self, mel: np.ndarray, noise: Noise, seed: int = 0) -> np.ndarray:
         """A mel (n_feats, frames) -> waveform (frames * hop,). `noise` feeds a diffusion vocoder's sampler;
@@ -152,7 +127,7 @@ class Voice:
         if vocoder["kind"] == "diffwave":
             samples = frames * vocoder["hop_length"]
             feeds["noise"] = np.stack([noise((1, samples)) for _ in range(max(vocoder["noise_draws"], 1))])
-        return run_bound(self.vocoder_session, feeds)[0][0]
+        return self.vocoder_graph(feeds)[0][0]
 
     def speak(self, text: str, seed: int = 0, **settings) -> np.ndarray:
         """A sentence's waveform; `settings` as `acoustic`'s (timesteps, temperature, length_scale, sampler)."""
