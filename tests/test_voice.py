@@ -126,10 +126,11 @@ def test_openvino_runs_the_same_voice(exported):
         assert relative_error(other, mel) < 1e-4, sampler
     audio = ours.vocode(mel, torch_noise(3))
     np.testing.assert_allclose(theirs.vocode(mel, torch_noise(3)), audio, atol=1e-4)
-    half = Voice(out, "openvino", "bf16", "bf16")
-    assert relative_error(half.acoustic(ids, torch_noise(7), timesteps=3)[0], ours.acoustic(ids, torch_noise(7),
-                                                                                             timesteps=3)[0]) < 0.05
-    assert relative_error(half.vocode(mel, torch_noise(3)), audio) < 0.05
+    half = Voice(out, "openvino", "bf16", "bf16")  # bf16 in the decoder; the encoder stays fp32
+    (mel, durations), (other, other_durations) = (voice.acoustic(ids, torch_noise(7), timesteps=3)
+                                                  for voice in (ours, half))
+    np.testing.assert_array_equal(other_durations, durations)
+    assert np.abs(other - mel).mean() < 0.05 * np.abs(mel).mean()  # measured: 2.5%
     native = native_bf16(openvino.Core())
     assert Voice(out, "openvino").vocoder_graph.precision == ("bf16" if native else "fp32")
     with pytest.raises(VoiceError, match="bf16 needs --engine openvino"):
@@ -213,6 +214,8 @@ def test_the_bridge_and_griffin_lim_vocoders_equal_pytorch(exported, tmp_path):
     if importlib.util.find_spec("openvino"):  # the guide's If, Loop-free STFT and draws in OpenVINO too
         on_openvino = Voice(tmp_path / "bridge_voice", "openvino", vocoder_precision="fp32")
         np.testing.assert_allclose(on_openvino.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
+        half = Voice(tmp_path / "bridge_voice", "openvino", vocoder_precision="bf16").vocode(mel.numpy(), torch_noise(3))
+        assert np.abs(half - expected).mean() < 0.05 * np.abs(expected).mean()  # measured: 2.2%
 
     export_voice(root / "acoustic.pt", "griffin-lim", tmp_path / "griffin_lim_voice")
     voice = Voice(tmp_path / "griffin_lim_voice")

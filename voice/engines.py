@@ -82,17 +82,23 @@ class OpenVinoGraph:
         for port in model.inputs:
             shape = port.get_partial_shape()
             if any(d.is_static and d.get_length() == 0 for d in shape):
-                free[port.get_any_name()] = openvino.PartialShape([shape[0]] + [-1] * (shape.rank.get_length() - 1))
+                free[port] = openvino.PartialShape([shape[0]] + [-1] * (shape.rank.get_length() - 1))
         if free:
             model.reshape(free)
         self.precision = precision
         hint = "bf16" if precision == "bf16" else "f32"
         self.compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
         self.request = self.compiled.create_infer_request()
-        self.inputs = {port.get_any_name() for port in self.compiled.inputs}
+        # a port has several names (the ONNX input's, and those of values it was merged with)
+        self.ports = {name: port for port in self.compiled.inputs for name in port.get_names()}
+        defaulted = {name for port in free for name in port.get_names()}
+        self.required = [port.get_names() for port in self.compiled.inputs if not port.get_names() & defaulted]
 
     def __call__(self, feeds: dict) -> list[np.ndarray]:
-        result = self.request.infer({name: value for name, value in feeds.items() if name in self.inputs})
+        for names in self.required:  # OpenVINO would run on whatever the input tensor held before
+            if not names & feeds.keys():
+                raise VoiceError(f"the graph needs an input named one of {sorted(names)}")
+        result = self.request.infer({self.ports[name]: value for name, value in feeds.items() if name in self.ports})
         return [np.array(result[port]) for port in self.compiled.outputs]
 
 

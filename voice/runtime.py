@@ -47,8 +47,9 @@ class Voice:
 
     def __init__(self, folder: str | Path, engine: str = "onnxruntime", acoustic_precision: str = "fp32",
                  vocoder_precision: str = "auto", providers: Optional[list[str]] = None):
-        """`engine` and the precisions: see voice.engines; `providers`: ONNX Runtime's execution providers
-        (default: CUDA where available, else the CPU)."""
+        """`engine` and the precisions: see voice.engines (the acoustic precision is the decoder's, as
+        synthesize.py's: the encoder stays fp32); `providers`: ONNX Runtime's execution providers (default:
+        CUDA where available, else the CPU)."""
         for precision in (acoustic_precision, vocoder_precision):
             if precision not in PRECISIONS:
                 raise VoiceError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
@@ -57,7 +58,7 @@ class Voice:
         acoustic = self.spec["acoustic"]
         self.text = TextProcessor(TextConfig(**self.spec["text"]))
         open_graph = graph_opener(engine, providers)
-        self.encoder = open_graph(self.folder / acoustic["encoder"], acoustic_precision)
+        self.encoder = open_graph(self.folder / acoustic["encoder"], "fp32")  # durations must not move
         self.decoder = open_graph(self.folder / acoustic["decoder"], acoustic_precision)
         self.vocoder_graph = open_graph(self.folder / self.spec["vocoder"]["file"], vocoder_precision)
         self.schedule = Schedule(acoustic["beta_min"], acoustic["beta_max"])
