@@ -3,7 +3,7 @@
 Each non-empty line becomes one wav (`out/0001.wav`, numbered by line, or `out/<id>.wav` for
 `id|text` and `id|speaker|text` lines), plus `out/manifest.tsv`. Without --acoustic/--vocoder
 the checkpoints that the recipe wrote last are used (exp/grad_tts/last.pt, exp/diffwave/last.pt);
-with --voice, an exported ONNX voice (gradwave-export) speaks on onnxruntime instead.
+with --voice, an exported ONNX voice (gradwave-export) speaks on --engine instead.
 """
 from __future__ import annotations
 
@@ -299,8 +299,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The checkpoints and sampling settings, shared by synthesize.py and serve.py."""
     parser.add_argument("--voice", metavar="DIR", help="an exported ONNX voice (gradwave-export), run on --engine")
     parser.add_argument("--engine", choices=ENGINES, default="onnxruntime",
-                        help="what runs a --voice: onnxruntime (fp32; CUDA where present) or openvino (CPU, "
-                             "bf16 where native, as the precision options say)")
+                        help="runs a --voice; openvino: bf16 as the precision options say")
     parser.add_argument("--acoustic", metavar="CKPT", help=f"Grad-TTS checkpoint (default: {DEFAULT_ACOUSTIC})")
     parser.add_argument("--vocoder", metavar="CKPT", help=f"DiffWave checkpoint or '{GRIFFIN_LIM}' (default: "
                                                           f"{DEFAULT_VOCODER} if it exists, else {GRIFFIN_LIM})")
