@@ -216,6 +216,7 @@ def test_the_bridge_and_griffin_lim_vocoders_equal_pytorch(exported, tmp_path):
         np.testing.assert_allclose(on_openvino.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
         half = Voice(tmp_path / "bridge_voice", "openvino", vocoder_precision="bf16").vocode(mel.numpy(), torch_noise(3))
         assert np.abs(half - expected).mean() < 0.05 * np.abs(expected).mean()  # measured: 2.2%
+        assert Voice(tmp_path / "bridge_voice", "openvino").vocoder_graph.precision == "fp32"  # its guide's
 
     export_voice(root / "acoustic.pt", "griffin-lim", tmp_path / "griffin_lim_voice")
     voice = Voice(tmp_path / "griffin_lim_voice")

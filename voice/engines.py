@@ -4,9 +4,11 @@
   sees a GPU, else on the CPU; fp32. Inputs and outputs are bound once per call (I/O binding).
 - `openvino`: Intel's OpenVINO runtime (`pip install openvino`) on the CPU, which reads the same files and
   computes in bf16 where the CPU does it natively (AVX512-BF16 or AMX): on this project's benchmark CPU
-  the full-size vocoder runs about twice as fast as ONNX Runtime's fp32 (README, "Benchmarks").
+  the full-size DDPM vocoder runs 2.3x as fast as on ONNX Runtime (fp32) and 1.5x as fast as torch's
+  bf16 (README, "Benchmarks").
 
-Precisions are named as synthesize.py's: "fp32", "bf16", or "auto" (bf16 where native, else fp32).
+Precisions are named as synthesize.py's: "fp32", "bf16", or "auto" (bf16 where native, else fp32; the
+runtime keeps Griffin-Lim vocoders in fp32, voice.runtime.Voice).
 """
 from __future__ import annotations
 

@@ -60,7 +60,12 @@ class Voice:
         open_graph = graph_opener(engine, providers)
         self.encoder = open_graph(self.folder / acoustic["encoder"], "fp32")  # durations must not move
         self.decoder = open_graph(self.folder / acoustic["decoder"], acoustic_precision)
-        self.vocoder_graph = open_graph(self.folder / self.spec["vocoder"]["file"], vocoder_precision)
+        vocoder = self.spec["vocoder"]
+        if vocoder_precision == "auto" and vocoder.get("process") != "ddpm":
+            # Griffin-Lim (alone, or the bridge's guide) ran 6x slower in OpenVINO's bf16 than in fp32, on
+            # the demo's bridge; lmnt's DDPM runs about twice as fast
+            vocoder_precision = "fp32"
+        self.vocoder_graph = open_graph(self.folder / vocoder["file"], vocoder_precision)
         self.schedule = Schedule(acoustic["beta_min"], acoustic["beta_max"])
         self.speakers = self.spec.get("speakers") or []
 
