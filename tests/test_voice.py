@@ -140,6 +140,7 @@ def test_openvino_runs_the_same_voice(exported):
 
 
 def test_the_runtime_speaks_without_torch(exported):
+    """On ONNX Runtime and, where installed, on OpenVINO."""
     _, out = exported
     blocker = ("import sys\n"
                "class Block:\n"
@@ -150,6 +151,9 @@ def test_the_runtime_speaks_without_torch(exported):
                "from voice.runtime import Voice\n"
                f"audio = Voice({str(out)!r}).speak({TEXT!r}, timesteps=2)\n"
                "assert audio.ndim == 1 and len(audio) > 0 and abs(audio).max() <= 1.0\n"
+               "import importlib.util\n"
+               "if importlib.util.find_spec('openvino'):\n"
+               f"    assert len(Voice({str(out)!r}, 'openvino').speak({TEXT!r}, timesteps=2)) == len(audio)\n"
                "print(len(audio), 'torch' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", blocker], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
