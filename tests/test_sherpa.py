@@ -135,20 +135,23 @@ def test_sherpa_onnx_speaks_our_audio(exported, fixed_phase, sherpa, steps):
     widely to compare.) The shipped vocoder speaks the same length, and `speed` scales it."""
     _, out = exported
     voice = Voice(out)
-    tts, shipped = fixed_phase(steps), sherpa(steps, 0.0)
+    tts = fixed_phase(steps)
     quiet = lambda shape: np.zeros(shape, np.float32)  # noqa: E731
+    lengths = []
     for text in SENTENCES:
         mel, durations = voice.acoustic(voice.ids(text), quiet, timesteps=steps)
         generated = tts.generate(text, sid=0, speed=1.0)
         theirs = np.asarray(generated.samples, np.float32)
         assert generated.sample_rate == 22050 and len(theirs) == int(durations.sum()) * 256
-        ours = voice.vocoder_graph({"mel": mel[None], "phase": np.zeros((513, mel.shape[-1]), np.float32)})
-        np.testing.assert_allclose(theirs, ours[0][0], atol=1e-2)
-        assert np.abs(log_mel(theirs) - log_mel(ours[0][0])).mean() < 1e-2
-        audio = np.asarray(shipped.generate(text, sid=0, speed=1.0).samples)
-        assert np.isfinite(audio).all() and len(audio) == len(theirs)
-    slower = np.asarray(shipped.generate(SENTENCES[0], sid=0, speed=0.5).samples)
-    assert len(slower) > 1.8 * len(np.asarray(shipped.generate(SENTENCES[0], sid=0, speed=1.0).samples))
+        ours = voice.vocoder_graph({"mel": mel[None], "phase": np.zeros((513, mel.shape[-1]), np.float32)})[0][0]
+        np.testing.assert_allclose(theirs, ours, atol=1e-2)
+        assert np.abs(log_mel(theirs) - log_mel(ours)).mean() < 1e-2
+        lengths.append(len(theirs))
+    shipped = sherpa(steps, 0.0)
+    audio = np.asarray(shipped.generate(SENTENCES[0], sid=0, speed=1.0).samples)
+    assert np.isfinite(audio).all() and len(audio) == lengths[0]
+    if steps == 0:
+        assert len(np.asarray(shipped.generate(SENTENCES[0], sid=0, speed=0.5).samples)) > 1.8 * len(audio)
 
 
 def test_the_prior_noise_is_drawn_in_the_graph(sherpa):
