@@ -78,7 +78,7 @@ setup(
     extras_require={
         "ipa": ["phonemizer"],
         "test": ["pytest", "pytest-xdist", "hypothesis", "httpx", "openai", "selenium", "onnx", "onnxruntime",
-                 "sherpa-onnx>=2.0.1", "openvino"],
+                 "sherpa-onnx>=2.0.1", "openvino", "filelock"],
         "onnx": ["onnx", "onnxruntime"],
         "openvino": ["openvino"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29"],

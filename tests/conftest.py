@@ -32,3 +32,23 @@ def load_reference(reference_dir):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory):
+    """(name, build) -> a folder that `build(folder)` fills once per test run and pytest-xdist's workers
+    share (a module-scoped fixture is made again in every worker that runs one of the module's tests)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+    def get(name: str, build) -> Path:
+        folder = shared / name
+        with FileLock(str(folder) + ".lock"):
+            if not (folder / ".built").exists():
+                folder.mkdir(exist_ok=True)
+                build(folder)
+                (folder / ".built").touch()
+        return folder
+    return get

@@ -23,7 +23,7 @@ SENTENCES = ["Hello, world. This is a test!", "The birch canoe slid on the smoot
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(built_once):
     """root/two.pt, a tiny Grad-TTS with two speakers (root also has write_tiny_checkpoints' files), exported
     with Griffin-Lim and sherpa-onnx graphs of 0 and 2 steps as root/voice."""
     from common.checkpoint import make_checkpoint, save_checkpoint
@@ -31,17 +31,19 @@ def exported(tmp_path_factory):
     from grad_tts.config import GradTTSModelConfig
     from grad_tts.model import GradTTS
 
-    root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
-    torch.manual_seed(0)
-    model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
-                                       dec_dim=8, n_spks=2, spk_emb_dim=8))
-    model.encoder.proj_w.proj.bias.data.fill_(1.4)  # about 4 frames per token
-    save_checkpoint(make_checkpoint("grad_tts", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
-                                    text=to_dict(TextConfig()), speakers=["ann", "bob"]), root / "two.pt")
-    out = root / "voice"
-    assert export_main(["--acoustic", str(root / "two.pt"), "--vocoder", "griffin-lim", "-o", str(out),
-                        "--format", "sherpa-onnx", "--sherpa-steps", "0", "2"]) == 0
-    return root, out
+    def build(root):
+        write_tiny_checkpoints(root)
+        torch.manual_seed(0)
+        model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16,
+                                           n_enc_layers=1, dec_dim=8, n_spks=2, spk_emb_dim=8))
+        model.encoder.proj_w.proj.bias.data.fill_(1.4)  # about 4 frames per token
+        save_checkpoint(make_checkpoint("grad_tts", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
+                                        text=to_dict(TextConfig()), speakers=["ann", "bob"]), root / "two.pt")
+        assert export_main(["--acoustic", str(root / "two.pt"), "--vocoder", "griffin-lim", "-o", str(root / "voice"),
+                            "--format", "sherpa-onnx", "--sherpa-steps", "0", "2"]) == 0
+
+    root = built_once("sherpa_voice", build)
+    return root, root / "voice"
 
 
 @pytest.fixture(scope="module")

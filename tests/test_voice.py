@@ -24,12 +24,14 @@ TEXT = "Dr. Smith paid $3.50 for two books."
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))
-    out = root / "voice"
-    assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "vocoder.pt"),
-                        "-o", str(out)]) == 0
-    return root, out
+def exported(built_once):
+    def build(root):
+        write_tiny_checkpoints(root)
+        assert export_main(["--acoustic", str(root / "acoustic.pt"), "--vocoder", str(root / "vocoder.pt"),
+                            "-o", str(root / "voice")]) == 0
+
+    root = built_once("tiny_voice", build)
+    return root, root / "voice"
 
 
 def torch_noise(seed: int):
