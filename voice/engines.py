@@ -43,32 +43,28 @@ def session(path: Path, providers: Optional[list[str]] = None):
     return onnxruntime.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
 
 
-def run_bound(runner, feeds: dict) -> list[np.ndarray]:
-    """One ONNX Runtime call with every input copied to the session's device once and every output left
-    there until the call is done (I/O binding), then copied back."""
-    from onnxruntime import OrtValue
-
-    device = "cuda" if runner.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-    binding = runner.io_binding()
-    # inputs with a default (voice.random_inputs) are listed as overridable initializers, not as inputs
-    wanted = {i.name for i in runner.get_inputs() + runner.get_overridable_initializers()}
-    for name, value in feeds.items():
-        if name in wanted:
-            binding.bind_ortvalue_input(name, OrtValue.ortvalue_from_numpy(value, device, 0))
-    for output in runner.get_outputs():
-        binding.bind_output(output.name, device)
-    runner.run_with_iobinding(binding)
-    return binding.copy_outputs_to_cpu()
-
-
 class OnnxRuntimeGraph:
+    """One ONNX Runtime session; a call copies every input to the session's device once and leaves every
+    output there until the call is done (I/O binding), then copies it back."""
     precision = "fp32"
 
     def __init__(self, path: Path, providers: Optional[list[str]] = None):
         self.session = session(path, providers or default_providers())
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        # inputs with a default (voice.random_inputs) are listed as overridable initializers, not as inputs
+        self.inputs = {i.name for i in self.session.get_inputs() + self.session.get_overridable_initializers()}
 
     def __call__(self, feeds: dict) -> list[np.ndarray]:
-        return run_bound(self.session, feeds)
+        from onnxruntime import OrtValue
+
+        binding = self.session.io_binding()
+        for name, value in feeds.items():
+            if name in self.inputs:
+                binding.bind_ortvalue_input(name, OrtValue.ortvalue_from_numpy(value, self.device, 0))
+        for output in self.session.get_outputs():
+            binding.bind_output(output.name, self.device)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()
 
 
 def native_bf16(core) -> bool:
