@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import DiffusionModel
+
 
 def normalised(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Weight normalisation along dim 0: g * v / ||v||, the norm over every other dimension."""
@@ -100,6 +102,25 @@ class MelConditioning:
         if self.terms is not None:
             return self.terms[block]
         return block.mel_term(self.mel, length)
+
+
+class BlockwiseMelModel(DiffusionModel):
+    """A network whose blocks each take the mel through their own upsampler and projection (philsyn's
+    WaveNet, SaShiMi); `mel_blocks(samples)` names those blocks with the length each runs at."""
+
+    def mel_blocks(self, samples: int):
+        raise NotImplementedError
+
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
+                  guide: Optional[torch.Tensor] = None) -> Optional[MelConditioning]:
+        """With `hoist`, every block's upsampled and projected mel, computed once for all the steps."""
+        mel = super().condition(spectrogram)
+        if mel is None:
+            return None
+        if not hoist:
+            return MelConditioning(mel)
+        samples = mel.shape[-1] * self.config.hop_samples
+        return MelConditioning(mel, {block: block.mel_term(mel, length) for block, length in self.mel_blocks(samples)})
 
 
 def step_embedding(steps: torch.Tensor, dim: int = 128) -> torch.Tensor:

@@ -18,11 +18,10 @@ from torch import nn
 
 from common.mel import MelConfig
 
-from .base import DiffusionModel
 from .config import DiffWaveModelConfig, TrainingStatistics
-from .layers import Conv, MelConditioning, ZeroConv1d, embed_steps, mel_upsampler, upsample_mel
+from .layers import (BlockwiseMelModel, Conv, MelConditioning, ZeroConv1d, embed_steps, mel_upsampler, normalised,
+                     upsample_mel)
 from .model import upsampler_strides
-from .layers import normalised
 from .s4 import S4, TransposedLinear
 
 STD_FLOOR = 1e-5
@@ -177,7 +176,7 @@ class ResidualFFBlock(nn.Module):
         return x + self.layer(self.norm(x))
 
 
-class Sashimi(DiffusionModel):
+class Sashimi(BlockwiseMelModel):
     def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
                  statistics: Optional[TrainingStatistics] = None):
         super().__init__(config, mel, statistics)
@@ -236,7 +235,7 @@ class Sashimi(DiffusionModel):
             levels[-1].append(layer)
         return levels
 
-    def blocks_and_lengths(self, samples: int):
+    def mel_blocks(self, samples: int):
         """Each S4 block with the length it runs at, for an input of `samples`."""
         length = samples
         for layer in [*self.d_layers, *self.c_layers, *(layer for level in self.up_levels() for layer in level)]:
@@ -247,22 +246,10 @@ class Sashimi(DiffusionModel):
             elif isinstance(layer, S4Block):
                 yield layer, length
 
-    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
-                  guide: Optional[torch.Tensor] = None) -> Optional[MelConditioning]:
-        """With `hoist`, every block's upsampled and projected mel, computed once for all the steps."""
-        mel = super().condition(spectrogram)
-        if mel is None:
-            return None
-        if not hoist:
-            return MelConditioning(mel)
-        samples = mel.shape[-1] * self.config.hop_samples
-        return MelConditioning(mel, {block: block.mel_term(mel, length)
-                                     for block, length in self.blocks_and_lengths(samples)})
-
     def conditioning_bytes(self, batch: int, samples: int) -> int:
         if self.config.unconditional:
             return 0
-        return sum(4 * batch * length * block.fc_t.out_features for block, length in self.blocks_and_lengths(samples))
+        return sum(4 * batch * length * block.fc_t.out_features for block, length in self.mel_blocks(samples))
 
     def denoise(self, audio: torch.Tensor, step: torch.Tensor, conditioning: Optional[MelConditioning]) -> torch.Tensor:
         if audio.shape[-1] % self.stride:

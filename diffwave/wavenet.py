@@ -13,9 +13,8 @@ from torch import nn
 
 from common.mel import MelConfig
 
-from .base import DiffusionModel
 from .config import DiffWaveModelConfig, TrainingStatistics
-from .layers import (Conv, MelConditioning, WeightNormConv1d, ZeroConv1d, embed_steps, mel_upsampler,
+from .layers import (BlockwiseMelModel, Conv, MelConditioning, WeightNormConv1d, ZeroConv1d, embed_steps, mel_upsampler,
                      upsample_mel)
 from .model import upsampler_strides
 
@@ -68,7 +67,7 @@ class ResidualGroup(nn.Module):
         return skip * math.sqrt(1.0 / len(self.residual_blocks))
 
 
-class WaveNet(DiffusionModel):
+class WaveNet(BlockwiseMelModel):
     def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
                  statistics: Optional[TrainingStatistics] = None):
         super().__init__(config, mel, statistics)
@@ -78,17 +77,8 @@ class WaveNet(DiffusionModel):
         self.residual_layer = ResidualGroup(c)
         self.final_conv = nn.Sequential(Conv(skip, skip, kernel_size=1), nn.ReLU(), ZeroConv1d(skip, 1))
 
-    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
-                  guide: Optional[torch.Tensor] = None) -> Optional[MelConditioning]:
-        """With `hoist`, every layer's upsampled and projected mel, computed once for all the steps."""
-        mel = super().condition(spectrogram)
-        if mel is None:
-            return None
-        if not hoist:
-            return MelConditioning(mel)
-        samples = mel.shape[-1] * self.config.hop_samples
-        blocks = self.residual_layer.residual_blocks
-        return MelConditioning(mel, {block: block.mel_term(mel, samples) for block in blocks})
+    def mel_blocks(self, samples: int):
+        return ((block, samples) for block in self.residual_layer.residual_blocks)
 
     def conditioning_bytes(self, batch: int, samples: int) -> int:
         c = self.config
