@@ -9,7 +9,7 @@ import re
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,22 @@ class Utterance:
     speaker: Optional[str] = None
     source: str = ""  # "file:line" where the entry was read, for error messages
     uid: str = ""
+
+
+def screen(utterances: list[Utterance], problem_of: Callable[[Utterance], Optional[str]],
+           noun: str = "entries") -> tuple[list[Utterance], list[str]]:
+    """The entries `problem_of` finds nothing wrong with, and its message for each other one; the
+    left-out ones are logged together."""
+    kept, problems = [], []
+    for utt in utterances:
+        problem = problem_of(utt)
+        if problem is None:
+            kept.append(utt)
+        else:
+            problems.append(problem)
+    if problems:
+        log.warning("left out %d of %d %s:\n  %s", len(problems), len(utterances), noun, "\n  ".join(problems))
+    return kept, problems
 
 
 def read_ljspeech(root: str | Path) -> list[Utterance]:

@@ -1,7 +1,6 @@
 """Audio (and mel) crops for DiffWave training, from any folder of wavs or a filelist."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Optional
 
@@ -11,31 +10,25 @@ from torch.utils.data import Dataset
 
 from common.audio import AudioError, audio_info
 from common.features import FeatureLoader
-from common.filelists import Utterance
+from common.filelists import Utterance, screen
 from common.mel import MelConfig
 
 from .guide import guide_audio
 
-log = logging.getLogger(__name__)
-
-
 def check_clips(utterances: list[Utterance], mel: MelConfig, min_samples: int) -> tuple[list[Utterance], list[str]]:
     """Keep readable clips of at least `min_samples` (at the mel's rate); report the others by path."""
-    kept, problems = [], []
-    for utt in utterances:
+
+    def problem_of(utt: Utterance) -> Optional[str]:
         try:
             info = audio_info(utt.wav)
         except AudioError as err:
-            problems.append(f"{utt.wav}: unreadable: {err}")
-            continue
+            return f"{utt.wav}: unreadable: {err}"
         samples = int(info.frames * mel.sample_rate / info.samplerate)
         if samples < min_samples:
-            problems.append(f"{utt.wav}: {samples} samples, shorter than one crop ({min_samples})")
-        else:
-            kept.append(utt)
-    if problems:
-        log.warning("left out %d of %d clips:\n  %s", len(problems), len(utterances), "\n  ".join(problems))
-    return kept, problems
+            return f"{utt.wav}: {samples} samples, shorter than one crop ({min_samples})"
+        return None
+
+    return screen(utterances, problem_of, "clips")
 
 
 class AudioMelDataset(Dataset):

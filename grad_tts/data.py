@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from common.audio import AudioError, audio_info
 from common.features import FeatureLoader
-from common.filelists import Utterance
+from common.filelists import Utterance, screen
 from common.mel import MelConfig
 from text import TextProcessor
 
@@ -22,36 +22,31 @@ log = logging.getLogger(__name__)
 def check_utterances(utterances: list[Utterance], processor: TextProcessor, mel: MelConfig,
                      speakers: Optional[dict[str, int]] = None) -> tuple[list[Utterance], list[str]]:
     """Keep the usable entries; return them and one message per entry left out (with its path)."""
-    kept, problems = [], []
-    for utt in utterances:
+
+    def problem_of(utt: Utterance) -> Optional[str]:
         where = f"{utt.wav} ({utt.source})" if utt.source else str(utt.wav)
         try:
             info = audio_info(utt.wav) if utt.wav.is_file() else None
         except AudioError as err:
-            problems.append(f"{where}: unreadable: {err}")
-            continue
+            return f"{where}: unreadable: {err}"
         if info is None:
-            problems.append(f"{where}: missing")
-            continue
+            return f"{where}: missing"
         if info.frames == 0:
-            problems.append(f"{where}: no samples")
-            continue
+            return f"{where}: no samples"
         if info.samplerate != mel.sample_rate:
             log.warning("%s: %d Hz, will be resampled to %d Hz", where, info.samplerate, mel.sample_rate)
         n_samples = int(info.frames * mel.sample_rate / info.samplerate)
         n_frames = mel.n_frames(n_samples) if n_samples > mel.n_fft // 2 else 0
         n_tokens = len(processor(utt.text))
         if not utt.text.strip():
-            problems.append(f"{where}: empty text")
-        elif n_frames < n_tokens:
-            problems.append(f"{where}: {n_frames} mel frames are too few for {n_tokens} tokens")
-        elif speakers is not None and utt.speaker not in speakers:
-            problems.append(f"{where}: unknown speaker {utt.speaker!r}")
-        else:
-            kept.append(utt)
-    if problems:
-        log.warning("left out %d of %d entries:\n  %s", len(problems), len(utterances), "\n  ".join(problems))
-    return kept, problems
+            return f"{where}: empty text"
+        if n_frames < n_tokens:
+            return f"{where}: {n_frames} mel frames are too few for {n_tokens} tokens"
+        if speakers is not None and utt.speaker not in speakers:
+            return f"{where}: unknown speaker {utt.speaker!r}"
+        return None
+
+    return screen(utterances, problem_of)
 
 
 class TextMelDataset(Dataset):
