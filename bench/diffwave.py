@@ -17,7 +17,7 @@ import torch
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import peak_rss_mib, profile_table, timed  # noqa: E402
+from bench.util import peak_rss_mib, profile_table, report_train_step, timed  # noqa: E402
 from common.config import load_json  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
@@ -37,12 +37,8 @@ def bench_train(args):
         model.compute_loss(batch)["loss"].backward()
         optimizer.step()
 
-    times = timed(step, args.repeats)
-    print(f"train step (batch {size} x {frames} frames, {args.threads} threads): best {min(times):.3f} s, "
-          f"mean {sum(times) / len(times):.3f} s; {size * frames * 256 / min(times) / 1e3:.0f}k samples/s")
-    print(f"peak RSS {peak_rss_mib():.0f} MiB")
-    if args.profile:
-        print(profile_table(step))
+    report_train_step(step, args, f"batch {size} x {frames} frames",
+                      lambda best: f"{size * frames * 256 / best / 1e3:.0f}k samples/s")
 
 
 def bench_vocode(args):

@@ -18,7 +18,7 @@ import torch
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import peak_rss_mib, profile_table, timed  # noqa: E402
+from bench.util import peak_rss_mib, profile_table, report_train_step, timed  # noqa: E402
 from grad_tts.config import GradTTSModelConfig  # noqa: E402
 from grad_tts.model import GradTTS  # noqa: E402
 
@@ -50,12 +50,7 @@ def bench_train(args):
         torch.nn.utils.clip_grad_norm_(decoder_params, 1.0)
         optimizer.step()
 
-    times = timed(step, args.repeats)
-    print(f"train step (batch 16, ~150 tokens, ~600 frames, 172-frame segments, {args.threads} threads): "
-          f"best {min(times):.2f} s, mean {sum(times) / len(times):.2f} s")
-    print(f"peak RSS {peak_rss_mib():.0f} MiB")
-    if args.profile:
-        print(profile_table(step))
+    report_train_step(step, args, "batch 16, ~150 tokens, ~600 frames, 172-frame segments")
 
 
 def bench_synth(args):

@@ -32,6 +32,19 @@ def profile_table(fn: Callable[[], object], rows: int = 12) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
+def report_train_step(step: Callable[[], object], args, setting: str,
+                      rate: Optional[Callable[[float], str]] = None) -> None:
+    """Time a training step `args.repeats` times and print the best and mean (with `rate` of the best),
+    the peak memory and, with `args.profile`, where the time went."""
+    times = timed(step, args.repeats)
+    best, mean = min(times), sum(times) / len(times)
+    extra = f"; {rate(best)}" if rate else ""
+    print(f"train step ({setting}, {args.threads} threads): best {best:.3f} s, mean {mean:.3f} s{extra}")
+    print(f"peak RSS {peak_rss_mib():.0f} MiB")
+    if args.profile:
+        print(profile_table(step))
+
+
 def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None,
                              diffwave_config: Optional[str] = None, seed: int = 0) -> tuple[Path, Path]:
     """Grad-TTS and DiffWave checkpoints of random weights: full size, or the models of the given
