@@ -9,7 +9,6 @@ loop's step: forward, loss, backward, Adam). vocode: seconds of compute per seco
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import peak_rss_mib, profile_table, report_train_step, timed  # noqa: E402
+from bench.util import mode_parser, peak_rss_mib, profile_table, report_train_step, run_mode, timed  # noqa: E402
 from common.config import load_json  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
@@ -59,17 +58,11 @@ def bench_vocode(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["train", "vocode"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    modes = {"train": bench_train, "vocode": bench_vocode}
+    parser = mode_parser(__doc__, list(modes))
     parser.add_argument("--seconds", type=float, default=2.0, help="audio length to vocode")
-    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--config", help="DiffWave JSON config (e.g. recipes/ljspeech/conf/demo_diffwave.json)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    {"train": bench_train, "vocode": bench_vocode}[args.mode](args)
+    run_mode(parser.parse_args(argv), modes)
 
 
 if __name__ == "__main__":

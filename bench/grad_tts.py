@@ -10,7 +10,6 @@ Each mode reports the process's peak resident memory.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import peak_rss_mib, profile_table, report_train_step, timed  # noqa: E402
+from bench.util import mode_parser, peak_rss_mib, profile_table, report_train_step, run_mode, timed  # noqa: E402
 from grad_tts.config import GradTTSModelConfig  # noqa: E402
 from grad_tts.model import GradTTS  # noqa: E402
 
@@ -73,16 +72,10 @@ def bench_synth(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["train", "synth"])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    modes = {"train": bench_train, "synth": bench_synth}
+    parser = mode_parser(__doc__, list(modes))
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 50])
-    parser.add_argument("--profile", action="store_true", help="print the top operators of one run")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    {"train": bench_train, "synth": bench_synth}[args.mode](args)
+    run_mode(parser.parse_args(argv), modes)
 
 
 if __name__ == "__main__":

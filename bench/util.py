@@ -1,6 +1,7 @@
 """Helpers shared by the benchmarks: timing, peak memory, profiles."""
 from __future__ import annotations
 
+import argparse
 import resource
 import time
 from dataclasses import replace
@@ -43,6 +44,23 @@ def report_train_step(step: Callable[[], object], args, setting: str,
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
     if args.profile:
         print(profile_table(step))
+
+
+def mode_parser(doc: str, modes: list[str]) -> argparse.ArgumentParser:
+    """The arguments every mode-based benchmark takes: the mode, threads, repeats and --profile."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=modes)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="print the top operators of one run")
+    return parser
+
+
+def run_mode(args, modes: dict[str, Callable]) -> None:
+    """The chosen mode on `args.threads` threads, from torch seed 0."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    modes[args.mode](args)
 
 
 def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None,
