@@ -95,6 +95,23 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
     np.testing.assert_allclose(audio, expected.numpy(), atol=1e-4)
 
 
+def test_the_encoder_graph_holds_for_every_length(exported):
+    """The encoder is traced at 7 tokens, and the tracer freezes the branches of the relative-position
+    window (Python `max` and `if` on the length): shorter and longer texts still equal PyTorch."""
+    root, out = exported
+    voice = Voice(out)
+    model, _ = load_grad_tts(root / "acoustic.pt")
+    window = model.config.window_size
+    for length in (*range(1, 2 * window + 4), 40):
+        ids = np.random.default_rng(length).integers(1, 100, size=(1, length))
+        mu, _, durations = voice.encoder({"ids": ids, "lengths": np.asarray([length]),
+                                          "length_scale": np.asarray(1.0, dtype=np.float32)})
+        with torch.no_grad():
+            expected, logw, _ = model.encoder(torch.from_numpy(ids), torch.tensor([length]))
+        np.testing.assert_allclose(mu, expected.numpy(), atol=1e-4, err_msg=f"{length} tokens")
+        np.testing.assert_array_equal(durations, torch.ceil(torch.exp(logw)).squeeze(1).numpy())
+
+
 def test_a_sampling_is_one_bound_call_of_the_decoder_graph(exported):
     """Whatever the step count, the runtime hands the decoder graph the whole table of steps in one call
     with its inputs and outputs bound (so on a GPU nothing crosses to the host between steps)."""
