@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.mel import MelConfig, MelSpectrogram
-from grad_tts.samplers import DENOISED_SLACK, STEP_FIELDS, Schedule, Step, denoised_estimate, ml_coefficients, plan_for, run, solve
+from grad_tts.samplers import DENOISED_SLACK, Schedule, Step, denoised_estimate, ml_coefficients, solve
 
 SCHEDULE = Schedule(0.05, 20.0)
 C = 0.5
