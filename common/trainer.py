@@ -43,10 +43,9 @@ class TrainingTask:
     describe: dict  # {"config", "mel", "text", "speakers", "inference", "statistics"} stored in every checkpoint
     clip_groups: dict[str, list[torch.nn.Parameter]] = field(default_factory=dict)
     write_samples: Optional[Callable[[torch.nn.Module, Any, int], None]] = None  # (model, writer, step)
-    # Per-step settings merged into each batch, from the step and the fraction of the run's budget spent
-    # (e.g. which parts of the model train at this step);
-    # a model whose parameters go unused in some phase then runs under DDP with find_unused_parameters.
-    phase: Optional[Callable[[int, float], dict]] = None
+    # Settings merged into every batch (e.g. Grad-TTS's `train_decoder`). Parameters a setting leaves
+    # unused must not require gradients, so that DistributedDataParallel does not wait for them.
+    batch_settings: dict = field(default_factory=dict)
     # The modules that `train.compile` compiles in place (state_dict keys stay the same).
     compile_targets: list[torch.nn.Module] = field(default_factory=list)
 
@@ -138,7 +137,6 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.config.amp, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.step = 0
-        self.progress_fraction = 0.0  # of this run's training (steps or minutes), for the task's phases
         self.finite_since_check = torch.ones((), dtype=torch.bool, device=self.device)
         self.checked_step = 0
         if init_from:
@@ -150,8 +148,7 @@ class Trainer:
         self.wrapped = LossModule(self.model)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids,
-                                                                     find_unused_parameters=task.phase is not None)
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids)
         if self.config.batch_size % self.dist.world_size:
             raise TrainingError(f"train.batch_size {self.config.batch_size} is the global batch and must divide "
                                 f"among {self.dist.world_size} processes")
@@ -268,8 +265,7 @@ class Trainer:
         checkpoint is written, so no checkpoint ever holds what a non-finite loss did to the weights."""
         self.wrapped.train()
         batch = batch_to_device(batch, self.device)
-        if self.task.phase is not None:
-            batch = {**batch, **self.task.phase(self.step, self.progress_fraction)}
+        batch = {**batch, **self.task.batch_settings}
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
@@ -352,7 +348,6 @@ class Trainer:
                 ready = time.perf_counter()
                 for batch in self.loader:
                     start = time.perf_counter()
-                    self.progress_fraction = max(self.step / target, (time.monotonic() - began) / budget)
                     logged = (self.step + 1) % self.config.log_every == 0 or self.step + 1 >= target
                     values = self._step(batch, check=logged)  # the device is waited for at log steps only
                     wait = start - ready

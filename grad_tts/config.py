@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.config import ConfigError
+from common.config import ConfigError, drop_retired
 from common.mel import MelConfig
 from common.train_config import TrainConfig
 from text import TextConfig
@@ -40,30 +40,17 @@ class GradTTSTrainConfig(TrainConfig):
     learning_rate: float = 1e-4
     segment_frames: int = 172  # random 2 s decoder segments (None-like when <= 0: whole utterances)
     grad_clip: float = 1.0
-    # Encoder first: until this step only the encoder and duration predictor train (duration and
-    # prior losses over whole utterances, no decoder), which is ~5x cheaper per step and learns faster.
-    decoder_start_step: int = 0
-    # Start the decoder earlier, once this fraction of the run's budget (max_steps or max_minutes,
-    # whichever is nearer) is spent: on a slow CPU a time budget may end before
-    # decoder_start_step. 0: the step alone decides. A resumed run counts the fraction of its own budget.
-    decoder_start_fraction: float = 0.0
-    # Keep the diffusion loss's gradients out of the encoder output (mu) the decoder is conditioned on.
-    detach_decoder_input: bool = False
     # False: the decoder never trains (only the encoder and duration predictor do), and the model
     # speaks its encoder's mean (inference.timesteps 0). On a small CPU budget this speaks best.
     decoder: bool = True
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 <= self.decoder_start_fraction <= 1.0:
-            raise ConfigError(f"train.decoder_start_fraction: {self.decoder_start_fraction} is not in [0, 1]")
-
-    def phase(self, step: int, progress: float = 0.0) -> dict:
-        """What the step after `step` trains (merged into its batch), with `progress` the fraction of
-        the run's budget spent."""
-        early = 0.0 < self.decoder_start_fraction <= progress
-        return {"train_decoder": self.decoder and (step >= self.decoder_start_step or early),
-                "detach_decoder_input": self.detach_decoder_input}
+    @classmethod
+    def upgrade(cls, data: dict, where: str) -> dict:
+        """Configs of earlier versions: the decoder's later start and its detached input (measured no
+        better than `decoder: false` on the demo) are gone; 0 and false were their off."""
+        data = super().upgrade(data, where)
+        return drop_retired(data, where, {"decoder_start_step": (0,), "decoder_start_fraction": (0, 0.0),
+                                          "detach_decoder_input": (False,)})
 
 
 @dataclass

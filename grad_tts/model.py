@@ -64,14 +64,12 @@ class GradTTS(nn.Module):
         return y_square + torch.matmul(mu_x.transpose(1, 2), y) + mu_square + const
 
     def losses(self, x, x_lengths, y, y_lengths, spk=None, out_size: Optional[int] = None,
-               generators: Optional[list[torch.Generator]] = None, train_decoder: bool = True,
-               detach_decoder_input: bool = False):
+               generators: Optional[list[torch.Generator]] = None, train_decoder: bool = True):
         """Upstream `compute_loss`: (dur_loss, prior_loss, diff_loss). With `generators` (one per item)
         the segment offsets and diffusion noise of each item come from its own generator.
 
         `train_decoder=False` skips the decoder (diff_loss is 0) and the segment cut, so the prior
-        loss sees whole utterances: the encoder-first phase. `detach_decoder_input` keeps the
-        decoder's gradients out of the encoder output it is conditioned on."""
+        loss sees whole utterances (the encoder-only training of `train.decoder = false`)."""
         spk = self.speaker_embedding(spk)
         mu_x, logw, x_mask = self.encoder(x, x_lengths)
         y_mask = sequence_mask(y_lengths, y.shape[-1]).unsqueeze(1).to(x_mask.dtype)
@@ -82,8 +80,7 @@ class GradTTS(nn.Module):
             y, attn, y_mask = self._random_segments(y, y_lengths, attn, out_size, generators)
         mu_y = torch.matmul(attn.transpose(1, 2).to(mu_x.dtype), mu_x.transpose(1, 2)).transpose(1, 2)
         if train_decoder:
-            condition = mu_y.detach() if detach_decoder_input else mu_y
-            diff_loss, _ = self.decoder.compute_loss(y, y_mask, condition, spk, generators=generators)
+            diff_loss, _ = self.decoder.compute_loss(y, y_mask, mu_y, spk, generators=generators)
         else:
             diff_loss = torch.zeros((), device=y.device)
         y32, mu32, mask32 = y.float(), mu_y.float(), y_mask.float()
@@ -139,8 +136,7 @@ class GradTTS(nn.Module):
         generators = None if seeds is None else generators_from_seeds(seeds)
         dur_loss, prior_loss, diff_loss = self.losses(batch["x"], batch["x_lengths"], batch["y"], batch["y_lengths"],
                                                       batch.get("spk"), batch.get("out_size"), generators,
-                                                      batch.get("train_decoder", True),
-                                                      batch.get("detach_decoder_input", False))
+                                                      batch.get("train_decoder", True))
         return {"loss": dur_loss + prior_loss + diff_loss, "dur_loss": dur_loss, "prior_loss": prior_loss,
                 "diff_loss": diff_loss}
 

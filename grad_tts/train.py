@@ -29,6 +29,15 @@ from .model import GradTTS
 log = logging.getLogger("grad_tts.train")
 
 
+def decoder_settings(model: GradTTS, train_decoder: bool) -> dict:
+    """What every training batch carries for `train.decoder`. Off, the decoder is skipped and frozen, so
+    that DistributedDataParallel does not wait for gradients it never gets."""
+    if train_decoder:
+        return {}
+    model.decoder.requires_grad_(False)
+    return {"train_decoder": False}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradwave-train-grad-tts", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,7 +121,7 @@ def main(argv=None) -> int:
             clip_groups={"encoder": list(model.encoder.parameters()),
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
             write_samples=make_sample_writer(valid_items, config.inference),
-            phase=config.train.phase if config.train.decoder_start_step > 0 or not config.train.decoder else None,
+            batch_settings=decoder_settings(model, config.train.decoder),
             compile_targets=[model.decoder.estimator],
         )
         run_training(task, config, args)

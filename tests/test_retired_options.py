@@ -14,6 +14,7 @@ from diffwave.inference import vocode
 from diffwave.model import DiffWave
 from diffwave.prior import mel_band_map
 from diffwave.schedules import betas, training_betas
+from grad_tts.config import GradTTSConfig
 
 TINY = dict(residual_layers=2, residual_channels=8, dilation_cycle_length=2, n_mels=16, hop_samples=64)
 MEL = MelConfig(n_mels=16, hop_length=64, n_fft=256, win_length=256)
@@ -66,6 +67,18 @@ def test_the_training_configs_lr_decay_is_refused_when_it_was_on():
     assert from_dict(DiffWaveConfig, {"train": {"lr_decay": "none"}}) == DiffWaveConfig()
     with pytest.raises(ConfigError, match="lr_decay"):
         from_dict(DiffWaveConfig, {"train": {"lr_decay": "linear"}}, "conf.json")
+
+
+@pytest.mark.parametrize("field, off, on", [("decoder_start_step", 0, 3000), ("decoder_start_fraction", 0.0, 0.5),
+                                             ("detach_decoder_input", False, True)])
+def test_grad_tts_decoder_phases_are_refused_when_they_were_on(field, off, on):
+    """The decoder's later start and its detached input went for `train.decoder`; earlier run configs
+    (config.json, read again on --resume) load with them off."""
+    assert from_dict(GradTTSConfig, {"train": {field: off}}) == GradTTSConfig()
+    with pytest.raises(ConfigError) as refused:
+        from_dict(GradTTSConfig, {"train": {field: on, "lr_decay": "none"}}, "exp/grad_tts/config.json")
+    message = str(refused.value)
+    assert f"{field}=" in message and "config.json" in message and "\n" not in message
 
 
 def test_schedules_are_start_end_count_and_a_list_still_loads():
