@@ -237,7 +237,8 @@ class Synthesizer:
 
 class VoiceSynthesizer(Synthesizer):
     """An exported ONNX voice (gradwave-export) behind the Synthesizer's interface: onnxruntime or OpenVINO
-    runs its graphs (voice.engines) and the noise comes from numpy, so a seed gives its own audio, not the checkpoints' audio."""
+    runs its graphs (voice.engines) and the noise comes from numpy, so a seed gives its own audio, not the
+    checkpoints' audio."""
 
     def __init__(self, folder: str | Path, timesteps: Optional[int] = None, temperature: Optional[float] = None,
                  length_scale: Optional[float] = None, sampler: Optional[str] = None, pause: float = 0.25,

@@ -53,6 +53,7 @@ class OnnxRuntimeGraph:
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         # inputs with a default (voice.random_inputs) are listed as overridable initializers, not as inputs
         self.inputs = {i.name for i in self.session.get_inputs() + self.session.get_overridable_initializers()}
+        self.outputs = [output.name for output in self.session.get_outputs()]
 
     def __call__(self, feeds: dict) -> list[np.ndarray]:
         from onnxruntime import OrtValue
@@ -61,8 +62,8 @@ class OnnxRuntimeGraph:
         for name, value in feeds.items():
             if name in self.inputs:
                 binding.bind_ortvalue_input(name, OrtValue.ortvalue_from_numpy(value, self.device, 0))
-        for output in self.session.get_outputs():
-            binding.bind_output(output.name, self.device)
+        for name in self.outputs:
+            binding.bind_output(name, self.device)
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
 
