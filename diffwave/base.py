@@ -1,5 +1,6 @@
-"""What every DiffWave model is: a network (the `backbone`: lmnt's, philsyn's WaveNet or SaShiMi) with its
-diffusion process (ddpm.py or bridge.py), its noise prior (prior.py) and its noise schedule.
+"""What every DiffWave model is: a network (the `backbone`: lmnt's, philsyn's WaveNet, SaShiMi or the
+frame-rate ConvNeXt) with its diffusion process (ddpm.py or bridge.py), its noise prior (prior.py) and its
+noise schedule.
 
 A network implements `condition(mel)` (whatever stays fixed over the sampling steps of one batch; None for
 an unconditional model) and `denoise(audio (B, T), step (B,), conditioning) -> prediction (B, 1, T)`: the
@@ -21,7 +22,7 @@ from .s4 import LAYOUTS
 from .schedules import noise_levels, training_betas
 from .spectral_loss import loss_extractors
 
-BACKBONES = ("diffwave", "wavenet", "sashimi")
+BACKBONES = ("diffwave", "wavenet", "sashimi", "convnext")
 PROCESSES = {"ddpm": ddpm, "bridge": bridge}
 
 

@@ -16,12 +16,15 @@ from .prior import NoisePrior
 from .schedules import training_betas, training_draws
 from .spectral_loss import mel_loss
 
+GUIDED_BACKBONES = ("diffwave", "convnext")  # the networks that take the guide as an input
+
 
 def check(c: DiffWaveModelConfig) -> None:
     if c.griffin_lim_guide <= 0:
         raise ValueError("process 'bridge' starts at the guide: griffin_lim_guide must count its iterations (> 0)")
-    if c.backbone != "diffwave" or c.unconditional:
-        raise ValueError("process 'bridge' is an option of the conditional diffwave backbone")
+    if c.backbone not in GUIDED_BACKBONES or c.unconditional:
+        raise ValueError(f"process 'bridge' is an option of the conditional {' and '.join(GUIDED_BACKBONES)} "
+                         "backbones")
     steps = len(training_betas(c))
     if c.bridge_noise < 0 or not 1 <= c.bridge_steps <= steps:
         raise ValueError(f"bridge_noise ({c.bridge_noise}) must be >= 0 and bridge_steps ({c.bridge_steps}) "

@@ -7,11 +7,12 @@ from common.mel import MelConfig
 
 from .base import DiffusionModel, check_config
 from .config import DiffWaveModelConfig, TrainingStatistics
+from .convnext import ConvNeXtVocoder
 from .model import DiffWave
 from .sashimi import Sashimi
 from .wavenet import WaveNet
 
-CLASSES = {"diffwave": DiffWave, "wavenet": WaveNet, "sashimi": Sashimi}
+CLASSES = {"diffwave": DiffWave, "wavenet": WaveNet, "sashimi": Sashimi, "convnext": ConvNeXtVocoder}
 
 
 def build_model(config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,

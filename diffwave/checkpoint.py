@@ -56,7 +56,10 @@ def load_diffwave(path: str | Path, device: str | torch.device = "cpu") -> tuple
         statistics = training_statistics(ckpt, path)
     except ConfigError as err:
         raise CheckpointError(str(err)) from err
-    model = build_model(config, mel_config(ckpt), statistics)
+    try:
+        model = build_model(config, mel_config(ckpt), statistics)
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from err
     model.load_state_dict(inference_state(ckpt), strict=True)
     return model.to(device).eval(), ckpt
 

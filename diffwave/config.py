@@ -40,6 +40,19 @@ class SashimiConfig:
 
 
 @dataclass
+class ConvNeXtConfig:
+    """The frame-rate backbone's shape (convnext.py): ConvNeXt blocks of width `dim` (Vocos's), one per mel
+    frame, between an STFT of the process state and an inverse STFT of its prediction. `n_fft` is that
+    STFT's size (Hann window of n_fft, hop `hop_samples`); a conditional model's must equal its mel's."""
+    dim: int = 256
+    intermediate_dim: int = 768
+    layers: int = 8
+    kernel_size: int = 7
+    layer_scale: float = 0.1  # each block's residual branch starts at this gain
+    n_fft: int = 1024
+
+
+@dataclass
 class DiffWaveModelConfig:
     residual_layers: int = 30
     residual_channels: int = 64
@@ -63,12 +76,14 @@ class DiffWaveModelConfig:
     prior_std_min: float = 0.1
     prior_bands: int = 0
     # The network: "diffwave" (lmnt's, the fields above), "wavenet" (philsyn's WaveNet of the SaShiMi+DiffWave
-    # code and the seed projects: residual_channels, residual_layers, dilation_cycle_length, skip_channels)
-    # or "sashimi" (Goel et al., 2022: the `sashimi` fields).
+    # code and the seed projects: residual_channels, residual_layers, dilation_cycle_length, skip_channels),
+    # "sashimi" (Goel et al., 2022: the `sashimi` fields) or "convnext" (at the mel's frame rate on STFT
+    # frames: the `convnext` fields).
     backbone: str = "diffwave"
     skip_channels: int = 0  # wavenet: 0 means residual_channels
     step_embedding_dims: list = field(default_factory=lambda: [128, 512, 512])  # wavenet, sashimi: in, mid, out
     sashimi: SashimiConfig = field(default_factory=SashimiConfig)
+    convnext: ConvNeXtConfig = field(default_factory=ConvNeXtConfig)
     # The DDPM's noise-prediction loss: "l1" (lmnt) or "l2" (the SaShiMi+DiffWave code's mean squared error).
     loss: str = "l1"
     # The diffusion process: "ddpm" (lmnt's, from noise; ddpm.py) or "bridge" (a Brownian bridge from the

@@ -1,7 +1,14 @@
 """The shipped DiffWave configs (the LJSpeech recipe's demo and full vocoders, the SC09 demos and the SC09
 schedules) keep their behaviour: a fixed seed gives the training loss and the sampler output recorded in
 `data/shipped_diffwave_behaviour.pt` by the code before the DiffWave clean-up (weights initialised from
-seed 0, then perturbed from seed 1 so that the sampler does more than return its start)."""
+seed 0, then perturbed from seed 1 so that the sampler does more than return its start).
+
+The recording is fp32 arithmetic of one CPU, and another CPU's kernels round differently; the tolerances
+are the spread measured across kernel sets, with a margin (`python tests/kernel_spread.py` prints it on the
+CPU in hand). Largest deviation from the recording seen (2-core AMD EPYC with AVX-512, under each of torch's
+ATen kernel sets and oneDNN capped at AVX2; 2-core Intel Xeon with AMX): the demo bridge vocoder 2.4e-4
+(scalar kernels; AMX 4.1e-5), whose 32 Griffin-Lim iterations with momentum amplify rounding; every other
+case 3.4e-6. A change of behaviour moves the audio by 1e-2 or more."""
 import json
 from pathlib import Path
 
@@ -44,16 +51,27 @@ def perturbed(config: DiffWaveModelConfig, scale: float, mel=None, statistics=No
     return model
 
 
-def check(name: str, model, batch: dict, mel) -> None:
+AUDIO_TOLERANCE = {"ljspeech_demo": 1e-3}  # 4x the spread seen (see above)
+DEFAULT_AUDIO_TOLERANCE = 2e-5  # 6x
+
+
+def behaviour(model, batch: dict, mel) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss on `batch` and the fast sampler's audio for `mel`, from fixed seeds."""
     loss = model.compute_loss(batch)["loss"].detach()
-    torch.testing.assert_close(loss, RECORDED[name]["loss"], rtol=1e-5, atol=1e-6)
     generator = torch.Generator().manual_seed(0)
     audio = vocode(mel, model.eval(), n_samples=None if mel is not None else 16000, generator=generator)
-    torch.testing.assert_close(audio, RECORDED[name]["audio"], rtol=1e-4, atol=1e-5)
+    return loss, audio
 
 
-@pytest.mark.parametrize("name, conf", [("ljspeech_demo", "demo_diffwave"), ("ljspeech", "diffwave")])
-def test_ljspeech_vocoders_unchanged(name, conf):
+def check(name: str, model, batch: dict, mel) -> None:
+    loss, audio = behaviour(model, batch, mel)
+    torch.testing.assert_close(loss, RECORDED[name]["loss"], rtol=1e-5, atol=1e-6)
+    tolerance = AUDIO_TOLERANCE.get(name, DEFAULT_AUDIO_TOLERANCE)
+    torch.testing.assert_close(audio, RECORDED[name]["audio"], rtol=0, atol=tolerance)
+
+
+def ljspeech_case(conf: str) -> tuple:
+    """The model, training batch and mel of the LJSpeech recipe's vocoder config `conf`."""
     mel = GradTTSConfig().mel
     data = json.loads((REPO / "recipes" / "ljspeech" / "conf" / f"{conf}.json").read_text())
     config = from_dict(DiffWaveConfig, {"model": data["model"], "mel": to_dict(mel)})
@@ -63,14 +81,27 @@ def test_ljspeech_vocoders_unchanged(name, conf):
     mels = MelSpectrogram(mel)(audio)[..., :32]
     statistics = TrainingStatistics(prior_energy_min=frame_energy_range(list(mels))[0])
     model = perturbed(config.model, 0.05 if config.model.process == "bridge" else 0.003, mel, statistics)
-    check(name, model, {"audio": audio, "spectrogram": mels, "seeds": torch.tensor([3, 5])}, mels[:1])
+    return model, {"audio": audio, "spectrogram": mels, "seeds": torch.tensor([3, 5])}, mels[:1]
 
 
-@pytest.mark.parametrize("conf", ["demo_wavenet", "demo_sashimi"])
-def test_sc09_demos_unchanged(conf):
+def sc09_case(conf: str) -> tuple:
     data = json.loads((REPO / "recipes" / "sc09" / "conf" / f"{conf}.json").read_text())
     model = perturbed(from_dict(DiffWaveModelConfig, data["model"]), 0.003)
-    check(f"sc09_{conf}", model, {"audio": audio_batch(16000), "seeds": torch.tensor([3, 5])}, None)
+    return model, {"audio": audio_batch(16000), "seeds": torch.tensor([3, 5])}, None
+
+
+CASES = {"ljspeech_demo": lambda: ljspeech_case("demo_diffwave"), "ljspeech": lambda: ljspeech_case("diffwave"),
+         "sc09_demo_wavenet": lambda: sc09_case("demo_wavenet"), "sc09_demo_sashimi": lambda: sc09_case("demo_sashimi")}
+
+
+@pytest.mark.parametrize("name", ["ljspeech_demo", "ljspeech"])
+def test_ljspeech_vocoders_unchanged(name):
+    check(name, *CASES[name]())
+
+
+@pytest.mark.parametrize("name", ["sc09_demo_wavenet", "sc09_demo_sashimi"])
+def test_sc09_demos_unchanged(name):
+    check(name, *CASES[name]())
 
 
 @pytest.mark.parametrize("conf", ["wavenet", "sashimi"])

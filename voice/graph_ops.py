@@ -1,54 +1,14 @@
-"""Griffin-Lim in operations that ONNX exports: the STFT and its inverse as (transposed) convolutions with a
-fixed DFT basis on (real, imaginary) pairs, where torch.istft and complex tensors do not export. The same
-arithmetic as `common.griffin_lim` (tested against it), so an exported voice hears the guide its bridge
-vocoder was trained on."""
+"""Griffin-Lim in operations that ONNX exports: the STFT and its inverse as the DFT convolutions of
+`common.stft`, where torch.istft and complex tensors do not export. The same arithmetic as
+`common.griffin_lim` (tested against it), so an exported voice hears the guide its bridge vocoder was
+trained on."""
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from common.mel import MelSpectrogram
-
-
-class ConvSTFT(nn.Module):
-    """torch.stft / torch.istft with center=True, a Hann window and onesided spectra, as convolutions."""
-
-    def __init__(self, n_fft: int, hop: int, window: torch.Tensor):
-        super().__init__()
-        self.n_fft, self.hop = n_fft, hop
-        side = (n_fft - len(window)) // 2
-        window = F.pad(window.double(), (side, n_fft - len(window) - side))
-        n = torch.arange(n_fft, dtype=torch.float64)
-        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-        angle = 2 * math.pi * k * n / n_fft
-        # persistent, so that the exported graph holds each basis once, not once per iteration
-        self.register_buffer("forward_basis", torch.cat([torch.cos(angle), -torch.sin(angle)])
-                             .mul(window).unsqueeze(1).float())
-        weight = torch.full_like(k, 2.0)
-        weight[0] = weight[-1] = 1.0  # DC and Nyquist appear once in a onesided spectrum
-        self.register_buffer("inverse_basis", torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)])
-                             .mul(window / n_fft).unsqueeze(1).float())
-        self.register_buffer("window_power", window.pow(2).view(1, 1, -1).float())
-
-    def stft(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, samples) -> real, imaginary (B, bins, frames)."""
-        padded = F.pad(audio.unsqueeze(1), (self.n_fft // 2, self.n_fft // 2), mode="reflect")
-        spec = F.conv1d(padded, self.forward_basis, stride=self.hop)
-        return spec.chunk(2, dim=1)
-
-    def envelope(self, frames: torch.Tensor) -> torch.Tensor:
-        """The overlap-added window power of `frames` (B, bins, frames) frames, the inverse's divisor."""
-        ones = torch.ones(1, 1, frames.shape[-1], dtype=frames.dtype, device=frames.device)
-        return F.conv_transpose1d(ones, self.window_power, stride=self.hop).clamp_min(1e-11)
-
-    def istft(self, real: torch.Tensor, imag: torch.Tensor, length: int, envelope: torch.Tensor) -> torch.Tensor:
-        """real, imaginary (B, bins, frames) -> (B, length), over `envelope(real)`."""
-        audio = F.conv_transpose1d(torch.cat([real, imag], 1), self.inverse_basis, stride=self.hop)
-        start = self.n_fft // 2
-        return (audio / envelope)[:, 0, start:start + length]
+from common.stft import ConvSTFT
 
 
 class GriffinLim(nn.Module):

@@ -1,0 +1,160 @@
+"""A frame-rate network for DiffWave's processes (the `convnext` backbone): the process state enters as its
+STFT at the mel's hop, ConvNeXt blocks (Vocos, Siuzdak 2023) run once per mel frame instead of once per
+sample, and the prediction leaves as a complex STFT through the inverse STFT.
+
+Under the bridge the network also sees the guide's STFT, and with `guide_residual` its output is a complex
+gain on the guide's spectrum (a log-magnitude and a phase added to the guide's), zero at the start, so the
+untrained model returns the guide. Under the DDPM it predicts the noise's STFT directly (real, imaginary).
+Spectra are normalised by the window's energy, so that white noise of unit variance has bins of unit variance.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.mel import MelConfig
+from common.stft import ConvSTFT
+
+from .base import DiffusionModel
+from .bridge import guide_waveform
+from .config import DiffWaveModelConfig, TrainingStatistics
+from .model import DiffusionEmbedding
+
+MAGNITUDE_FLOOR = 1e-4  # of a normalised bin: about -80 dB of a full-scale sine's
+MAGNITUDE_CEILING = 100.0  # above any bin of audio in [-1, 1] (a full-scale sine's is ~13)
+
+
+def check_stft(config: DiffWaveModelConfig, mel: Optional[MelConfig]) -> None:
+    """The STFT must frame audio as the mel does: same size and hop, HiFi-GAN's padding."""
+    if mel is None:
+        return
+    mine = f"n_fft {config.convnext.n_fft}, hop {config.hop_samples}"
+    if (config.convnext.n_fft, config.hop_samples) != (mel.n_fft, mel.hop_length):
+        raise ValueError(f"the convnext backbone's STFT ({mine}) disagrees with the mel config "
+                         f"(n_fft {mel.n_fft}, hop {mel.hop_length})")
+    if mel.padding != "hifigan":
+        raise ValueError(f"the convnext backbone frames audio as the hifigan mel padding does, not {mel.padding!r}")
+
+
+def polar(real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+    """A spectrum (B, bins, frames) as features (B, 3 * bins, frames): floored log-magnitude, cos and sin of
+    the phase (cos 1, sin 0 where the bin is 0)."""
+    size = torch.sqrt(real ** 2 + imag ** 2)
+    safe = size.clamp_min(torch.finfo(size.dtype).tiny)
+    zero = size <= 0
+    cos = torch.where(zero, torch.ones_like(size), real / safe)
+    sin = torch.where(zero, torch.zeros_like(size), imag / safe)
+    return torch.cat([torch.log(size.clamp_min(MAGNITUDE_FLOOR)), cos, sin], dim=1)
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise convolution over frames, LayerNorm, an inverted bottleneck, layer scale; the diffusion step
+    enters as a per-channel offset before the convolution, as in DiffWave's residual blocks."""
+
+    def __init__(self, dim: int, intermediate_dim: int, kernel_size: int, layer_scale: float):
+        super().__init__()
+        self.step_projection = nn.Linear(512, dim)
+        self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.expand = nn.Linear(dim, intermediate_dim)
+        self.contract = nn.Linear(intermediate_dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
+
+    def forward(self, x: torch.Tensor, step_embedding: torch.Tensor) -> torch.Tensor:
+        h = self.depthwise(x + self.step_projection(step_embedding).unsqueeze(-1))
+        h = self.contract(F.gelu(self.expand(self.norm(h.transpose(1, 2)))))
+        return x + (self.gamma * h).transpose(1, 2)
+
+
+@dataclass
+class FrameConditioning:
+    """What stays the same across the sampling steps: the mel and, under the bridge, the guide's features."""
+
+    mel: Optional[torch.Tensor]  # (B, n_mels, frames)
+    guide: Optional[torch.Tensor] = None  # polar features of the guide's spectrum (B, 3 * bins, frames)
+
+
+class ConvNeXtVocoder(DiffusionModel):
+    def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
+                 statistics: Optional[TrainingStatistics] = None):
+        super().__init__(config, mel, statistics)
+        if mel is None and not config.unconditional:
+            raise ValueError("the convnext backbone checks its STFT against the mel: a conditional model needs "
+                             "its mel config")
+        check_stft(config, mel)
+        c = config.convnext
+        window = torch.hann_window(c.n_fft)
+        self.transform = ConvSTFT(c.n_fft, config.hop_samples, window, pad=(c.n_fft - config.hop_samples) // 2)
+        self.spectral_gain = float(window.pow(2).sum().sqrt())
+        bins = self.transform.bins
+        guided = config.process == "bridge"
+        inputs = 3 * bins * (2 if guided else 1) + (0 if config.unconditional else config.n_mels)
+        self.input_conv = nn.Conv1d(inputs, c.dim, c.kernel_size, padding=c.kernel_size // 2)
+        self.input_norm = nn.LayerNorm(c.dim)
+        self.diffusion_embedding = DiffusionEmbedding(len(self.alpha_bar))
+        self.blocks = nn.ModuleList([ConvNeXtBlock(c.dim, c.intermediate_dim, c.kernel_size, c.layer_scale)
+                                     for _ in range(c.layers)])
+        self.output_norm = nn.LayerNorm(c.dim)
+        self.output = nn.Linear(c.dim, 2 * bins)
+        if not guided or config.guide_residual:  # zero noise (DDPM) or the guide itself (bridge) at the start
+            nn.init.zeros_(self.output.weight)
+            nn.init.zeros_(self.output.bias)
+
+    def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
+                  guide: Optional[torch.Tensor] = None) -> Optional[FrameConditioning]:
+        mel = super().condition(spectrogram)
+        if mel is None:
+            return None
+        if self.config.process != "bridge":
+            return FrameConditioning(mel)
+        guide = (guide_waveform(self, mel) if guide is None else guide).float()
+        return FrameConditioning(mel, polar(*self.spectrum(guide)))
+
+    def spectrum(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The normalised STFT (B, bins, frames) of audio (B, samples), in fp32 even under autocast."""
+        with torch.autocast(audio.device.type, enabled=False):
+            real, imag = self.transform.stft(audio.float())
+        return real / self.spectral_gain, imag / self.spectral_gain
+
+    def waveform(self, real: torch.Tensor, imag: torch.Tensor, length: int) -> torch.Tensor:
+        """The inverse of `spectrum`, in fp32 even under autocast."""
+        with torch.autocast(real.device.type, enabled=False):
+            return self.transform.istft(real.float() * self.spectral_gain, imag.float() * self.spectral_gain, length)
+
+    def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Optional[FrameConditioning]) -> torch.Tensor:
+        length = audio.shape[-1]
+        audio = F.pad(audio, (0, -length % self.config.hop_samples))
+        inputs = [polar(*self.spectrum(audio))]
+        if cond is not None:
+            inputs += [cond.guide.to(audio.dtype)] if cond.guide is not None else []
+            inputs.append(cond.mel.to(audio.dtype))
+        x = torch.cat(inputs, dim=1)
+        x = self.input_norm(self.input_conv(x).transpose(1, 2)).transpose(1, 2)
+        step_embedding = self.diffusion_embedding(step)
+        for block in self.blocks:
+            x = block(x, step_embedding)
+        first, second = self.output(self.output_norm(x.transpose(1, 2))).transpose(1, 2).float().chunk(2, dim=1)
+        if self.config.process == "bridge":
+            real, imag = self.spectrum_of_gain(first, second, cond.guide.float() if self.config.guide_residual else None)
+        else:
+            real, imag = first, second
+        return self.waveform(real, imag, audio.shape[-1])[:, :length].unsqueeze(1)
+
+    @staticmethod
+    def spectrum_of_gain(log_gain: torch.Tensor, phase: torch.Tensor,
+                         guide: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predicted spectrum from a log-magnitude and a phase: added to the guide's (`guide`: its polar
+        features), or on their own."""
+        if guide is not None:
+            log_magnitude, cos, sin = guide.chunk(3, dim=1)
+            log_gain = log_gain + log_magnitude
+            cos, sin = cos * torch.cos(phase) - sin * torch.sin(phase), sin * torch.cos(phase) + cos * torch.sin(phase)
+        else:
+            cos, sin = torch.cos(phase), torch.sin(phase)
+        magnitude = torch.exp(log_gain.clamp(max=math.log(MAGNITUDE_CEILING)))
+        return magnitude * cos, magnitude * sin
