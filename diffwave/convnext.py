@@ -25,8 +25,8 @@ from .bridge import guide_waveform
 from .config import DiffWaveModelConfig, TrainingStatistics
 from .model import DiffusionEmbedding
 
-MAGNITUDE_FLOOR = 1e-4  # of a normalised bin: about -80 dB of a full-scale sine's
-MAGNITUDE_CEILING = 100.0  # above any bin of audio in [-1, 1] (a full-scale sine's is ~13)
+MAGNITUDE_FLOOR = 1e-4  # of a normalised bin: about -80 dB of a full-scale sine's (~13)
+MAGNITUDE_CEILING = 100.0  # above any bin of audio in [-1, 1]
 
 
 def check_stft(config: DiffWaveModelConfig, mel: Optional[MelConfig]) -> None:
@@ -42,14 +42,11 @@ def check_stft(config: DiffWaveModelConfig, mel: Optional[MelConfig]) -> None:
 
 
 def polar(real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
-    """A spectrum (B, bins, frames) as features (B, 3 * bins, frames): floored log-magnitude, cos and sin of
-    the phase (cos 1, sin 0 where the bin is 0)."""
-    size = torch.sqrt(real ** 2 + imag ** 2)
-    safe = size.clamp_min(torch.finfo(size.dtype).tiny)
-    zero = size <= 0
-    cos = torch.where(zero, torch.ones_like(size), real / safe)
-    sin = torch.where(zero, torch.zeros_like(size), imag / safe)
-    return torch.cat([torch.log(size.clamp_min(MAGNITUDE_FLOOR)), cos, sin], dim=1)
+    """A spectrum (B, bins, frames) as features (B, 3 * bins, frames): log(|X| + floor) and X / (|X| + floor),
+    smooth in X (a hard unit phasor would flip with the rounding of near-silent bins). The first times the
+    other two is X itself."""
+    size = torch.sqrt(real ** 2 + imag ** 2) + MAGNITUDE_FLOOR
+    return torch.cat([torch.log(size), real / size, imag / size], dim=1)
 
 
 class ConvNeXtBlock(nn.Module):
@@ -148,8 +145,8 @@ class ConvNeXtVocoder(DiffusionModel):
     @staticmethod
     def spectrum_of_gain(log_gain: torch.Tensor, phase: torch.Tensor,
                          guide: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The predicted spectrum from a log-magnitude and a phase: added to the guide's (`guide`: its polar
-        features), or on their own."""
+        """The predicted spectrum from a log-magnitude and a phase: on their own, or added to the guide's
+        (`guide`: its polar features), which is the guide's spectrum times exp(log_gain + i phase)."""
         if guide is not None:
             log_magnitude, cos, sin = guide.chunk(3, dim=1)
             log_gain = log_gain + log_magnitude

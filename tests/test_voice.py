@@ -309,3 +309,32 @@ def test_the_server_speaks_a_voice(exported):
         assert [w["word"] for w in timed["words"]][:2] == ["hello", "there"]
         models = httpx.get(f"{server.url}/v1/models/gradwave", timeout=10).json()
         assert models["voice"]["files"] == json.loads((out / "voice.json").read_text())["files"]
+
+
+def test_the_frame_rate_vocoder_equals_pytorch(exported, tmp_path):
+    """The convnext backbone under the bridge (its STFT pair as DFT convolutions, the complex gain on the
+    guide's spectrum) on ONNX Runtime and OpenVINO: within Griffin-Lim's 1e-3 of PyTorch."""
+    from common.checkpoint import make_checkpoint, save_checkpoint
+    from common.config import to_dict
+    from common.mel import MelConfig, MelSpectrogram
+    from diffwave.build import build_model
+    from diffwave.config import ConvNeXtConfig, DiffWaveModelConfig, TrainingStatistics
+
+    root, _ = exported
+    torch.manual_seed(0)
+    config = DiffWaveModelConfig(backbone="convnext", convnext=ConvNeXtConfig(dim=16, intermediate_dim=32, layers=2),
+                                 prior_grad=True, prior_bands=32, process="bridge", griffin_lim_guide=8,
+                                 guide_residual=True)
+    model = build_model(config, MelConfig(), TrainingStatistics(prior_energy_min=0.01))
+    torch.nn.init.normal_(model.output.weight, std=0.05)
+    save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(config), to_dict(MelConfig()),
+                                    statistics={"prior_energy_min": 0.01}), tmp_path / "convnext.pt")
+    export_voice(root / "acoustic.pt", tmp_path / "convnext.pt", tmp_path / "convnext_voice")
+    audio = 0.3 * torch.sin(torch.arange(12000) * 0.05) * torch.linspace(0, 1, 12000)
+    mel = MelSpectrogram(MelConfig())(audio)
+    expected = vocode(mel[None], model.eval(), generator=torch.Generator().manual_seed(3))[0].numpy()
+    assert np.abs(expected - vocode(mel[None], model, generator=torch.Generator().manual_seed(4))[0].numpy()).max() > 1e-2
+    engines = ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    for engine in engines:
+        voice = Voice(tmp_path / "convnext_voice", engine)
+        np.testing.assert_allclose(voice.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
