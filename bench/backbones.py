@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import peak_rss_mib, timed  # noqa: E402
+from bench.util import cpu_description, peak_rss_mib, timed  # noqa: E402
 from common.config import load_json  # noqa: E402
 from diffwave.build import build_model  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
             rows.append(r)
             print(f"| {size} | {name} | {r['parameters'] / 1e6:.2f}M | {r['train_step_s']:.3f} s | "
                   f"{r['train_samples_per_s'] / 1e3:.0f}k | {r['sampling_step_s']:.3f} s |", flush=True)
-    print(f"\n{args.threads} threads; peak RSS {peak_rss_mib():.0f} MiB")
+    print(f"\n{args.threads} threads on {cpu_description()}; peak RSS {peak_rss_mib():.0f} MiB")
     if args.out:
         Path(args.out).write_text(json.dumps({"threads": args.threads, "batch": args.batch, "rows": rows}, indent=2))
     return 0

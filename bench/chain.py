@@ -4,6 +4,7 @@
                           [--threads 2] [--repeats 3] [--lines 20]
                           [--acoustic-precision fp32] [--vocoder-precision auto]
     python bench/chain.py --acoustic exp/grad_tts/last.pt --vocoder exp/diffwave/last.pt
+    python bench/chain.py --vocoder-config recipes/ljspeech/conf/demo_convnext.json   # another vocoder
     python bench/chain.py --backend onnx ...       # the same checkpoints exported as an ONNX voice
     python bench/chain.py --backend openvino ...   # that voice on OpenVINO
 
@@ -27,7 +28,7 @@ import torch
 
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
+from bench.util import cpu_description, peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
 from diffwave.inference import PRECISIONS  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
 from synthesize import Synthesizer, VoiceSynthesizer  # noqa: E402
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "openvino: the same voice on OpenVINO (the precision options apply)")
     parser.add_argument("--acoustic", help="a Grad-TTS checkpoint instead of random weights")
     parser.add_argument("--vocoder", help="a DiffWave checkpoint instead of random weights")
+    parser.add_argument("--vocoder-config", metavar="JSON",
+                        help="random weights of this DiffWave config instead of --size's (e.g. conf/demo_convnext.json)")
     parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
     parser.add_argument("--steps", type=int, default=10, help="Grad-TTS steps")
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave N-step schedule (default: the fast 6-step one)")
@@ -89,8 +92,9 @@ def main(argv=None) -> int:
         if args.acoustic and args.vocoder:
             acoustic, vocoder = Path(args.acoustic), Path(args.vocoder)
         else:
-            configs = DEMO_CONFIGS if args.size == "demo" else (None, None)
-            acoustic, vocoder = write_random_checkpoints(folder / "models", *configs)
+            acoustic_config, vocoder_config = DEMO_CONFIGS if args.size == "demo" else (None, None)
+            acoustic, vocoder = write_random_checkpoints(folder / "models", acoustic_config,
+                                                         args.vocoder_config or vocoder_config)
         if args.backend in ("onnx", "openvino"):
             # exported in another process, so that the peak memory is the runtime's, not the tracer's
             steps = ["--vocoder-steps", str(args.vocoder_steps)] if args.vocoder_steps else []
@@ -114,7 +118,8 @@ def main(argv=None) -> int:
         vocoder_time = min(timed(lambda: synth.waveform(mel, 0), args.repeats))
         precisions = ((synth.voice.decoder.precision, synth.voice.vocoder_graph.precision) if args.backend != "torch"
                       else (synth.acoustic_precision, synth.vocoder_precision))
-        result = {"models": "checkpoints" if args.acoustic else f"{args.size} (random weights)",
+        models_used = f"{args.size} (random weights)" + (f", vocoder {args.vocoder_config}" if args.vocoder_config else "")
+        result = {"cpu": cpu_description(), "models": "checkpoints" if args.acoustic else models_used,
                   "backend": args.backend,
                   "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast",
                   "acoustic_precision": precisions[0], "vocoder_precision": precisions[1],

@@ -33,6 +33,7 @@ from typing import Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.util import cpu_description  # noqa: E402
 from common.audio import save_wav  # noqa: E402
 from common.checkpoint import read_file, rewind_training  # noqa: E402
 from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
@@ -258,6 +259,7 @@ def main(argv=None) -> int:
             setattr(args, name, Path(getattr(args, name)).resolve())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("bench.convergence").info("CPU: %s", cpu_description())
     segments = plan(args.minutes, args.every, args.schedule, args.grad_tts_share, args.only)
     totals = cumulative_minutes(segments, args.schedule, args.only)
     rows = rows_to_continue(out, totals) if args.resume else []

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import timed  # noqa: E402
+from bench.util import cpu_description, timed  # noqa: E402
 from monotonic_align import _core, maximum_path  # noqa: E402
 
 
@@ -55,6 +55,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
+    print(f"CPU: {cpu_description()}")
     for batch, t_text, t_mel in [(16, 150, 800), (32, 200, 1000)]:
         value, mask, x_len, y_len = make_case(batch, t_text, t_mel)
         np_value = value.numpy()

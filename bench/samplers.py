@@ -25,6 +25,7 @@ import torch
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
+from bench.util import cpu_description  # noqa: E402
 from common.audio import load_wav, save_wav  # noqa: E402
 from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
 from common.griffin_lim import griffin_lim  # noqa: E402
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
     rows = grad_tts_rows(args, entries, out, evaluator)
     write_csv(rows, out / "grad_tts.csv")
     plot(rows, out / "samplers.png")
-    report = "## Grad-TTS samplers\n\n" + markdown(rows)
+    report = f"## Grad-TTS samplers\n\nCPU: {cpu_description()}\n\n" + markdown(rows)
     if args.vocoder:
         vocoder = diffwave_rows(args, entries)
         write_csv(vocoder, out / "diffwave.csv")

@@ -151,6 +151,8 @@ def main(argv=None) -> int:
         for thread in threads:
             thread.join()
         result = summarize(records, time.monotonic() - start, args)
+    from bench.util import cpu_description
+    result["cpu"] = cpu_description()
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmarks: timing, peak memory, profiles."""
+"""Helpers shared by the benchmarks: timing, peak memory, profiles, the CPU they ran on."""
 from __future__ import annotations
 
 import argparse
+import platform
 import resource
 import time
 from dataclasses import replace
@@ -14,6 +15,26 @@ import torch
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+ISA_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX-512-BF16", "amx_tile": "AMX"}
+
+
+def cpu_description() -> str:
+    """The CPU model and the instruction sets that decide its speed here, e.g. "AMD EPYC (AVX2, AVX-512,
+    AVX-512-BF16; torch kernels AVX512)": every benchmark prints it beside its figures."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    found = [name for flag, name in ISA_FLAGS.items() if flag in flags]
+    return f"{model} ({', '.join(found) or 'no AVX2'}; torch kernels {torch.backends.cpu.get_cpu_capability()})"
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -57,7 +78,8 @@ def mode_parser(doc: str, modes: list[str]) -> argparse.ArgumentParser:
 
 
 def run_mode(args, modes: dict[str, Callable]) -> None:
-    """The chosen mode on `args.threads` threads, from torch seed 0."""
+    """The chosen mode on `args.threads` threads, from torch seed 0, after a line naming the CPU."""
+    print(f"CPU: {cpu_description()}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     modes[args.mode](args)
@@ -69,8 +91,8 @@ def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None
     JSON configs (e.g. the demo's). For speed measurements and load tests, never for listening."""
     from common.checkpoint import make_checkpoint, save_checkpoint
     from common.config import load_json, to_dict
+    from diffwave.build import build_model
     from diffwave.config import DiffWaveConfig
-    from diffwave.model import DiffWave
     from grad_tts.config import GradTTSConfig
     from grad_tts.model import GradTTS
 
@@ -78,7 +100,7 @@ def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None
     acoustic_config = load_json(GradTTSConfig, grad_tts_config) if grad_tts_config else GradTTSConfig()
     vocoder_config = load_json(DiffWaveConfig, diffwave_config) if diffwave_config else DiffWaveConfig()
     vocoder_config = replace(vocoder_config, mel=acoustic_config.mel)
-    acoustic, vocoder = GradTTS(acoustic_config.model), DiffWave(vocoder_config.model, acoustic_config.mel)
+    acoustic, vocoder = GradTTS(acoustic_config.model), build_model(vocoder_config.model, acoustic_config.mel)
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(make_checkpoint("grad_tts", acoustic.state_dict(), to_dict(acoustic.config),
                                     to_dict(acoustic_config.mel), text=to_dict(acoustic_config.text)),

@@ -19,6 +19,7 @@ from common.audio import AudioError
 from common.checkpoint import CheckpointError, read_file
 from common.cli import add_training_arguments, base_config, run_training
 from common.config import ConfigError, apply_overrides, from_dict, to_dict
+from common.dnsmos import log_quality, training_predictor
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
 from common.mel import MelConfig, MelSpectrogram, preset
@@ -58,9 +59,12 @@ def mel_from_checkpoint(path: str) -> MelConfig:
 
 
 def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
+    """TensorBoard audio, mel image and DNSMOS of the validation clip vocoded from its mel (the recording
+    once, at the first call)."""
     extractor = MelSpectrogram(mel_config)
     truth = extractor(valid_wav)
     written = []
+    predictor = training_predictor()
 
     def write(model: DiffusionModel, writer, step: int) -> None:
         was_training = model.training
@@ -70,6 +74,7 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
                        generator=torch.Generator().manual_seed(0))[0].cpu()
         writer.add_audio("valid/vocoded", audio.unsqueeze(0), step, sample_rate=mel_config.sample_rate)
         writer.add_image("valid/vocoded_mel", to_image(extractor(audio)), step)
+        log_quality(writer, predictor, [audio], mel_config.sample_rate, step)
         if not written:
             writer.add_audio("valid/ground_truth", valid_wav.unsqueeze(0), step, sample_rate=mel_config.sample_rate)
             writer.add_image("valid/ground_truth_mel", to_image(truth), step)

@@ -29,7 +29,7 @@ from common.filelists import read_filelist
 from common.mel import MelConfig, MelSpectrogram
 
 from .asr import Recognizer, ScoringNormalizer
-from .dnsmos import QualityPredictor
+from common.dnsmos import QualityPredictor
 from .metrics import copy_synthesis_scores, dtw_log_mel_distance, error_rates
 
 log = logging.getLogger("evaluation.evaluate")

@@ -15,8 +15,11 @@ import torch
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.cli import add_training_arguments, base_config, run_training
 from common.config import ConfigError, apply_overrides, to_dict
+from common.dnsmos import log_quality, training_predictor
 from common.filelists import CorpusError, read_corpus, speaker_order
+from common.griffin_lim import griffin_lim
 from common.images import to_image
+from common.mel import MelConfig, MelSpectrogram
 from common.sampling import seed_everything
 from common.trainer import TrainingError, TrainingTask
 from text import TextProcessor
@@ -47,15 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_sample_writer(model_valid: list, inference: GradTTSInferenceConfig):
+def make_sample_writer(model_valid: list, inference: GradTTSInferenceConfig, mel_config: MelConfig):
     """TensorBoard images of the mel and alignment of a few fixed validation sentences, sampled as the
-    config's `inference` says (the ground-truth mels once, at the first call)."""
+    config's `inference` says (the ground-truth mels once, at the first call), their Griffin-Lim audio and
+    its DNSMOS."""
     truth_written = []
+    extractor = MelSpectrogram(mel_config)
+    predictor = training_predictor()
 
     def write(model: GradTTS, writer, step: int) -> None:
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
+        clips = []
         for k, (ids, mel, spk) in enumerate(model_valid):
             x = torch.tensor([ids], device=device)
             spk_tensor = torch.tensor([spk], device=device) if spk is not None else None
@@ -64,8 +71,11 @@ def make_sample_writer(model_valid: list, inference: GradTTSInferenceConfig):
                                    spk=spk_tensor, sampler=inference.sampler)
             writer.add_image(f"sample_{k}/generated_mel", to_image(out["mel"][0]), step)
             writer.add_image(f"sample_{k}/alignment", to_image(out["attn"][0, 0]), step)
+            clips.append(griffin_lim(out["mel"][0].float().cpu(), extractor, generator=torch.Generator().manual_seed(0)))
+            writer.add_audio(f"sample_{k}/griffin_lim", clips[-1].unsqueeze(0), step, sample_rate=mel_config.sample_rate)
             if not truth_written:
                 writer.add_image(f"sample_{k}/ground_truth_mel", to_image(mel), step)
+        log_quality(writer, predictor, clips, mel_config.sample_rate, step)
         truth_written.append(step)
         model.train(was_training)
 
@@ -120,7 +130,7 @@ def main(argv=None) -> int:
                       "speakers": names or None, "inference": to_dict(config.inference)},
             clip_groups={"encoder": list(model.encoder.parameters()),
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
-            write_samples=make_sample_writer(valid_items, config.inference),
+            write_samples=make_sample_writer(valid_items, config.inference, config.mel),
             batch_settings=decoder_settings(model, config.train.decoder),
             compile_targets=[model.decoder.estimator],
         )

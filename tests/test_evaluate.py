@@ -133,7 +133,7 @@ def test_report_on_tiny_run(spoken, tmp_path):
 
 
 def test_dnsmos_scores_speech_above_noise(spoken):
-    from evaluation.dnsmos import QualityPredictor
+    from common.dnsmos import QualityPredictor
 
     _, entries = spoken
     predict = QualityPredictor()
