@@ -53,6 +53,18 @@ def drop_retired(data: dict, where: str, retired: dict) -> dict:
     return data
 
 
+def move_into_sections(data: dict, where: str, moved: dict) -> dict:
+    """`data` with the fields an earlier version kept at its top level moved into the sections that now hold
+    them: `moved` maps each old name to (section, new name). A field given both ways is refused."""
+    for name in [key for key in data if key in moved]:
+        section, new_name = moved[name]
+        data[section] = dict(data.get(section) or {})
+        if new_name in data[section]:
+            raise ConfigError(f"{where}: {name} and {section}.{new_name} are the same field; give one")
+        data[section][new_name] = data.pop(name)
+    return data
+
+
 def save_json(config: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2) + "\n")
 

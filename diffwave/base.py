@@ -59,7 +59,7 @@ class DiffusionModel(nn.Module):
             if mel is None:
                 raise ValueError("process 'bridge' inverts the mel for its guide: the model needs its mel config")
             self.guide_extractor = MelSpectrogram(mel)
-            self.loss_extractors = nn.ModuleList(loss_extractors(mel, config.mel_loss_fft_sizes))
+            self.loss_extractors = nn.ModuleList(loss_extractors(mel, config.bridge.mel_loss_fft_sizes))
 
     @property
     def process(self):

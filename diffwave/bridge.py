@@ -1,5 +1,5 @@
 """A Brownian bridge from the mel's Griffin-Lim audio to the recording (I2SB, Liu et al., 2023):
-x_t = (1 - t) x0 + t g + bridge_noise sqrt(t (1 - t)) eps, t in (0, 1], eps shaped by the prior when there
+x_t = (1 - t) x0 + t g + noise sqrt(t (1 - t)) eps, t in (0, 1], eps shaped by the prior when there
 is one. The network sees x_t, the step and the guide g and predicts the clean signal x0; sampling starts
 at the guide itself, which is what the network saw at t = 1 in training."""
 from __future__ import annotations
@@ -20,23 +20,25 @@ GUIDED_BACKBONES = ("diffwave", "convnext")  # the networks that take the guide 
 
 
 def check(c: DiffWaveModelConfig) -> None:
-    if c.griffin_lim_guide <= 0:
-        raise ValueError("process 'bridge' starts at the guide: griffin_lim_guide must count its iterations (> 0)")
+    b = c.bridge
+    if b.guide_iterations <= 0:
+        raise ValueError("process 'bridge' starts at the guide: bridge.guide_iterations must count its "
+                         "Griffin-Lim iterations (> 0)")
     if c.backbone not in GUIDED_BACKBONES or c.unconditional:
         raise ValueError(f"process 'bridge' is an option of the conditional {' and '.join(GUIDED_BACKBONES)} "
                          "backbones")
     steps = len(training_betas(c))
-    if c.bridge_noise < 0 or not 1 <= c.bridge_steps <= steps:
-        raise ValueError(f"bridge_noise ({c.bridge_noise}) must be >= 0 and bridge_steps ({c.bridge_steps}) "
+    if b.noise < 0 or not 1 <= b.steps <= steps:
+        raise ValueError(f"bridge.noise ({b.noise}) must be >= 0 and bridge.steps ({b.steps}) "
                          f"between 1 and the {steps} training steps")
-    if c.mel_loss_weight < 0 or c.clean_loss_weight < 0 or (c.clean_loss_weight == 0 and c.mel_loss_weight == 0):
-        raise ValueError(f"clean_loss_weight ({c.clean_loss_weight}) and mel_loss_weight ({c.mel_loss_weight}) "
-                         "must be >= 0 and not both 0")
+    if b.mel_loss_weight < 0 or b.clean_loss_weight < 0 or (b.clean_loss_weight == 0 and b.mel_loss_weight == 0):
+        raise ValueError(f"bridge.clean_loss_weight ({b.clean_loss_weight}) and bridge.mel_loss_weight "
+                         f"({b.mel_loss_weight}) must be >= 0 and not both 0")
 
 
 def guide_waveform(model, mel: torch.Tensor) -> torch.Tensor:
     """The guide audio (B, samples) of a mel (B, n_mels, frames)."""
-    return guide_audio(mel, model.guide_extractor, model.config.griffin_lim_guide)
+    return guide_audio(mel, model.guide_extractor, model.config.bridge.guide_iterations)
 
 
 def bridge_time(step: torch.Tensor, steps: int) -> torch.Tensor:
@@ -53,7 +55,7 @@ def bridge_point(clean: torch.Tensor, guide: torch.Tensor, time: torch.Tensor, n
 def training_loss(model, batch: dict) -> dict:
     """On one batch {"audio", "spectrogram", "guide" (optional: computed when absent), "seeds" (optional)}:
     the squared error of the clean estimate (whitened by the prior when there is one) times
-    `clean_loss_weight`, plus `mel_loss_weight` times the log-mel L1 term."""
+    `bridge.clean_loss_weight`, plus `bridge.mel_loss_weight` times the log-mel L1 term."""
     c = model.config
     audio, mel = batch["audio"], batch["spectrogram"]
     guide = batch.get("guide")
@@ -62,19 +64,20 @@ def training_loss(model, batch: dict) -> dict:
     step, white = training_draws(audio, batch.get("seeds"), len(model.alpha_bar))
     prior = model.noise_prior(mel)
     time = bridge_time(step, len(model.alpha_bar)).unsqueeze(1)
-    noisy = bridge_point(audio, guide, time, prior.shape(white), c.bridge_noise)
+    noisy = bridge_point(audio, guide, time, prior.shape(white), c.bridge.noise)
     predicted = model(noisy, step, mel, guide=guide).squeeze(1).float()
     loss = prior.whiten(predicted - audio).pow(2).mean()
-    if c.mel_loss_weight <= 0:
-        return {"loss": c.clean_loss_weight * loss}
+    if c.bridge.mel_loss_weight <= 0:
+        return {"loss": c.bridge.clean_loss_weight * loss}
     spectral = mel_loss(model.loss_extractors, predicted, audio).mean()
-    return {"loss": c.clean_loss_weight * loss + c.mel_loss_weight * spectral, "clean_loss": loss, "mel_loss": spectral}
+    total = c.bridge.clean_loss_weight * loss + c.bridge.mel_loss_weight * spectral
+    return {"loss": total, "clean_loss": loss, "mel_loss": spectral}
 
 
 def step_count(config: DiffWaveModelConfig, fast: bool = True, steps: Optional[int] = None) -> int:
-    """The sampler's steps: `steps`, the config's `bridge_steps` (fast) or one per training step."""
+    """The sampler's steps: `steps`, the config's `bridge.steps` (fast) or one per training step."""
     total = len(training_betas(config))
-    count = steps if steps is not None else config.bridge_steps if fast else total
+    count = steps if steps is not None else config.bridge.steps if fast else total
     if not 1 <= count <= total:
         raise ValueError(f"steps must be between 1 and {total}")
     return count
@@ -85,7 +88,7 @@ def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: 
             autocast) -> torch.Tensor:
     """From the guide (B, samples) at t = 1 to t = 0 in `steps` equal steps: at each, the network's clean
     estimate x0_hat and the bridge's posterior between it and the current point,
-    x_s = (1 - s/t) x0_hat + (s/t) x_t + bridge_noise sqrt(s (t - s) / t) eps (prior-shaped; `draw()` gives
+    x_s = (1 - s/t) x0_hat + (s/t) x_t + noise sqrt(s (t - s) / t) eps (prior-shaped; `draw()` gives
     the white noise), clamped to [-1, 1]; the last step returns x0_hat itself."""
     device = model.alpha_bar.device
     total = len(model.alpha_bar)
@@ -98,7 +101,7 @@ def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: 
         if n == 1:
             audio = clean
         else:
-            spread = model.config.bridge_noise * (s * (t - s) / t) ** 0.5
+            spread = model.config.bridge.noise * (s * (t - s) / t) ** 0.5
             audio = (1 - s / t) * clean + s / t * audio + spread * prior.shape(draw())
         audio = audio.clamp(-1.0, 1.0)
     return audio
@@ -106,7 +109,7 @@ def reverse(model, conditioning, prior: NoisePrior, guide: torch.Tensor, steps: 
 
 def sample(model, mel: torch.Tensor, shape: tuple, fast: bool, steps: Optional[int],
            generator: Optional[torch.Generator], hoist: bool, autocast) -> torch.Tensor:
-    """Audio (B, samples) for a mel, from its guide, in the fast (`bridge_steps`), full or N-step sampler."""
+    """Audio (B, samples) for a mel, from its guide, in the fast (`bridge.steps`), full or N-step sampler."""
     guide = guide_waveform(model, mel)
     with autocast:
         conditioning = model.condition(mel, hoist=hoist, guide=guide)

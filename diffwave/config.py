@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.config import drop_retired
+from common.config import drop_retired, move_into_sections
 from common.mel import MelConfig
 from common.train_config import TrainConfig
 
@@ -40,6 +40,43 @@ class SashimiConfig:
 
 
 @dataclass
+class PriorConfig:
+    """PriorGrad (Lee et al., 2022): noise scaled per frame by the mel energy, in training and sampling
+    (see prior.py), between `std_min` and 1 for energies up to `energy_max`; `bands` > 0 scales it per
+    frame and per band of a block DCT of that many bands."""
+    enabled: bool = False
+    energy_max: float = 4.0
+    std_min: float = 0.1
+    bands: int = 0
+
+
+@dataclass
+class BridgeConfig:
+    """The bridge process (bridge.py): Griffin-Lim iterations of the guide, whether the network's output is
+    a correction of the guide, the bridge's noise scale and its fast sampler's steps, and the loss: the
+    squared error's weight and a log-mel L1 term's (at the mel's own FFT size, or at each of
+    `mel_loss_fft_sizes`)."""
+    guide_iterations: int = 0
+    guide_residual: bool = False
+    noise: float = 0.5
+    steps: int = 5
+    clean_loss_weight: float = 1.0
+    mel_loss_weight: float = 0.0
+    mel_loss_fft_sizes: list = field(default_factory=list)
+
+
+# Where the prior's and the bridge's fields of earlier files (flat in the model config) now live.
+MOVED_FIELDS = {
+    "prior_grad": ("prior", "enabled"), "prior_energy_max": ("prior", "energy_max"),
+    "prior_std_min": ("prior", "std_min"), "prior_bands": ("prior", "bands"),
+    "griffin_lim_guide": ("bridge", "guide_iterations"), "guide_residual": ("bridge", "guide_residual"),
+    "bridge_noise": ("bridge", "noise"), "bridge_steps": ("bridge", "steps"),
+    "clean_loss_weight": ("bridge", "clean_loss_weight"), "mel_loss_weight": ("bridge", "mel_loss_weight"),
+    "mel_loss_fft_sizes": ("bridge", "mel_loss_fft_sizes"),
+}
+
+
+@dataclass
 class ConvNeXtConfig:
     """The frame-rate backbone's shape (convnext.py): ConvNeXt blocks of width `dim` (Vocos's), one per mel
     frame, between an STFT of the process state and an inverse STFT of its prediction. `n_fft` is that
@@ -69,12 +106,7 @@ class DiffWaveModelConfig:
     # `bands` > 1 runs the network on that many orthogonal sub-bands at 1/bands of the sample rate
     # (FreGrad's idea, with a block DCT; 2 bands is the Haar wavelet): about `bands` times less work.
     bands: int = 1
-    # PriorGrad (Lee et al., 2022): noise scaled per frame by the mel energy, in training and sampling
-    # (see prior.py); `prior_bands` > 0 scales it per frame and per band of a block DCT of that many bands.
-    prior_grad: bool = False
-    prior_energy_max: float = 4.0
-    prior_std_min: float = 0.1
-    prior_bands: int = 0
+    prior: PriorConfig = field(default_factory=PriorConfig)
     # The network: "diffwave" (lmnt's, the fields above), "wavenet" (philsyn's WaveNet of the SaShiMi+DiffWave
     # code and the seed projects: residual_channels, residual_layers, dilation_cycle_length, skip_channels),
     # "sashimi" (Goel et al., 2022: the `sashimi` fields) or "convnext" (at the mel's frame rate on STFT
@@ -89,28 +121,20 @@ class DiffWaveModelConfig:
     # The diffusion process: "ddpm" (lmnt's, from noise; ddpm.py) or "bridge" (a Brownian bridge from the
     # mel's Griffin-Lim audio to the recording, the network predicting the clean signal; bridge.py).
     process: str = "ddpm"
-    # The bridge's fields: Griffin-Lim iterations of the guide, whether the network's output is a correction
-    # added to the guide, the bridge's noise scale and its fast sampler's steps, and the loss: the squared
-    # error's weight and a log-mel L1 term's (at the mel's own FFT size, or at each of `mel_loss_fft_sizes`).
-    griffin_lim_guide: int = 0
-    guide_residual: bool = False
-    bridge_noise: float = 0.5
-    bridge_steps: int = 5
-    clean_loss_weight: float = 1.0
-    mel_loss_weight: float = 0.0
-    mel_loss_fft_sizes: list = field(default_factory=list)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
 
     @classmethod
     def upgrade(cls, data: dict, where: str) -> dict:
         """Model configs of earlier versions. The options measured no better are gone (refused when they
         were switched on); `predict` is implied by the process; the training statistics moved to the
         checkpoint's `statistics` (see `TrainingStatistics`), and the guide's and prior's mel maps are
-        derived from the checkpoint's mel."""
+        derived from the checkpoint's mel; the prior's and the bridge's fields moved into their sections."""
         clean = ("clean",) if data.get("process") == "bridge" else ("noise",)
-        return drop_retired(data, where, {
+        data = drop_retired(data, where, {
             "whitened": (False,), "prior_scale": ("energy",), "prior_band_gain": None, "prior_headroom": None,
             "schedule_to_noise": (False,), "stft_loss_weight": (0, 0.0), "predict": clean,
             "prior_energy_min": None, "prior_mel_band": None, "guide_mel": None})
+        return move_into_sections(data, where, MOVED_FIELDS)
 
 
 @dataclass

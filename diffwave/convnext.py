@@ -2,7 +2,7 @@
 STFT at the mel's hop, ConvNeXt blocks (Vocos, Siuzdak 2023) run once per mel frame instead of once per
 sample, and the prediction leaves as a complex STFT through the inverse STFT.
 
-Under the bridge the network also sees the guide's STFT, and with `guide_residual` its output is a complex
+Under the bridge the network also sees the guide's STFT, and with `bridge.guide_residual` its output is a complex
 gain on the guide's spectrum (a log-magnitude and a phase added to the guide's), zero at the start, so the
 untrained model returns the guide. Under the DDPM it predicts the noise's STFT directly (real, imaginary).
 Spectra are normalised by the window's energy, so that white noise of unit variance has bins of unit variance.
@@ -98,7 +98,7 @@ class ConvNeXtVocoder(DiffusionModel):
                                      for _ in range(c.layers)])
         self.output_norm = nn.LayerNorm(c.dim)
         self.output = nn.Linear(c.dim, 2 * bins)
-        if not guided or config.guide_residual:  # zero noise (DDPM) or the guide itself (bridge) at the start
+        if not guided or config.bridge.guide_residual:  # zero noise (DDPM) or the guide itself (bridge) at the start
             nn.init.zeros_(self.output.weight)
             nn.init.zeros_(self.output.bias)
 
@@ -137,7 +137,8 @@ class ConvNeXtVocoder(DiffusionModel):
             x = block(x, step_embedding)
         first, second = self.output(self.output_norm(x.transpose(1, 2))).transpose(1, 2).float().chunk(2, dim=1)
         if self.config.process == "bridge":
-            real, imag = self.spectrum_of_gain(first, second, cond.guide.float() if self.config.guide_residual else None)
+            residual = self.config.bridge.guide_residual
+            real, imag = self.spectrum_of_gain(first, second, cond.guide.float() if residual else None)
         else:
             real, imag = first, second
         return self.waveform(real, imag, audio.shape[-1])[:, :length].unsqueeze(1)

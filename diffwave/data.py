@@ -36,7 +36,7 @@ class AudioMelDataset(Dataset):
     position comes from the item's seed. Unconditional training (crop_frames=None) crops
     `audio_len` samples and returns no mel. With `mel_dir`, each clip's mel is read from
     `mel_dir/<wav stem>.npy` (e.g. an acoustic model's teacher-forced output) instead of computed.
-    With `guide_iterations` (a bridge model's `griffin_lim_guide`), each crop also has its part of the Griffin-Lim
+    With `guide_iterations` (a bridge model's `bridge.guide_iterations`), each crop also has its part of the Griffin-Lim
     audio of the whole clip's mel, as the vocoder computes it at inference (kept in memory once made)."""
 
     def __init__(self, utterances: list[Utterance], mel: MelConfig, crop_frames: Optional[int],

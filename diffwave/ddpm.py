@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from common.sampling import Draw, generator_draws
 
-from .config import DiffWaveModelConfig
+from .config import BridgeConfig, DiffWaveModelConfig
 from .prior import NoisePrior
 from .schedules import SamplingSchedule, schedule_for, training_draws
 
@@ -18,8 +18,8 @@ from .schedules import SamplingSchedule, schedule_for, training_draws
 def check(c: DiffWaveModelConfig) -> None:
     if c.loss not in ("l1", "l2"):
         raise ValueError(f"loss must be 'l1' or 'l2', not {c.loss!r}")
-    if c.griffin_lim_guide or c.guide_residual or c.mel_loss_weight:
-        raise ValueError("griffin_lim_guide, guide_residual and mel_loss_weight belong to process 'bridge'")
+    if c.bridge != BridgeConfig():
+        raise ValueError("the bridge section belongs to process 'bridge'; process 'ddpm' takes its defaults")
 
 
 def training_loss(model, batch: dict) -> dict:

@@ -44,7 +44,7 @@ def vocode(mel: Optional[torch.Tensor], model: DiffusionModel, fast: bool = True
            hoist: Optional[bool] = None, precision: str = "fp32") -> torch.Tensor:
     """Mel (B, n_mels, frames) -> audio (B, frames * hop), with any network and process. Unconditional
     models take `mel=None` and `n_samples` (default: the config's audio_len). `steps` picks an N-step
-    sampler instead of the fast (lmnt's 6 steps; the bridge's `bridge_steps`) or full (every training
+    sampler instead of the fast (lmnt's 6 steps; the bridge's `bridge.steps`) or full (every training
     step) one. `hoist` (default: when it fits in 2 GiB) lets the network precompute its conditioning per
     layer. `precision="bf16"` runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32)."""
     config = model.config

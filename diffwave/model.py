@@ -159,7 +159,7 @@ class Conditioning:
 
 class DiffWave(DiffusionModel):
     """lmnt's network (the `diffwave` backbone); under the bridge it also takes the guide audio as input
-    channels beside the noisy signal, and with `guide_residual` adds its output to the guide."""
+    channels beside the noisy signal, and with `bridge.guide_residual` adds its output to the guide."""
 
     def __init__(self, config: DiffWaveModelConfig, mel: Optional[MelConfig] = None,
                  statistics: Optional[TrainingStatistics] = None):
@@ -167,7 +167,7 @@ class DiffWave(DiffusionModel):
         c = config
         if c.bands > 1:  # orthogonal, so white noise stays white and the diffusion is unchanged
             self.register_buffer("basis", band_basis(c.bands), persistent=False)
-        self.input_projection = conv1d(c.bands * (2 if c.griffin_lim_guide else 1), c.residual_channels, 1)
+        self.input_projection = conv1d(c.bands * (2 if c.bridge.guide_iterations else 1), c.residual_channels, 1)
         self.diffusion_embedding = DiffusionEmbedding(len(self.alpha_bar))
         self.spectrogram_upsampler = None if c.unconditional else SpectrogramUpsampler(c.hop_samples // c.bands)
         self.residual_layers = nn.ModuleList([
@@ -177,7 +177,7 @@ class DiffWave(DiffusionModel):
         self.skip_projection = conv1d(c.residual_channels, c.residual_channels, 1)
         self.output_projection = conv1d(c.residual_channels, c.bands, 1)
         nn.init.zeros_(self.output_projection.weight)
-        if c.guide_residual:  # then the untrained network's clean estimate is the guide exactly
+        if c.bridge.guide_residual:  # then the untrained network's clean estimate is the guide exactly
             nn.init.zeros_(self.output_projection.bias)
 
     def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
@@ -230,6 +230,6 @@ class DiffWave(DiffusionModel):
             x = after(x, skip)
         x = skip / math.sqrt(len(self.residual_layers))
         x = pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x)))
-        if self.config.guide_residual:
+        if self.config.bridge.guide_residual:
             x = x + cond.guide.to(x.dtype)
         return self.from_bands(x)

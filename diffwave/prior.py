@@ -1,5 +1,5 @@
 """PriorGrad (Lee et al., 2022): the diffusion's noise is N(0, Sigma) with Sigma from the mel, so quiet
-frames get quiet noise. Sigma is diagonal per sample, scaled by the frame energy, or with `prior_bands`
+frames get quiet noise. Sigma is diagonal per sample, scaled by the frame energy, or with `prior.bands`
 per frame and per band of an orthogonal block DCT, so the noise also carries the mel's coarse spectral
 envelope (in the spirit of SpecGrad). Both processes draw their noise through a `NoisePrior`."""
 from __future__ import annotations
@@ -15,17 +15,17 @@ from .config import DiffWaveModelConfig
 
 
 def check(c: DiffWaveModelConfig) -> None:
-    if c.prior_grad and c.unconditional:
-        raise ValueError("prior_grad needs a mel: it cannot be used with an unconditional model")
-    if c.prior_bands and (c.hop_samples % c.prior_bands or not c.prior_grad):
-        raise ValueError(f"prior_bands ({c.prior_bands}) needs prior_grad and must divide hop_samples")
+    if c.prior.enabled and c.unconditional:
+        raise ValueError("prior.enabled needs a mel: PriorGrad cannot be used with an unconditional model")
+    if c.prior.bands and (c.hop_samples % c.prior.bands or not c.prior.enabled):
+        raise ValueError(f"prior.bands ({c.prior.bands}) needs prior.enabled and must divide hop_samples")
 
 
 def energy_to_std(energy: torch.Tensor, config: DiffWaveModelConfig, energy_min: float) -> torch.Tensor:
-    """PriorGrad's map of an energy, clamped to the energy range, to a scale in [prior_std_min, 1]."""
-    energy = energy.clamp(max=config.prior_energy_max)
-    std = (energy - energy_min) / (config.prior_energy_max - energy_min)
-    return std.clamp(min=config.prior_std_min)
+    """PriorGrad's map of an energy, clamped to the energy range, to a scale in [prior.std_min, 1]."""
+    energy = energy.clamp(max=config.prior.energy_max)
+    std = (energy - energy_min) / (config.prior.energy_max - energy_min)
+    return std.clamp(min=config.prior.std_min)
 
 
 def per_sample(std: torch.Tensor, samples_per_frame: int) -> torch.Tensor:
@@ -43,12 +43,12 @@ def prior_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float)
 
 def band_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float,
              mel_band: Sequence[int]) -> torch.Tensor:
-    """The scale per band and frame, (B, prior_bands, frames * hop / prior_bands): the energy of the mel
+    """The scale per band and frame, (B, prior.bands, frames * hop / prior.bands): the energy of the mel
     bins in each band (`mel_band` maps each bin to its band) through `energy_to_std`."""
-    members = torch.nn.functional.one_hot(torch.tensor(mel_band, device=mel.device), config.prior_bands)
+    members = torch.nn.functional.one_hot(torch.tensor(mel_band, device=mel.device), config.prior.bands)
     energy = (members.T.float() @ mel.float().exp()).sqrt()  # a sum per band, as a product ONNX exports
     std = energy_to_std(energy, config, energy_min)
-    return per_sample(std, config.hop_samples // config.prior_bands)
+    return per_sample(std, config.hop_samples // config.prior.bands)
 
 
 def mel_band_map(mel: MelConfig, bands: int) -> list[int]:
@@ -96,16 +96,16 @@ class Prior:
     band map; `for_mel(mel)` gives one batch's `NoisePrior`."""
 
     def __init__(self, config: DiffWaveModelConfig, energy_min: float, mel: Optional[MelConfig]):
-        if config.prior_bands and mel is None:
-            raise ValueError("prior_bands maps the mel's bins to bands: the model needs its mel config")
+        if config.prior.bands and mel is None:
+            raise ValueError("prior.bands maps the mel's bins to bands: the model needs its mel config")
         self.config = config
         self.energy_min = energy_min
-        self.mel_band = mel_band_map(mel, config.prior_bands) if config.prior_bands else None
+        self.mel_band = mel_band_map(mel, config.prior.bands) if config.prior.bands else None
 
     def for_mel(self, mel: Optional[torch.Tensor]) -> NoisePrior:
-        if not self.config.prior_grad:
+        if not self.config.prior.enabled:
             return NoisePrior()
         if self.mel_band is None:
             return NoisePrior(prior_std(mel, self.config, self.energy_min))
-        basis = band_basis(self.config.prior_bands).to(mel.device)
+        basis = band_basis(self.config.prior.bands).to(mel.device)
         return NoisePrior(band_std(mel, self.config, self.energy_min, self.mel_band), basis)

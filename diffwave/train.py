@@ -87,13 +87,13 @@ def make_sample_writer(valid_wav: torch.Tensor, mel_config: MelConfig):
 def measure_statistics(config: DiffWaveConfig, dataset: AudioMelDataset) -> TrainingStatistics:
     """PriorGrad needs natural-log mels and the training set's smallest frame energy (measured here, stored
     in the checkpoint's `statistics`)."""
-    if not config.model.prior_grad:
+    if not config.model.prior.enabled:
         return TrainingStatistics()
     if config.mel.compression != "log":
-        raise ConfigError("model.prior_grad needs natural-log mels (mel compression 'log', e.g. the hifigan preset)")
+        raise ConfigError("model.prior.enabled needs natural-log mels (mel compression 'log', e.g. the hifigan preset)")
     low, high = frame_energy_range([dataset.features.mel(u.wav) for u in dataset.utterances])
     log.info("PriorGrad: frame energy %.4f .. %.2f over the training set (energy max %.1f)", low, high,
-             config.model.prior_energy_max)
+             config.model.prior.energy_max)
     return TrainingStatistics(prior_energy_min=low)
 
 
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
             raise CorpusError(f"{args.data}: none of the {len(clips)} clips is usable ({len(problems)} left out)")
         log.info("%d clips (%d left out)", len(kept), len(problems))
         dataset = AudioMelDataset(kept, config.mel, crop, config.model.audio_len, args.cache_dir, args.mels,
-                                  config.model.griffin_lim_guide)
+                                  config.model.bridge.guide_iterations)
         statistics = measure_statistics(config, dataset)
         seed_everything(config.train.seed)
         model = build_model(config.model, None if config.model.unconditional else config.mel, statistics)

@@ -39,7 +39,7 @@ def test_tiny_curve_writes_csv_and_plot(tmp_path):
         "inference": {"timesteps": 2}}))
     (tmp_path / "dw.json").write_text(json.dumps({
         "model": {"residual_layers": 2, "residual_channels": 4, "dilation_cycle_length": 1, "bands": 2,
-                  "prior_grad": True},
+                  "prior": {"enabled": True}},
         "train": {"batch_size": 2, "max_steps": 2, "crop_mel_frames": 8, "num_workers": 0, "sample_every": 100}}))
     out = tmp_path / "curve"
     args = ["--data", str(data), "--out", str(out), "--every", "0.5", "--grad-tts-conf", str(tmp_path / "gt.json"),

@@ -12,13 +12,13 @@ from common.stft import ConvSTFT
 from diffwave.bridge import guide_waveform
 from diffwave.build import build_model
 from diffwave.checkpoint import load_diffwave
-from diffwave.config import ConvNeXtConfig, DiffWaveModelConfig
+from diffwave.config import BridgeConfig, ConvNeXtConfig, DiffWaveModelConfig
 from diffwave.inference import vocode
 
 MEL = MelConfig(n_fft=256, win_length=256, hop_length=64, n_mels=20, sample_rate=8000, f_max=4000.0)
 TINY = ConvNeXtConfig(dim=16, intermediate_dim=32, layers=2, kernel_size=3, n_fft=256)
-BRIDGE = dict(process="bridge", griffin_lim_guide=4, guide_residual=True, clean_loss_weight=0.0,
-              mel_loss_weight=1.0)
+BRIDGE = dict(process="bridge", bridge=BridgeConfig(guide_iterations=4, guide_residual=True, clean_loss_weight=0.0,
+                                                   mel_loss_weight=1.0))
 
 
 def tiny_config(process: str = "bridge", **fields) -> DiffWaveModelConfig:
@@ -108,7 +108,8 @@ def test_tiny_model_learns_one_clip():
     """The regression twin (one bridge step: from the guide straight to the clip) on one clip: the log-mel
     loss falls from the guide's to below 0.15 of it in 150 steps (0.065 measured)."""
     torch.manual_seed(0)
-    config = tiny_config(noise_schedule={"start": 0.5, "end": 0.5, "count": 1}, bridge_steps=1)
+    config = tiny_config(noise_schedule={"start": 0.5, "end": 0.5, "count": 1})
+    config = dataclasses.replace(config, bridge=dataclasses.replace(config.bridge, steps=1))
     model = build_model(config, MEL)
     audio = clip(batch=1)
     batch = {"audio": audio, "spectrogram": MelSpectrogram(MEL)(audio)}

@@ -12,7 +12,7 @@ from common.filelists import read_corpus
 from common.mel import MelConfig, MelSpectrogram, preset
 from common.trainer import Trainer, TrainingTask
 from diffwave.checkpoint import load_diffwave
-from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig
+from diffwave.config import BridgeConfig, DiffWaveModelConfig, DiffWaveTrainConfig
 from diffwave.data import AudioMelDataset, collate
 from diffwave.inference import main as vocode_main
 from diffwave.schedules import sampling_schedule
@@ -143,7 +143,7 @@ def test_training_stores_the_banded_priors_statistics_apart_from_the_config_and_
 
     out = tmp_path / "exp"
     assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--mel-preset", "hifigan",
-                       "--set", "model.prior_grad=true", "--set", "model.prior_bands=32",
+                       "--set", "model.prior.enabled=true", "--set", "model.prior.bands=32",
                        "--max-steps", "2", "--no-progress"]) == 0
     model, ckpt = load_diffwave(out / "last.pt")
     features = MelSpectrogram(preset("hifigan"))
@@ -168,7 +168,7 @@ def test_bridge_trains_on_crops_of_the_clips_guide_and_vocodes(corpus, tmp_path)
 
     out = tmp_path / "exp"
     assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--set", "model.bands=4",
-                       "--set", "model.process=bridge", "--set", "model.griffin_lim_guide=4",
+                       "--set", "model.process=bridge", "--set", "model.bridge.guide_iterations=4",
                        "--max-steps", "2", "--no-progress"]) == 0
     model, ckpt = load_diffwave(out / "last.pt")
     assert model.guide_extractor.config == MelConfig(**ckpt["mel"]) and model.input_projection.in_channels == 8
@@ -273,7 +273,8 @@ def test_bf16_training_autocast_and_auto_choice():
         autocast_dtype("int8", cpu)
     torch.manual_seed(0)
     model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=8, dilation_cycle_length=2, bands=4,
-                                         process="bridge", griffin_lim_guide=2, mel_loss_weight=1.0), MelConfig())
+                                         process="bridge", bridge=BridgeConfig(guide_iterations=2, mel_loss_weight=1.0)),
+                     MelConfig())
     batch = {"audio": torch.randn(2, 16 * 256) * 0.1, "spectrogram": torch.randn(2, 80, 16)}
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = model.compute_loss(batch)["loss"]

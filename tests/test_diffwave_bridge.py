@@ -8,7 +8,7 @@ import torch
 from common.mel import MelConfig
 from common.sampling import generator_draws
 from diffwave.bridge import bridge_point, bridge_time, guide_waveform, reverse, training_loss
-from diffwave.config import DiffWaveModelConfig
+from diffwave.config import BridgeConfig, DiffWaveModelConfig
 from diffwave.inference import vocode
 from diffwave.model import DiffWave
 from diffwave.prior import NoisePrior
@@ -19,7 +19,8 @@ MEL = MelConfig(n_mels=16, hop_length=64, n_fft=256, win_length=256)
 
 
 def bridge_config(**options) -> DiffWaveModelConfig:
-    return DiffWaveModelConfig(**TINY, bands=2, griffin_lim_guide=4, process="bridge", **options)
+    """A tiny bridge model's config; `options` are fields of its bridge section."""
+    return DiffWaveModelConfig(**TINY, bands=2, process="bridge", bridge=BridgeConfig(**{"guide_iterations": 4, **options}))
 
 
 def bridge(**options) -> DiffWave:
@@ -29,13 +30,13 @@ def bridge(**options) -> DiffWave:
 def test_the_guide_is_an_input_of_the_network_and_checked():
     with pytest.raises(ValueError, match="mel config"):
         DiffWave(bridge_config())
-    with pytest.raises(ValueError, match="griffin_lim_guide"):
-        DiffWave(dataclasses.replace(bridge_config(), griffin_lim_guide=0), MEL)
-    with pytest.raises(ValueError, match="diffwave backbone"):
+    with pytest.raises(ValueError, match="bridge.guide_iterations"):
+        DiffWave(bridge_config(guide_iterations=0), MEL)
+    with pytest.raises(ValueError, match="conditional diffwave and convnext backbones"):
         DiffWave(dataclasses.replace(bridge_config(), backbone="wavenet", bands=1), MEL)
-    for option in (dict(griffin_lim_guide=4), dict(guide_residual=True), dict(mel_loss_weight=1.0)):
-        with pytest.raises(ValueError, match="belong to process 'bridge'"):
-            DiffWave(DiffWaveModelConfig(**TINY, **option), MEL)
+    for option in (dict(guide_iterations=4), dict(guide_residual=True), dict(mel_loss_weight=1.0)):
+        with pytest.raises(ValueError, match="belongs to process 'bridge'"):
+            DiffWave(DiffWaveModelConfig(**TINY, bridge=BridgeConfig(**option)), MEL)
     model = bridge().eval()
     torch.nn.init.normal_(model.output_projection.weight)  # zero at init: the output would not depend on anything
     mel, audio = torch.randn(1, 16, 6) - 3, torch.randn(1, 6 * 64)
@@ -51,12 +52,12 @@ def test_the_guide_is_an_input_of_the_network_and_checked():
 
 
 def test_guide_residual_model_starts_as_the_guide():
-    """With `guide_residual` the (zero-initialised) network outputs the guide itself, so the sampler ends
+    """With `bridge.guide_residual` the (zero-initialised) network outputs the guide itself, so the sampler ends
     on Griffin-Lim's audio of the mel, whatever its step count."""
     with pytest.raises(ValueError, match="process"):
         DiffWave(dataclasses.replace(bridge_config(), process="ode"), MEL)
-    with pytest.raises(ValueError, match="bridge_steps"):
-        bridge(bridge_steps=51)
+    with pytest.raises(ValueError, match="bridge.steps"):
+        bridge(steps=51)
     model = bridge(guide_residual=True).eval()
     mel = torch.randn(1, 16, 6) - 3
     guide = guide_waveform(model, mel)
@@ -79,7 +80,7 @@ def test_bridge_point_runs_from_the_recording_to_the_guide():
 
 
 def test_bridge_training_input_lies_on_the_bridge_at_the_step_it_is_told():
-    model = bridge(bridge_noise=0.0)
+    model = bridge(noise=0.0)
     seen = {}
 
     def spy(audio, step, spectrogram=None, guide=None):
@@ -110,7 +111,7 @@ def test_bridge_sampler_follows_the_bridge_and_ends_on_an_oracles_audio():
 
     for noise in (0.0, 0.5):
         visits.clear()
-        oracle = SimpleNamespace(alpha_bar=torch.ones(50), config=SimpleNamespace(bridge_noise=noise), denoise=denoise)
+        oracle = SimpleNamespace(alpha_bar=torch.ones(50), config=SimpleNamespace(bridge=SimpleNamespace(noise=noise)), denoise=denoise)
         draw = generator_draws(guide.shape, torch.Generator().manual_seed(0), torch.device("cpu"))
         out = reverse(oracle, None, NoisePrior(), guide, 5, draw, torch.autocast("cpu", enabled=False))
         torch.testing.assert_close(out, clean)
@@ -139,7 +140,7 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
     torch.testing.assert_close(loss["loss"], 2.0 * loss["mel_loss"])
     loss["loss"].backward()
     assert spectral_only.output_projection.weight.grad.abs().max() > 0
-    with pytest.raises(ValueError, match="clean_loss_weight"):
+    with pytest.raises(ValueError, match="bridge.clean_loss_weight"):
         bridge(clean_loss_weight=0.0)
     assert [e.config for e in bridge(mel_loss_weight=1.0).loss_extractors] == [MEL]
     extractors = bridge(mel_loss_weight=1.0, mel_loss_fft_sizes=[128, 512]).loss_extractors

@@ -7,7 +7,7 @@ import torch
 
 from common.mel import MelConfig
 from diffwave.bands import band_basis, to_bands
-from diffwave.config import DiffWaveModelConfig, TrainingStatistics
+from diffwave.config import DiffWaveModelConfig, PriorConfig, TrainingStatistics
 from diffwave.inference import vocode
 from diffwave.model import DiffWave
 from diffwave.prior import NoisePrior, band_std, frame_energy_range, mel_band_map, prior_std
@@ -44,7 +44,7 @@ def test_one_band_keeps_lmnt_parameter_layout():
 
 
 def test_prior_std_on_a_known_mel():
-    config = DiffWaveModelConfig(**TINY, prior_grad=True, prior_energy_max=4.0)
+    config = DiffWaveModelConfig(**TINY, prior=PriorConfig(enabled=True, energy_max=4.0))
     # frame energies sqrt(sum exp(mel)) of 1, 2.25 and 10 (clamped to 4) over 16 bands
     energy = torch.tensor([1.0, 2.25, 10.0])
     mel = torch.log(energy ** 2 / 16).view(1, 1, 3).expand(1, 16, 3)
@@ -62,7 +62,7 @@ def test_prior_std_on_a_known_mel():
 def test_prior_grad_sampling_starts_from_the_training_noise_scale(monkeypatch):
     """Training scales the noise by prior_std; the sampler must start from (and add) noise of the
     same per-frame scale. With a denoiser that predicts nothing, one step shows the start noise."""
-    config = DiffWaveModelConfig(**TINY, prior_grad=True, prior_energy_max=8.0)
+    config = DiffWaveModelConfig(**TINY, prior=PriorConfig(enabled=True, energy_max=8.0))
     model = DiffWave(config, statistics=TrainingStatistics(prior_energy_min=0.0)).eval()
     monkeypatch.setattr(model, "denoise", lambda audio, step, cond: torch.zeros_like(audio).unsqueeze(1))
     mel = torch.cat([torch.full((1, 16, 40), math.log(1.0 / 16)), torch.full((1, 16, 40), math.log(9.0 / 16))], -1)
@@ -91,7 +91,7 @@ def test_band_prior_shapes_the_noise_spectrum_and_whitens_back():
     mel_config = MelConfig(sample_rate=22050, n_mels=16, hop_length=64, n_fft=256, win_length=256, f_max=8000.0)
     mapping = mel_band_map(mel_config, bands)
     assert mapping[0] == 0 and mapping[-1] == round(7500 / (22050 / 16)) and mapping == sorted(mapping)
-    config = DiffWaveModelConfig(**TINY, prior_grad=True, prior_energy_max=4.0, prior_bands=bands)
+    config = DiffWaveModelConfig(**TINY, prior=PriorConfig(enabled=True, energy_max=4.0, bands=bands))
     low = torch.tensor(mapping) < 2  # a frame whose energy lies in the two lowest bands (below ~2 kHz)
     mel = torch.where(low, torch.tensor(math.log(2.0)), torch.tensor(math.log(1e-5))).float().view(1, 16, 1)
     mel = mel.expand(1, 16, 40)
@@ -116,7 +116,7 @@ def test_band_prior_shapes_the_noise_spectrum_and_whitens_back():
 
 def test_bands_and_prior_train_together():
     torch.manual_seed(0)
-    config = DiffWaveModelConfig(**TINY, bands=2, prior_grad=True)
+    config = DiffWaveModelConfig(**TINY, bands=2, prior=PriorConfig(enabled=True))
     model = DiffWave(config, statistics=TrainingStatistics(prior_energy_min=0.05))
     optimizer = torch.optim.Adam(model.parameters(), 3e-3)
     batch = {"audio": torch.sin(torch.arange(16 * 64) * 0.3).repeat(2, 1) * 0.5,

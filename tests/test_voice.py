@@ -216,14 +216,15 @@ def test_the_bridge_and_griffin_lim_vocoders_equal_pytorch(exported, tmp_path):
     from common.config import to_dict
     from common.griffin_lim import griffin_lim
     from common.mel import MelConfig, MelSpectrogram
-    from diffwave.config import DiffWaveModelConfig, TrainingStatistics
+    from diffwave.config import BridgeConfig, DiffWaveModelConfig, PriorConfig, TrainingStatistics
     from diffwave.model import DiffWave
 
     root, _ = exported
     torch.manual_seed(0)
     model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=8, dilation_cycle_length=1, bands=8,
-                                         prior_grad=True, prior_bands=32, process="bridge", griffin_lim_guide=8,
-                                         guide_residual=True), MelConfig(), TrainingStatistics(prior_energy_min=0.01))
+                                         prior=PriorConfig(enabled=True, bands=32), process="bridge",
+                                         bridge=BridgeConfig(guide_iterations=8, guide_residual=True)),
+                     MelConfig(), TrainingStatistics(prior_energy_min=0.01))
     torch.nn.init.normal_(model.output_projection.weight, std=0.05)
     save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(model.config), to_dict(MelConfig()),
                                     statistics={"prior_energy_min": 0.01}), tmp_path / "bridge.pt")
@@ -318,13 +319,13 @@ def test_the_frame_rate_vocoder_equals_pytorch(exported, tmp_path):
     from common.config import to_dict
     from common.mel import MelConfig, MelSpectrogram
     from diffwave.build import build_model
-    from diffwave.config import ConvNeXtConfig, DiffWaveModelConfig, TrainingStatistics
+    from diffwave.config import BridgeConfig, ConvNeXtConfig, DiffWaveModelConfig, PriorConfig, TrainingStatistics
 
     root, _ = exported
     torch.manual_seed(0)
     config = DiffWaveModelConfig(backbone="convnext", convnext=ConvNeXtConfig(dim=16, intermediate_dim=32, layers=2),
-                                 prior_grad=True, prior_bands=32, process="bridge", griffin_lim_guide=8,
-                                 guide_residual=True)
+                                 prior=PriorConfig(enabled=True, bands=32), process="bridge",
+                                 bridge=BridgeConfig(guide_iterations=8, guide_residual=True))
     model = build_model(config, MelConfig(), TrainingStatistics(prior_energy_min=0.01))
     torch.nn.init.normal_(model.output.weight, std=0.05)
     save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(config), to_dict(MelConfig()),

@@ -83,7 +83,7 @@ class VocoderGraph(nn.Module):
         super().__init__()
         self.model = model
         if model.config.process == "bridge":
-            self.guide = GriffinLim(model.guide_extractor, model.config.griffin_lim_guide)
+            self.guide = GriffinLim(model.guide_extractor, model.config.bridge.guide_iterations)
             self.steps = bridge.step_count(model.config, fast=steps is None, steps=steps)
         else:
             self.schedule = schedule_for(model.config, fast=steps is None, steps=steps)
