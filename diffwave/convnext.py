@@ -70,9 +70,10 @@ class ConvNeXtBlock(nn.Module):
 
 @dataclass
 class FrameConditioning:
-    """What stays the same across the sampling steps: the mel and, under the bridge, the guide's features."""
+    """What stays the same across the sampling steps: the input convolution's share of the mel and, under the
+    bridge, of the guide's features (computed once, not once per step), and the guide's features."""
 
-    mel: Optional[torch.Tensor]  # (B, n_mels, frames)
+    projected: torch.Tensor  # (B, dim, frames), the convolution's bias included
     guide: Optional[torch.Tensor] = None  # polar features of the guide's spectrum (B, 3 * bins, frames)
 
 
@@ -90,7 +91,8 @@ class ConvNeXtVocoder(DiffusionModel):
         self.spectral_gain = float(window.pow(2).sum().sqrt())
         bins = self.transform.bins
         guided = config.process == "bridge"
-        inputs = 3 * bins * (2 if guided else 1) + (0 if config.unconditional else config.n_mels)
+        self.state_channels = 3 * bins  # the input's first channels: the process state's; then the guide's, the mel
+        inputs = self.state_channels * (2 if guided else 1) + (0 if config.unconditional else config.n_mels)
         self.input_conv = nn.Conv1d(inputs, c.dim, c.kernel_size, padding=c.kernel_size // 2)
         self.input_norm = nn.LayerNorm(c.dim)
         self.diffusion_embedding = DiffusionEmbedding(len(self.alpha_bar))
@@ -107,10 +109,15 @@ class ConvNeXtVocoder(DiffusionModel):
         mel = super().condition(spectrogram)
         if mel is None:
             return None
-        if self.config.process != "bridge":
-            return FrameConditioning(mel)
-        guide = (guide_waveform(self, mel) if guide is None else guide).float()
-        return FrameConditioning(mel, polar(*self.spectrum(guide)))
+        fixed, features = [mel], None
+        if self.config.process == "bridge":
+            guide = (guide_waveform(self, mel) if guide is None else guide).float()
+            features = polar(*self.spectrum(guide))
+            fixed.insert(0, features)
+        weight = self.input_conv.weight[:, self.state_channels:]
+        inputs = torch.cat([part.to(weight.dtype) for part in fixed], dim=1)
+        return FrameConditioning(F.conv1d(inputs, weight, self.input_conv.bias, padding=self.input_conv.padding),
+                                 features)
 
     def spectrum(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The normalised STFT (B, bins, frames) of audio (B, samples), in fp32 even under autocast."""
@@ -126,12 +133,13 @@ class ConvNeXtVocoder(DiffusionModel):
     def denoise(self, audio: torch.Tensor, step: torch.Tensor, cond: Optional[FrameConditioning]) -> torch.Tensor:
         length = audio.shape[-1]
         audio = F.pad(audio, (0, -length % self.config.hop_samples))
-        inputs = [polar(*self.spectrum(audio))]
-        if cond is not None:
-            inputs += [cond.guide.to(audio.dtype)] if cond.guide is not None else []
-            inputs.append(cond.mel.to(audio.dtype))
-        x = torch.cat(inputs, dim=1)
-        x = self.input_norm(self.input_conv(x).transpose(1, 2)).transpose(1, 2)
+        state = polar(*self.spectrum(audio))
+        if cond is None:
+            x = self.input_conv(state)
+        else:
+            weight = self.input_conv.weight[:, :self.state_channels]
+            x = F.conv1d(state, weight, padding=self.input_conv.padding) + cond.projected
+        x = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
         step_embedding = self.diffusion_embedding(step)
         for block in self.blocks:
             x = block(x, step_embedding)
