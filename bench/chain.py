@@ -29,7 +29,7 @@ import torch
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import cpu_description, peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
-from diffwave.inference import PRECISIONS  # noqa: E402
+from common.precision import PRECISIONS  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
 from synthesize import Synthesizer, VoiceSynthesizer  # noqa: E402
 

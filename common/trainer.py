@@ -7,6 +7,8 @@ separately, what to store in checkpoints, and an optional callback that writes s
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -21,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import (CheckpointError, capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
                          save_training_checkpoint)
+from .autotune import fastest
 from .precision import native_bf16
 from .progress import progress_bar
 from .sampling import SeededBatchSampler, seed_everything
@@ -100,9 +103,10 @@ def batch_to_device(batch: dict, device: torch.device) -> dict:
 
 
 def autocast_dtype(amp: str, device: torch.device) -> Optional[torch.dtype]:
-    """The autocast type of `train.amp`; "auto" is bf16 on a CPU with native bf16, else none."""
+    """The autocast type of `train.amp`; "auto" is none where the CPU has no native bf16 (elsewhere the
+    trainer times both on the first batch: `Trainer.measured_amp`)."""
     if amp == "auto":
-        amp = "bf16" if native_bf16(device) else "none"
+        amp = "none"
     try:
         return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     except KeyError:
@@ -135,6 +139,7 @@ class Trainer:
                          len(task.compile_targets))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
         self.amp_dtype = autocast_dtype(self.config.amp, self.device)
+        self.amp_to_measure = self.config.amp == "auto" and native_bf16(self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.step = 0
         self.finite_since_check = torch.ones((), dtype=torch.bool, device=self.device)
@@ -266,6 +271,8 @@ class Trainer:
         self.wrapped.train()
         batch = batch_to_device(batch, self.device)
         batch = {**batch, **self.task.batch_settings}
+        if self.amp_to_measure:
+            self.amp_dtype, self.amp_to_measure = self.measured_amp(batch), False
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.learning_rate_at(self.step)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
@@ -308,6 +315,32 @@ class Trainer:
             writer.add_scalar(tag, value, self.step)
         writer.add_scalar("train/learning_rate", self.optimizer.param_groups[0]["lr"], self.step)
         writer.add_scalar("train/seconds_per_step", seconds, self.step)
+
+    def measured_amp(self, batch: dict) -> Optional[torch.dtype]:
+        """`train.amp = "auto"` where the CPU computes bf16 natively: the faster of fp32 and bf16 for a forward
+        and backward pass of this model on this batch (timed once per model config, batch shape and CPU; see
+        common.autotune), bf16 only if every process chose it. The timing leaves no gradient and no trace in
+        the random stream."""
+        def run(dtype: Optional[torch.dtype]):
+            def once():
+                with torch.random.fork_rng(devices=[]):
+                    with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                        loss = self.model.compute_loss(batch)["loss"].float()
+                    loss.backward()
+                self.optimizer.zero_grad(set_to_none=True)
+            return once
+
+        shapes = sorted((k, tuple(v.shape)) for k, v in batch.items() if isinstance(v, torch.Tensor))
+        what = json.dumps([self.task.describe.get("config"), str(shapes)], sort_keys=True)
+        name = f"training precision of {self.task.kind} {hashlib.sha1(what.encode()).hexdigest()[:12]}"
+        bf16 = fastest(name, {"none": run(None), "bf16": run(torch.bfloat16)}) == "bf16"
+        if self.dist.world_size > 1:
+            flag = torch.tensor([float(bf16)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            bf16 = bool(flag.item())
+        if self.dist.is_main:
+            log.info("train.amp auto: %s (measured on this CPU)", "bf16" if bf16 else "fp32")
+        return torch.bfloat16 if bf16 else None
 
     def _all_agree_out_of_time(self, mine: bool) -> bool:
         """Whether any process is past the time budget, decided together after every step: each

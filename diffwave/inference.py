@@ -5,6 +5,8 @@ The fast schedule (6 steps) is aligned to fractional training steps as in lmnt's
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -15,7 +17,8 @@ import torch
 
 from common.audio import AudioError, load_wav, save_wav
 from common.checkpoint import CheckpointError
-from common.precision import native_bf16
+from common.config import to_dict
+from common.precision import PRECISIONS, choose_precision
 from common.mel import MelSpectrogram
 
 from .base import DiffusionModel
@@ -26,16 +29,16 @@ log = logging.getLogger("diffwave.inference")
 HOIST_LIMIT_BYTES = 2 * 1024 ** 3
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" is bf16 on a CPU with native bf16 and fp32 everywhere else."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return precision
+def resolve_precision(precision: str, model: DiffusionModel) -> str:
+    """"fp32" or "bf16" for `model` on its device: as given, or for "auto" the faster of the two where the
+    CPU computes bf16 natively (timed on one second of audio in one step, once per config and CPU)."""
+    device = next(model.parameters()).device
+    config = json.dumps(to_dict(model.config), sort_keys=True)
+    name = f"the {model.config.backbone} vocoder {hashlib.sha1(config.encode()).hexdigest()[:12]}"
+    frames = 86  # one second at 22 kHz
+    probe = None if model.config.unconditional else torch.full((1, model.config.n_mels, frames), -5.0, device=device)
+    return choose_precision(precision, device, name, lambda p: vocode(
+        probe, model, steps=1, n_samples=frames * model.config.hop_samples, precision=p))
 
 
 @torch.no_grad()
@@ -46,7 +49,8 @@ def vocode(mel: Optional[torch.Tensor], model: DiffusionModel, fast: bool = True
     models take `mel=None` and `n_samples` (default: the config's audio_len). `steps` picks an N-step
     sampler instead of the fast (lmnt's 6 steps; the bridge's `bridge.steps`) or full (every training
     step) one. `hoist` (default: when it fits in 2 GiB) lets the network precompute its conditioning per
-    layer. `precision="bf16"` runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32)."""
+    layer. `precision="bf16"` runs the network under bfloat16 autocast (the sampler's arithmetic stays fp32);
+    "auto" chooses as `resolve_precision` does."""
     config = model.config
     device = next(model.parameters()).device
     if config.unconditional:
@@ -58,7 +62,11 @@ def vocode(mel: Optional[torch.Tensor], model: DiffusionModel, fast: bool = True
         batch, length = mel.shape[0], mel.shape[-1] * config.hop_samples
     if hoist is None:
         hoist = model.conditioning_bytes(batch, length) <= HOIST_LIMIT_BYTES
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_precision(precision, device) == "bf16")
+    if precision == "auto":
+        precision = resolve_precision(precision, model)
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     return model.process.sample(model, mel, (batch, length), fast, steps, generator, hoist, autocast)
 
 

@@ -34,6 +34,12 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _autotune_cache(tmp_path_factory):
+    """The measured CPU choices (common.autotune) go to a folder of the test run, not the user's cache."""
+    os.environ["GRADWAVE_CACHE_DIR"] = str(tmp_path_factory.mktemp("autotune"))
+
+
 @pytest.fixture(scope="session")
 def built_once(tmp_path_factory):
     """(name, build) -> a folder that `build(folder)` fills once per test run and pytest-xdist's workers

@@ -243,9 +243,9 @@ def test_bad_inputs(corpus, tmp_path, caplog):
 
 
 def test_bf16_vocoding_matches_fp32_within_tolerance():
-    """The bf16 path (taken by default on CPUs with native bf16) changes the output by less than
-    1e-2 of full scale; `auto` takes it exactly where the CPU has native bf16."""
-    from diffwave.inference import native_bf16, resolve_precision
+    """The bf16 path (which `auto` takes where the CPU has native bf16 and it measures faster) changes the
+    output by less than 1e-2 of full scale."""
+    from diffwave.inference import resolve_precision
 
     torch.manual_seed(0)
     model = DiffWave(DiffWaveModelConfig(residual_layers=4, residual_channels=16, dilation_cycle_length=2)).eval()
@@ -256,18 +256,16 @@ def test_bf16_vocoding_matches_fp32_within_tolerance():
     half = vocode(mel, model, generator=torch.Generator().manual_seed(1), precision="bf16")
     assert half.dtype == torch.float32
     assert float((half - full).abs().max()) < 1e-2
-    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
-    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", model) in ("fp32", "bf16") and resolve_precision("fp32", model) == "fp32"
     with pytest.raises(ValueError, match="unknown precision"):
-        resolve_precision("fp16", torch.device("cpu"))
+        resolve_precision("fp16", model)
 
 
 def test_bf16_training_autocast_and_auto_choice():
-    from common.precision import native_bf16
     from common.trainer import autocast_dtype
 
     cpu = torch.device("cpu")
-    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native_bf16(cpu) else None)
+    assert autocast_dtype("auto", cpu) is None  # until the trainer has timed both (where bf16 is native)
     assert autocast_dtype("none", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
     with pytest.raises(ValueError, match="train.amp"):
         autocast_dtype("int8", cpu)
