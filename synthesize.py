@@ -25,7 +25,7 @@ import torch
 from common.audio import pcm16, save_wav
 from common.checkpoint import CheckpointError
 from common.precision import PRECISIONS, choose_precision
-from common.griffin_lim import griffin_lim
+from common.griffin_lim import GRIFFIN_LIM, griffin_lim
 from common.mel import MelConfig, MelSpectrogram
 from common.progress import progress_bar
 from diffwave.checkpoint import load_diffwave
@@ -41,7 +41,6 @@ log = logging.getLogger("synthesize")
 
 DEFAULT_ACOUSTIC = Path("exp/grad_tts/last.pt")
 DEFAULT_VOCODER = Path("exp/diffwave/last.pt")
-GRIFFIN_LIM = "griffin-lim"
 PROBE_SENTENCE = "The quick brown fox jumps over the lazy dog."  # times the decoder's precisions
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 

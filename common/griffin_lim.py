@@ -5,6 +5,9 @@ import torch
 
 from .mel import MelSpectrogram
 
+GRIFFIN_LIM = "griffin-lim"  # how the command lines and voice files name Griffin-Lim as a vocoder
+ITERATIONS = 32  # the Griffin-Lim vocoder's (a bridge's guide has its own count)
+
 
 def unit_phasor(spec: torch.Tensor) -> torch.Tensor:
     """exp(i angle(spec)) as spec / |spec| (1 where spec is 0): several times faster on CPU."""
@@ -13,7 +16,7 @@ def unit_phasor(spec: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def griffin_lim(mel: torch.Tensor, extractor: MelSpectrogram, n_iter: int = 32, momentum: float = 0.99,
+def griffin_lim(mel: torch.Tensor, extractor: MelSpectrogram, n_iter: int = ITERATIONS, momentum: float = 0.99,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Log-mel (..., n_mels, frames) in the extractor's definition -> waveform (..., frames * hop), each
     scaled down to [-1, 1] when it exceeds it. Every mel of a batch starts from the same random phase."""

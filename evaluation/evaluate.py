@@ -28,9 +28,11 @@ from common.audio import load_wav, save_wav
 from common.filelists import read_filelist
 from common.mel import MelConfig, MelSpectrogram
 
-from .asr import Recognizer, ScoringNormalizer
 from common.dnsmos import QualityPredictor
-from .metrics import copy_synthesis_scores, dtw_log_mel_distance, error_rates
+from common.griffin_lim import GRIFFIN_LIM, griffin_lim
+
+from .asr import Recognizer, ScoringNormalizer
+from .metrics import average_spectrum, copy_synthesis_scores, dtw_log_mel_distance, error_rates, new_tones, tones
 
 log = logging.getLogger("evaluation.evaluate")
 
@@ -85,6 +87,16 @@ class Evaluator:
         means = {key: float(np.mean([p[key] for p in per])) for key in ("p808", "sig", "bak", "ovrl")} if per else {}
         return {**means, "utterances": per}
 
+    def spectrum(self, entries: list[Entry]) -> torch.Tensor:
+        """The averaged power spectrum (dB) of `entries`."""
+        return average_spectrum([load_wav(e.wav, self.rate) for e in entries])
+
+    def tones(self, entries: list[Entry], recordings_db: Optional[torch.Tensor]) -> dict:
+        """Steady tones of `entries`' averaged spectrum, and those of them the recordings lack."""
+        found = tones(self.spectrum(entries), self.rate)
+        lacking = new_tones(found, recordings_db, self.rate) if recordings_db is not None else found
+        return {"tones": found, "tones_not_in_recordings": lacking}
+
     def acoustic(self, entries: list[Entry], truth: dict[str, Entry]) -> dict:
         distances, ratios = [], []
         for e in entries:
@@ -107,27 +119,37 @@ class Evaluator:
                 out[key] = float(np.mean(values))
         return out
 
-    def copy_synthesis(self, vocoder_path: Path, truth: list[Entry], limit: int,
+    def copy_synthesis(self, vocoder_path: str | Path, truth: list[Entry], limit: int,
                        save_dir: Optional[Path] = None) -> dict:
-        """Fidelity of the vocoder on ground-truth mels of the first `limit` recordings; with
-        `save_dir` the vocoded wavs are kept there and their WER/CER are scored too."""
+        """Fidelity of the vocoder (a DiffWave checkpoint, or "griffin-lim" of the evaluation's mel) on
+        ground-truth mels of the first `limit` recordings; with `save_dir` the vocoded wavs are kept there
+        and their WER/CER and DNSMOS are scored too."""
         from diffwave.checkpoint import load_diffwave, mel_config
         from diffwave.inference import vocode
 
-        model, ckpt = load_diffwave(vocoder_path)
-        vocoder_mel = MelSpectrogram(mel_config(ckpt))
+        if str(vocoder_path) == GRIFFIN_LIM:
+            vocoder_mel = self.extractor
+
+            def vocoder(mel):
+                return griffin_lim(mel, self.extractor, generator=torch.Generator().manual_seed(0))
+        else:
+            model, ckpt = load_diffwave(vocoder_path)
+            vocoder_mel = MelSpectrogram(mel_config(ckpt))
+
+            def vocoder(mel):
+                return vocode(mel.unsqueeze(0), model, generator=torch.Generator().manual_seed(0))[0]
         scores, written = [], []
         for e in truth[:limit]:
             real = load_wav(e.wav, self.rate)
-            audio = vocode(vocoder_mel(real).unsqueeze(0), model, generator=torch.Generator().manual_seed(0))[0]
+            audio = vocoder(vocoder_mel(real))
             scores.append(copy_synthesis_scores(real, audio, self.extractor))
             if save_dir is not None:
                 save_wav(save_dir / f"{e.uid}.wav", audio, self.rate)
                 written.append(Entry(e.uid, save_dir / f"{e.uid}.wav", e.text))
         result = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]} | {"utterances": len(scores)}
         if written:
-            rates = self.intelligibility(written)
-            result |= {"wer": rates["wer"], "cer": rates["cer"]}
+            rates, quality = self.intelligibility(written), self.quality(written)
+            result |= {"wer": rates["wer"], "cer": rates["cer"], "p808": quality["p808"], "ovrl": quality["ovrl"]}
         return result
 
 
@@ -175,10 +197,16 @@ def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
     if "copy_synthesis" in results:
         cs = results["copy_synthesis"]
         lines += ["", "Vocoder copy-synthesis (ground-truth mel -> vocoder), against the recordings:", "",
-                  "| utterances | WER | CER | log-mel L1 | MCD (dB) | STOI | PESQ wb |",
-                  "|---|---|---|---|---|---|---|",
-                  f"| {cs['utterances']} | {_fmt(cs.get('wer'))} | {_fmt(cs.get('cer'))} | {_fmt(cs['log_mel_l1'])} | "
-                  f"{_fmt(cs['mcd_db'])} | {_fmt(cs['stoi'])} | {_fmt(cs['pesq_wb'])} |"]
+                  "| utterances | WER | CER | DNSMOS P.808 | OVRL | log-mel L1 | MCD (dB) | STOI | PESQ wb |",
+                  "|---|---|---|---|---|---|---|---|---|",
+                  f"| {cs['utterances']} | {_fmt(cs.get('wer'))} | {_fmt(cs.get('cer'))} | {_fmt(cs.get('p808'))} | "
+                  f"{_fmt(cs.get('ovrl'))} | {_fmt(cs['log_mel_l1'])} | {_fmt(cs['mcd_db'])} | {_fmt(cs['stoi'])} | "
+                  f"{_fmt(cs['pesq_wb'])} |"]
+    toned = {name: r["spectrum"]["tones_not_in_recordings"] for name, r in results["systems"].items()
+             if r.get("spectrum", {}).get("tones_not_in_recordings")}
+    lines += ["", "Steady tones (averaged spectrum, > 20 dB above the surrounding 600 Hz) that the recordings lack: "
+              + ("; ".join(f"{name}: " + ", ".join(f"{f:.0f} Hz (+{db:.0f} dB)" for f, db in found)
+                           for name, found in toned.items()) if toned else "none.")]
     if plots:
         lines += ["", "## Mel spectrograms", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
     path = out / "report.md"
@@ -225,6 +253,9 @@ def main(argv=None) -> int:
                                     "acoustic": evaluator.acoustic(entries, truth), "speed": evaluator.speed(entries)}
     used = {e.uid for entries in systems.values() for e in entries}
     matched_truth = [e for e in truth_entries if e.uid in used] or truth_entries
+    recordings_spectrum = evaluator.spectrum(matched_truth) if matched_truth else None
+    for name, entries in systems.items():
+        results["systems"][name]["spectrum"] = evaluator.tones(entries, recordings_spectrum)
     if matched_truth:
         results["ground_truth"] = evaluator.intelligibility(matched_truth)
         results["ground_truth_quality"] = evaluator.quality(matched_truth)

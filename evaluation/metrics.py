@@ -85,3 +85,40 @@ def copy_synthesis_scores(reference: torch.Tensor, estimate: torch.Tensor, extra
         "stoi": stoi(ref.numpy(), est.numpy(), rate),
         "pesq_wb": pesq_wideband(ref.numpy(), est.numpy(), rate),
     }
+
+
+def average_spectrum(clips: list[torch.Tensor], n_fft: int = 4096) -> torch.Tensor:
+    """Mean power spectrum in dB (n_fft / 2 + 1 bins) over every frame of `clips` (Hann window, hop n_fft / 4)."""
+    window = torch.hann_window(n_fft)
+    total, frames = torch.zeros(n_fft // 2 + 1, dtype=torch.float64), 0
+    for clip in clips:
+        if len(clip) < n_fft:
+            continue
+        power = torch.stft(clip.float(), n_fft, n_fft // 4, window=window, center=False, return_complex=True).abs() ** 2
+        total += power.sum(-1).double()
+        frames += power.shape[-1]
+    return 10 * torch.log10(total / max(frames, 1) + 1e-20)
+
+
+def tones(spectrum_db: torch.Tensor, sample_rate: int, width_hz: float = 300.0,
+          threshold_db: float = 20.0) -> list[tuple[float, float]]:
+    """Steady tones of an averaged spectrum: (frequency in Hz, dB above the median of the surrounding
+    +-`width_hz`) of each local maximum standing more than `threshold_db` above its neighbourhood."""
+    bins = len(spectrum_db)
+    hz_per_bin = sample_rate / 2 / (bins - 1)
+    half = max(2, round(width_hz / hz_per_bin))
+    padded = torch.nn.functional.pad(spectrum_db[None, None], (half, half), mode="replicate")[0, 0]
+    neighbourhood = padded.unfold(0, 2 * half + 1, 1).median(-1).values
+    excess = spectrum_db - neighbourhood
+    found = []
+    for k in range(1, bins - 1):
+        if excess[k] > threshold_db and spectrum_db[k] >= spectrum_db[k - 1] and spectrum_db[k] >= spectrum_db[k + 1]:
+            found.append((round(k * hz_per_bin, 1), round(float(excess[k]), 1)))
+    return found
+
+
+def new_tones(system: list[tuple[float, float]], recordings_db: torch.Tensor, sample_rate: int,
+              width_hz: float = 300.0, threshold_db: float = 20.0) -> list[tuple[float, float]]:
+    """The tones of `system` that the recordings' averaged spectrum lacks (no tone within 50 Hz of it)."""
+    theirs = [f for f, _ in tones(recordings_db, sample_rate, width_hz, threshold_db)]
+    return [(f, db) for f, db in system if all(abs(f - g) > 50 for g in theirs)]

@@ -146,3 +146,17 @@ def test_dnsmos_scores_speech_above_noise(spoken):
     assert speech["p808"] > noise["p808"] + 0.5 and speech["bak"] > noise["bak"] + 1.0
     with pytest.raises(ValueError, match="not finite"):
         predict(np.full(16000, np.nan), 16000)
+
+
+def test_steady_tones_are_found_and_those_the_recordings_share_are_left_out():
+    from evaluation.metrics import average_spectrum, new_tones, tones
+
+    rate = 22050
+    t = torch.arange(2 * rate) / rate
+    noise = 0.1 * torch.randn(2 * rate, generator=torch.Generator().manual_seed(0))
+    hum = 0.05 * torch.sin(2 * torch.pi * 1000 * t)
+    whine = 0.05 * torch.sin(2 * torch.pi * 8269 * t)
+    assert tones(average_spectrum([noise]), rate) == []
+    found = tones(average_spectrum([noise + hum + whine]), rate)
+    assert [round(f / 100) for f, _ in found] == [10, 83] and all(db > 20 for _, db in found)
+    assert [round(f / 100) for f, _ in new_tones(found, average_spectrum([noise + hum]), rate)] == [83]

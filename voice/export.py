@@ -25,6 +25,7 @@ from torch import nn
 
 from common.checkpoint import CheckpointError, load_checkpoint
 from common.config import to_dict
+from common.griffin_lim import GRIFFIN_LIM, ITERATIONS
 from common.mel import MelConfig, MelSpectrogram
 from diffwave import bridge, ddpm
 from diffwave.checkpoint import adapt_published, load_diffwave
@@ -44,8 +45,6 @@ from .tracing import OPSET, export_graph
 
 log = logging.getLogger("voice.export")
 VERSION = "0.1.0"
-GRIFFIN_LIM = "griffin-lim"
-GRIFFIN_LIM_ITERATIONS = 32  # as synthesize.py's Griffin-Lim vocoder
 
 
 class EncoderGraph(nn.Module):
@@ -146,8 +145,8 @@ def vocoder_graph(vocoder: str, mel: dict, steps: Optional[int]) -> tuple[nn.Mod
     """The vocoder as a module that exports (a DiffWave checkpoint, either process, or "griffin-lim":
     mel and phase [and noise] in, audio out) and what voice.json says of it."""
     if vocoder == GRIFFIN_LIM:
-        graph = GriffinLim(MelSpectrogram(MelConfig(**mel)), GRIFFIN_LIM_ITERATIONS)
-        return graph, {"kind": GRIFFIN_LIM, "file": "vocoder.onnx", "iterations": GRIFFIN_LIM_ITERATIONS,
+        graph = GriffinLim(MelSpectrogram(MelConfig(**mel)), ITERATIONS)
+        return graph, {"kind": GRIFFIN_LIM, "file": "vocoder.onnx", "iterations": ITERATIONS,
                        "hop_length": mel["hop_length"], "phase_seed": None, "noise_draws": 0}
     model, _ = load_diffwave(vocoder)
     graph = VocoderGraph(model.float().eval(), steps)
