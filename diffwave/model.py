@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.mel import MelConfig
-from common.precision import avx512_cpu
+from common.autotune import fastest
 
 from .bands import band_basis, from_bands, to_bands
 from .base import DiffusionModel
@@ -43,10 +43,11 @@ def batched_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) ->
     return torch.baddbmm(bias.unsqueeze(-1).expand(x.shape[0], -1, 1), weight.expand(x.shape[0], -1, -1), x)
 
 
-def dilated(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """The dilated Conv1d; on an AVX-512 CPU run as a Conv2d of height 1, which oneDNN executes about 2x
-    faster there (on AVX2 the Conv1d itself is faster: 14.7 against 17.4 ms forward and backward)."""
-    if plain_convolutions(x) or not avx512_cpu():
+def dilated(conv: nn.Conv1d, x: torch.Tensor, as_2d: bool) -> torch.Tensor:
+    """The dilated Conv1d; with `as_2d` on the CPU, run as a Conv2d of height 1, which oneDNN executed about
+    2x faster on an AMD EPYC with AVX-512 (on AVX2 the Conv1d itself was faster: 14.7 against 17.4 ms
+    forward and backward): `DiffWave.choose_cpu_kernels` times both on the CPU in hand."""
+    if plain_convolutions(x) or not as_2d:
         return conv(x)
     out = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
                    dilation=(1, conv.dilation[0]))
@@ -133,11 +134,12 @@ class ResidualBlock(nn.Module):
         self.diffusion_projection = nn.Linear(512, residual_channels)
         self.conditioner_projection = None if unconditional else conv1d(n_mels, 2 * residual_channels, 1)
         self.output_projection = conv1d(residual_channels, 2 * residual_channels, 1)
+        self.dilated_as_2d = False  # the CPU form of the dilated convolution (see `dilated`)
 
     def forward(self, x, step_embedding, conditioner=None, projected_conditioner=None):
         """`projected_conditioner` is this layer's `conditioner_projection(conditioner)`, when the
         caller has computed it already (once per utterance instead of once per step)."""
-        y = dilated(self.dilated_conv, x + self.diffusion_projection(step_embedding).unsqueeze(-1))
+        y = dilated(self.dilated_conv, x + self.diffusion_projection(step_embedding).unsqueeze(-1), self.dilated_as_2d)
         if projected_conditioner is not None:
             y = y + projected_conditioner
         elif self.conditioner_projection is not None:
@@ -179,11 +181,34 @@ class DiffWave(DiffusionModel):
         nn.init.zeros_(self.output_projection.weight)
         if c.bridge.guide_residual:  # then the untrained network's clean estimate is the guide exactly
             nn.init.zeros_(self.output_projection.bias)
+        self.cpu_kernels_chosen = False
+
+    def choose_cpu_kernels(self, samples: int) -> None:
+        """On the CPU, the first time: the faster form of the dilated convolutions (see `dilated`) for this
+        CPU, timed on this model's layers over up to a second of positions (common.autotune)."""
+        if self.cpu_kernels_chosen or self.alpha_bar.device.type != "cpu":
+            return
+        self.cpu_kernels_chosen = True
+        c = self.config
+        layers = [block.dilated_conv for block in self.residual_layers[:c.dilation_cycle_length]]
+        x = torch.randn(1, c.residual_channels, min(samples, c.sample_rate) // c.bands)
+
+        def run(as_2d: bool):
+            return lambda: [dilated(layer, x, as_2d) for layer in layers]
+
+        with torch.no_grad():
+            name = (f"dilated convolutions of {c.residual_channels} channels, cycle {c.dilation_cycle_length}, "
+                    f"{x.shape[-1]} positions")
+            as_2d = fastest(name, {"conv1d": run(False), "conv2d": run(True)}) == "conv2d"
+        for block in self.residual_layers:
+            block.dilated_as_2d = as_2d
 
     def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
                   guide: Optional[torch.Tensor] = None) -> Conditioning:
         """Upsample the mel once; with `hoist`, also apply every layer's conditioner projection in one
         batched convolution (2 * residual_channels * residual_layers values per sample of memory)."""
+        self.choose_cpu_kernels(self.config.audio_len if spectrogram is None else
+                                spectrogram.shape[-1] * self.config.hop_samples)
         if self.spectrogram_upsampler is None:
             return Conditioning(None, None)
         mel = super().condition(spectrogram)

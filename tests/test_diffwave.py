@@ -281,25 +281,41 @@ def test_bf16_training_autocast_and_auto_choice():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("avx512", [True, False])
-def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run(monkeypatch, avx512):
-    from diffwave import model as model_module
+@pytest.mark.parametrize("as_2d", [True, False])
+def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run(as_2d):
     from diffwave.model import dilated, pointwise
 
-    monkeypatch.setattr(model_module, "avx512_cpu", lambda: avx512)
     torch.manual_seed(0)
     one = torch.nn.Conv1d(8, 16, 1)
     wide = torch.nn.Conv1d(8, 8, 3, padding=4, dilation=4)
     x = torch.randn(3, 8, 50)
     torch.testing.assert_close(pointwise(one, x), one(x), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(dilated(wide, x), wide(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dilated(wide, x, as_2d), wide(x), atol=1e-5, rtol=1e-5)
     # off the CPU (here the shape-only meta device) the modules' own convolutions run
     meta = x.to("meta")
-    assert pointwise(one.to("meta"), meta).shape == (3, 16, 50) and dilated(wide.to("meta"), meta).shape == (3, 8, 50)
+    assert pointwise(one.to("meta"), meta).shape == (3, 16, 50)
+    assert dilated(wide.to("meta"), meta, as_2d).shape == (3, 8, 50)
     model = DiffWave(DiffWaveModelConfig(**TINY))
     mel = torch.randn(1, 80, 4)
     hoisted = [p.shape for p in model.condition(mel).projected]
     assert [p.shape for p in model.to("meta").condition(mel.to("meta")).projected] == hoisted
+
+
+def test_the_dilated_convolutions_cpu_form_is_timed_once_and_remembered(monkeypatch, tmp_path):
+    import json
+
+    from common import autotune
+
+    monkeypatch.setenv("GRADWAVE_CACHE_DIR", str(tmp_path))
+    model = DiffWave(DiffWaveModelConfig(residual_layers=4, residual_channels=8, dilation_cycle_length=2)).eval()
+    mel = torch.randn(1, 80, 10)
+    vocode(mel, model, steps=1)
+    (choice,) = json.loads((tmp_path / autotune.CACHE_FILE).read_text()).values()
+    assert [block.dilated_as_2d for block in model.residual_layers] == [choice == "conv2d"] * 4
+    monkeypatch.setattr(autotune, "best_time", lambda *args: pytest.fail("timed again"))
+    again = DiffWave(model.config).eval()
+    vocode(mel, again, steps=1)
+    assert again.residual_layers[0].dilated_as_2d == (choice == "conv2d")
 
 
 def test_compiled_training_equals_eager(corpus, tmp_path):
