@@ -4,8 +4,9 @@
     python bench/diffwave.py vocode [--threads 2] [--seconds 2] [--config demo.json]
 
 train: one optimizer step at batch 16 x 62 mel frames, or the config's batch and crop (the shared
-loop's step: forward, loss, backward, Adam). vocode: seconds of compute per second of audio with the fast (6-step) and full
-(50-step) schedules, with the conditioner hoisted out of the step loop and, for comparison, not.
+loop's step: forward, loss, backward, Adam; a bridge's guides given, as the training data holds them). vocode: seconds of compute per second of audio with the fast (6-step; the bridge's own) and full
+(50-step) schedules, in fp32 and bf16 autocast, with the conditioner hoisted out of the step loop and,
+for comparison, not.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bench.util import mode_parser, peak_rss_mib, profile_table, report_train_st
 from common.config import load_json  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
+from diffwave.bridge import guide_waveform  # noqa: E402
 from diffwave.build import build_model  # noqa: E402
 
 
@@ -30,6 +32,8 @@ def bench_train(args):
     size, frames = config.train.batch_size, config.train.crop_mel_frames
     batch = {"audio": torch.randn(size, frames * 256).clamp(-1, 1) * 0.3,
              "spectrogram": torch.randn(size, 80, frames) - 5, "seeds": torch.arange(size)}
+    if config.model.process == "bridge":  # the training data holds each clip's guide, made once
+        batch["guide"] = guide_waveform(model, batch["spectrogram"])
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -47,10 +51,13 @@ def bench_vocode(args):
     mel = torch.randn(1, 80, frames) - 5
     seconds = frames * 256 / 22050
     for fast, label in [(True, "fast schedule"), (False, "every training step")]:
-        for hoist in (True, False):
+        for hoist, precision in [(True, "fp32"), (True, "bf16"), (False, "fp32")]:
+            if precision == "bf16" and not fast:
+                continue
             repeats = args.repeats if fast else 1
-            times = timed(lambda: vocode(mel, model, fast=fast, hoist=hoist), repeats, warmup=1 if fast else 0)
-            print(f"vocode {label}, conditioner {'hoisted' if hoist else 'per step'}: "
+            times = timed(lambda: vocode(mel, model, fast=fast, hoist=hoist, precision=precision), repeats,
+                          warmup=1 if fast else 0)
+            print(f"vocode {label}, {precision}, conditioner {'hoisted' if hoist else 'per step'}: "
                   f"{min(times) / seconds:.3f} s per second of audio ({args.threads} threads)")
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
     if args.profile:
