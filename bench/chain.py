@@ -4,7 +4,7 @@
                           [--threads 2] [--repeats 3] [--lines 20]
                           [--acoustic-precision fp32] [--vocoder-precision auto]
     python bench/chain.py --acoustic exp/grad_tts/last.pt --vocoder exp/diffwave/last.pt
-    python bench/chain.py --vocoder-config recipes/ljspeech/conf/demo_convnext.json   # another vocoder
+    python bench/chain.py --vocoder-config recipes/ljspeech/conf/convnext.json   # another vocoder
     python bench/chain.py --backend onnx ...       # the same checkpoints exported as an ONNX voice
     python bench/chain.py --backend openvino ...   # that voice on OpenVINO
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--acoustic", help="a Grad-TTS checkpoint instead of random weights")
     parser.add_argument("--vocoder", help="a DiffWave checkpoint instead of random weights")
     parser.add_argument("--vocoder-config", metavar="JSON",
-                        help="random weights of this DiffWave config instead of --size's (e.g. conf/demo_convnext.json)")
+                        help="random weights of this DiffWave config instead of --size's (e.g. conf/convnext.json)")
     parser.add_argument("--sampler", choices=SAMPLERS, default="euler")
     parser.add_argument("--steps", type=int, default=10, help="Grad-TTS steps")
     parser.add_argument("--vocoder-steps", type=int, help="DiffWave N-step schedule (default: the fast 6-step one)")

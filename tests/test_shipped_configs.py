@@ -1,14 +1,18 @@
 """The shipped DiffWave configs (the LJSpeech recipe's demo and full vocoders, the SC09 demos and the SC09
 schedules) keep their behaviour: a fixed seed gives the training loss and the sampler output recorded in
-`data/shipped_diffwave_behaviour.pt` by the code before the DiffWave clean-up (weights initialised from
-seed 0, then perturbed from seed 1 so that the sampler does more than return its start).
+`data/shipped_diffwave_behaviour.pt` (weights initialised from seed 0, then perturbed from seed 1 so that
+the sampler does more than return its start): lmnt's full-size vocoder and the SC09 models by the code
+before the DiffWave clean-up, the demo's and the full-size frame-rate vocoders (`demo_diffwave.json`,
+`convnext.json`) by the code that introduced their backbone (`python tests/data/record_shipped_behaviour.py
+NAME...` records a case anew, for a config whose behaviour changes on purpose).
 
 The recording is fp32 arithmetic of one CPU, and another CPU's kernels round differently; the tolerances
 are the spread measured across kernel sets, with a margin (`python tests/kernel_spread.py` prints it on the
 CPU in hand). Largest deviation from the recording seen (2-core AMD EPYC with AVX-512, under each of torch's
-ATen kernel sets and oneDNN capped at AVX2; 2-core Intel Xeon with AMX): the demo bridge vocoder 2.4e-4
-(scalar kernels; AMX 4.1e-5), whose 32 Griffin-Lim iterations with momentum amplify rounding; every other
-case 3.4e-6. A change of behaviour moves the audio by 1e-2 or more."""
+ATen kernel sets and oneDNN capped at AVX2; 2-core Intel Xeon with AMX): the bridge vocoders, whose 32
+Griffin-Lim iterations with momentum amplify rounding, up to 2.7e-4 (scalar kernels; the earlier demo
+vocoder on AMX 4.1e-5), and their training loss by 5.3e-6 of itself; every other case 3.4e-6 and 1e-7. A
+change of behaviour moves the audio by 1e-2 or more."""
 import json
 from pathlib import Path
 
@@ -51,7 +55,7 @@ def perturbed(config: DiffWaveModelConfig, scale: float, mel=None, statistics=No
     return model
 
 
-AUDIO_TOLERANCE = {"ljspeech_demo": 1e-3}  # 4x the spread seen (see above)
+AUDIO_TOLERANCE = {"ljspeech_demo": 1e-3, "ljspeech_convnext": 1e-3}  # the bridges: 4x the spread seen
 DEFAULT_AUDIO_TOLERANCE = 2e-5  # 6x
 
 
@@ -65,7 +69,7 @@ def behaviour(model, batch: dict, mel) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check(name: str, model, batch: dict, mel) -> None:
     loss, audio = behaviour(model, batch, mel)
-    torch.testing.assert_close(loss, RECORDED[name]["loss"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss, RECORDED[name]["loss"], rtol=2e-5, atol=1e-6)
     tolerance = AUDIO_TOLERANCE.get(name, DEFAULT_AUDIO_TOLERANCE)
     torch.testing.assert_close(audio, RECORDED[name]["audio"], rtol=0, atol=tolerance)
 
@@ -80,7 +84,7 @@ def ljspeech_case(conf: str) -> tuple:
     audio = audio_batch(32 * mel.hop_length)
     mels = MelSpectrogram(mel)(audio)[..., :32]
     statistics = TrainingStatistics(prior_energy_min=frame_energy_range(list(mels))[0])
-    model = perturbed(config.model, 0.05 if config.model.process == "bridge" else 0.003, mel, statistics)
+    model = perturbed(config.model, 0.003, mel, statistics)
     return model, {"audio": audio, "spectrogram": mels, "seeds": torch.tensor([3, 5])}, mels[:1]
 
 
@@ -91,10 +95,11 @@ def sc09_case(conf: str) -> tuple:
 
 
 CASES = {"ljspeech_demo": lambda: ljspeech_case("demo_diffwave"), "ljspeech": lambda: ljspeech_case("diffwave"),
+         "ljspeech_convnext": lambda: ljspeech_case("convnext"),
          "sc09_demo_wavenet": lambda: sc09_case("demo_wavenet"), "sc09_demo_sashimi": lambda: sc09_case("demo_sashimi")}
 
 
-@pytest.mark.parametrize("name", ["ljspeech_demo", "ljspeech"])
+@pytest.mark.parametrize("name", ["ljspeech_demo", "ljspeech", "ljspeech_convnext"])
 def test_ljspeech_vocoders_unchanged(name):
     check(name, *CASES[name]())
 
