@@ -4,6 +4,7 @@ per frame and per band of an orthogonal block DCT, so the noise also carries the
 envelope (in the spirit of SpecGrad). Both processes draw their noise through a `NoisePrior`."""
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -34,10 +35,16 @@ def per_sample(std: torch.Tensor, samples_per_frame: int) -> torch.Tensor:
     return std.unsqueeze(-1).expand(*std.shape, samples_per_frame).reshape(*std.shape[:-1], -1)
 
 
+def linear_power(mel: torch.Tensor, config: DiffWaveModelConfig) -> torch.Tensor:
+    """exp(mel), each bin clamped where it alone saturates the energy (energy_max^2): the same scales, and no
+    overflow to inf (then NaN in the per-band product) for a mel far outside any audio's range."""
+    return mel.float().clamp(max=2 * math.log(config.prior.energy_max)).exp()
+
+
 def prior_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float) -> torch.Tensor:
     """The noise scale per sample (B, frames * hop) from a natural-log mel (B, n_mels, frames): frame
     energy sqrt(sum exp(mel)) through `energy_to_std`."""
-    std = energy_to_std(mel.float().exp().sum(1).sqrt(), config, energy_min)
+    std = energy_to_std(linear_power(mel, config).sum(1).sqrt(), config, energy_min)
     return per_sample(std, config.hop_samples)
 
 
@@ -46,7 +53,7 @@ def band_std(mel: torch.Tensor, config: DiffWaveModelConfig, energy_min: float,
     """The scale per band and frame, (B, prior.bands, frames * hop / prior.bands): the energy of the mel
     bins in each band (`mel_band` maps each bin to its band) through `energy_to_std`."""
     members = torch.nn.functional.one_hot(torch.tensor(mel_band, device=mel.device), config.prior.bands)
-    energy = (members.T.float() @ mel.float().exp()).sqrt()  # a sum per band, as a product ONNX exports
+    energy = (members.T.float() @ linear_power(mel, config)).sqrt()  # a sum per band, as a product ONNX exports
     std = energy_to_std(energy, config, energy_min)
     return per_sample(std, config.hop_samples // config.prior.bands)
 

@@ -130,3 +130,14 @@ def test_bands_and_prior_train_together():
         optimizer.step()
         losses.append(float(out["loss"].detach()))
     assert sum(losses[-5:]) < sum(losses[:5])
+
+
+def test_a_mel_far_outside_audio_gives_finite_scales():
+    """exp(mel) would overflow to inf and the per-band product to NaN; the scales saturate as they would."""
+    config = DiffWaveModelConfig(**TINY, prior=PriorConfig(enabled=True, energy_max=4.0, bands=8))
+    from diffwave.prior import band_std, prior_std
+
+    mel = torch.full((1, 16, 3), -3.0)
+    mel[0, 2, 1] = 160.0
+    for std in (prior_std(mel, config, 0.01), band_std(mel, config, 0.01, [k // 2 for k in range(16)])):
+        assert torch.isfinite(std).all() and float(std.max()) == 1.0
