@@ -191,7 +191,8 @@ class DiffWave(DiffusionModel):
         self.cpu_kernels_chosen = True
         c = self.config
         layers = [block.dilated_conv for block in self.residual_layers[:c.dilation_cycle_length]]
-        x = torch.randn(1, c.residual_channels, min(samples, c.sample_rate) // c.bands)
+        x = torch.randn(1, c.residual_channels, min(samples, c.sample_rate) // c.bands,
+                        generator=torch.Generator().manual_seed(0))  # not the training's random stream
 
         def run(as_2d: bool):
             return lambda: [dilated(layer, x, as_2d) for layer in layers]
