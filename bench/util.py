@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import time
 from dataclasses import replace
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+
+from common.autotune import cpu_model
 
 
 def peak_rss_mib() -> float:
@@ -23,16 +24,7 @@ ISA_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX-512-BF16"
 def cpu_description() -> str:
     """The CPU model and the instruction sets that decide its speed here, e.g. "AMD EPYC (AVX2, AVX-512,
     AVX-512-BF16; torch kernels AVX512)": every benchmark prints it beside its figures."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
+    model, flags = cpu_model()
     found = [name for flag, name in ISA_FLAGS.items() if flag in flags]
     return f"{model} ({', '.join(found) or 'no AVX2'}; torch kernels {torch.backends.cpu.get_cpu_capability()})"
 
