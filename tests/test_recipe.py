@@ -17,11 +17,12 @@ def tiny_confs(tmp_path_factory):
     (root / "gt.json").write_text(json.dumps({
         "model": {"n_enc_channels": 16, "filter_channels": 32, "filter_channels_dp": 16, "n_enc_layers": 1,
                   "dec_dim": 8},
-        "train": {"batch_size": 2, "max_steps": 2, "segment_frames": 40, "num_workers": 0, "sample_every": 2},
+        "train": {"batch_size": 2, "max_steps": 2, "segment_frames": 40, "num_workers": 0, "sample_every": 1000},
         "inference": {"timesteps": 2}}))  # synthesis of the recipe's lines is the point, not its quality
+    # no validation samples: their DNSMOS takes seconds a clip (tests/test_training_samples.py covers them)
     (root / "dw.json").write_text(json.dumps({
         "model": {"residual_layers": 2, "residual_channels": 4, "dilation_cycle_length": 1},
-        "train": {"batch_size": 2, "max_steps": 2, "crop_mel_frames": 8, "num_workers": 0, "sample_every": 2}}))
+        "train": {"batch_size": 2, "max_steps": 2, "crop_mel_frames": 8, "num_workers": 0, "sample_every": 1000}}))
     return root
 
 
