@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import json
 import logging
 import re
 import sys
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 
 from common.audio import pcm16, save_wav
+from common.autotune import digest
 from common.checkpoint import CheckpointError
 from common.precision import PRECISIONS, choose_precision
 from common.griffin_lim import GRIFFIN_LIM, griffin_lim
@@ -174,8 +173,9 @@ class Synthesizer:
         (timed on one sentence, once per model config and CPU; fp32 when the decoder does not run)."""
         if requested == "auto" and self.timesteps == 0:
             return "fp32"
-        config = json.dumps(ckpt.get("config"), sort_keys=True)
-        name = f"the Grad-TTS decoder {hashlib.sha1(config.encode()).hexdigest()[:12]}"
+        if requested != "auto":  # checked, not timed
+            return choose_precision(requested, self.device, "", None)
+        name = f"the Grad-TTS decoder {digest(ckpt.get('config'))}"
         ids = torch.tensor([self.processor.encode(PROBE_SENTENCE).ids], device=self.device)
         lengths = torch.tensor([ids.shape[1]], device=self.device)
         spk = torch.zeros(1, dtype=torch.long, device=self.device) if self.speakers else None

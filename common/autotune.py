@@ -4,6 +4,7 @@ folder ($GRADWAVE_CACHE_DIR, else $XDG_CACHE_HOME/gradwave, else ~/.cache/gradwa
 never decides, since a trick measured on one CPU family was a slowdown on another."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -44,6 +45,11 @@ def cpu_model() -> tuple[str, set[str]]:
 def machine_key() -> str:
     """What a timing is valid for: the CPU model, torch's kernel set on it and torch's version."""
     return f"{cpu_model()[0]} | {torch.backends.cpu.get_cpu_capability()} | torch {torch.__version__}"
+
+
+def digest(value) -> str:
+    """A short name for a JSON-able value (a model config, a batch's shapes) in a cache key."""
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def read_cache() -> dict:

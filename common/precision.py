@@ -4,7 +4,7 @@ about twice as fast in bf16 on an AMD EPYC and slower than fp32 on an Intel Xeon
 times both on the real model the first time (common.autotune) where bf16 is native, and is fp32 elsewhere."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -28,10 +28,11 @@ def avx512_cpu() -> bool:
     return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
-def choose_precision(requested: str, device: torch.device | str, name: str, run: Callable[[str], object]) -> str:
+def choose_precision(requested: str, device: torch.device | str, name: str,
+                     run: Optional[Callable[[str], object]]) -> str:
     """`requested` "fp32" or "bf16" as given; "auto": fp32 off the CPU and where bf16 is not native, else the
     faster of the two for `run(precision)`, the real work called `name` (timed once per CPU and torch
-    version, then read from the cache)."""
+    version, then read from the cache); `run` is called only for "auto"."""
     if requested not in PRECISIONS:
         raise ValueError(f"unknown precision {requested!r}; one of {', '.join(PRECISIONS)}")
     if requested != "auto":

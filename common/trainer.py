@@ -7,8 +7,6 @@ separately, what to store in checkpoints, and an optional callback that writes s
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
@@ -23,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import (CheckpointError, capture_rng, load_checkpoint, make_checkpoint, read_file, restore_rng,
                          save_training_checkpoint)
-from .autotune import fastest
+from .autotune import digest, fastest
 from .precision import native_bf16
 from .progress import progress_bar
 from .sampling import SeededBatchSampler, seed_everything
@@ -331,8 +329,7 @@ class Trainer:
             return once
 
         shapes = sorted((k, tuple(v.shape)) for k, v in batch.items() if isinstance(v, torch.Tensor))
-        what = json.dumps([self.task.describe.get("config"), str(shapes)], sort_keys=True)
-        name = f"training precision of {self.task.kind} {hashlib.sha1(what.encode()).hexdigest()[:12]}"
+        name = f"training precision of {self.task.kind} {digest([self.task.describe.get('config'), str(shapes)])}"
         bf16 = fastest(name, {"none": run(None), "bf16": run(torch.bfloat16)}) == "bf16"
         if self.dist.world_size > 1:
             flag = torch.tensor([float(bf16)], device=self.device)

@@ -5,8 +5,6 @@ The fast schedule (6 steps) is aligned to fractional training steps as in lmnt's
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ import torch
 
 from common.audio import AudioError, load_wav, save_wav
 from common.checkpoint import CheckpointError
+from common.autotune import digest
 from common.config import to_dict
 from common.precision import PRECISIONS, choose_precision
 from common.mel import MelSpectrogram
@@ -33,8 +32,9 @@ def resolve_precision(precision: str, model: DiffusionModel) -> str:
     """"fp32" or "bf16" for `model` on its device: as given, or for "auto" the faster of the two where the
     CPU computes bf16 natively (timed on one second of audio in one step, once per config and CPU)."""
     device = next(model.parameters()).device
-    config = json.dumps(to_dict(model.config), sort_keys=True)
-    name = f"the {model.config.backbone} vocoder {hashlib.sha1(config.encode()).hexdigest()[:12]}"
+    if precision != "auto":  # checked, not timed
+        return choose_precision(precision, device, "", None)
+    name = f"the {model.config.backbone} vocoder {digest(to_dict(model.config))}"
     frames = 86  # one second at 22 kHz
     probe = None if model.config.unconditional else torch.full((1, model.config.n_mels, frames), -5.0, device=device)
     return choose_precision(precision, device, name, lambda p: vocode(
