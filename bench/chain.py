@@ -118,7 +118,9 @@ def main(argv=None) -> int:
         vocoder_time = min(timed(lambda: synth.waveform(mel, 0), args.repeats))
         precisions = ((synth.voice.decoder.precision, synth.voice.vocoder_graph.precision) if args.backend != "torch"
                       else (synth.acoustic_precision, synth.vocoder_precision))
-        models_used = f"{args.size} (random weights)" + (f", vocoder {args.vocoder_config}" if args.vocoder_config else "")
+        models_used = f"{args.size} (random weights)"
+        if args.vocoder_config:
+            models_used += f", vocoder {args.vocoder_config}"
         result = {"cpu": cpu_description(), "models": "checkpoints" if args.acoustic else models_used,
                   "backend": args.backend,
                   "sampler": args.sampler, "steps": args.steps, "vocoder_steps": args.vocoder_steps or "fast",

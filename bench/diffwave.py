@@ -4,9 +4,10 @@
     python bench/diffwave.py vocode [--threads 2] [--seconds 2] [--config demo.json]
 
 train: one optimizer step at batch 16 x 62 mel frames, or the config's batch and crop (the shared
-loop's step: forward, loss, backward, Adam; a bridge's guides given, as the training data holds them). vocode: seconds of compute per second of audio with the fast (6-step; the bridge's own) and full
-(50-step) schedules, in fp32 and bf16 autocast, with the conditioner hoisted out of the step loop and,
-for comparison, not.
+loop's step: forward, loss, backward, Adam; a bridge's guides given, as the training data holds them).
+vocode: seconds of compute per second of audio with the fast (6-step; the bridge's own) and full (50-step)
+schedules, in fp32 and bf16 autocast, with the conditioner hoisted out of the step loop and, for
+comparison, not.
 """
 from __future__ import annotations
 

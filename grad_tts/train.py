@@ -71,8 +71,10 @@ def make_sample_writer(model_valid: list, inference: GradTTSInferenceConfig, mel
                                    spk=spk_tensor, sampler=inference.sampler)
             writer.add_image(f"sample_{k}/generated_mel", to_image(out["mel"][0]), step)
             writer.add_image(f"sample_{k}/alignment", to_image(out["attn"][0, 0]), step)
-            clips.append(griffin_lim(out["mel"][0].float().cpu(), extractor, generator=torch.Generator().manual_seed(0)))
-            writer.add_audio(f"sample_{k}/griffin_lim", clips[-1].unsqueeze(0), step, sample_rate=mel_config.sample_rate)
+            clips.append(griffin_lim(out["mel"][0].float().cpu(), extractor,
+                                     generator=torch.Generator().manual_seed(0)))
+            writer.add_audio(f"sample_{k}/griffin_lim", clips[-1].unsqueeze(0), step,
+                             sample_rate=mel_config.sample_rate)
             if not truth_written:
                 writer.add_image(f"sample_{k}/ground_truth_mel", to_image(mel), step)
         log_quality(writer, predictor, clips, mel_config.sample_rate, step)

@@ -271,7 +271,8 @@ def test_bf16_training_autocast_and_auto_choice():
         autocast_dtype("int8", cpu)
     torch.manual_seed(0)
     model = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=8, dilation_cycle_length=2, bands=4,
-                                         process="bridge", bridge=BridgeConfig(guide_iterations=2, mel_loss_weight=1.0)),
+                                         process="bridge",
+                                         bridge=BridgeConfig(guide_iterations=2, mel_loss_weight=1.0)),
                      MelConfig())
     batch = {"audio": torch.randn(2, 16 * 256) * 0.1, "spectrogram": torch.randn(2, 80, 16)}
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -20,7 +20,8 @@ MEL = MelConfig(n_mels=16, hop_length=64, n_fft=256, win_length=256)
 
 def bridge_config(**options) -> DiffWaveModelConfig:
     """A tiny bridge model's config; `options` are fields of its bridge section."""
-    return DiffWaveModelConfig(**TINY, bands=2, process="bridge", bridge=BridgeConfig(**{"guide_iterations": 4, **options}))
+    return DiffWaveModelConfig(**TINY, bands=2, process="bridge",
+                               bridge=BridgeConfig(**{"guide_iterations": 4, **options}))
 
 
 def bridge(**options) -> DiffWave:
@@ -111,7 +112,8 @@ def test_bridge_sampler_follows_the_bridge_and_ends_on_an_oracles_audio():
 
     for noise in (0.0, 0.5):
         visits.clear()
-        oracle = SimpleNamespace(alpha_bar=torch.ones(50), config=SimpleNamespace(bridge=SimpleNamespace(noise=noise)), denoise=denoise)
+        oracle = SimpleNamespace(alpha_bar=torch.ones(50), config=SimpleNamespace(bridge=SimpleNamespace(noise=noise)),
+                                 denoise=denoise)
         draw = generator_draws(guide.shape, torch.Generator().manual_seed(0), torch.device("cpu"))
         out = reverse(oracle, None, NoisePrior(), guide, 5, draw, torch.autocast("cpu", enabled=False))
         torch.testing.assert_close(out, clean)
