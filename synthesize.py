@@ -353,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=1, metavar="N", help="lines per acoustic-model batch")
     parser.add_argument("--max-chars", type=int, default=300, metavar="N", help="longer lines split at sentence ends")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-mels", action="store_true",
+                        help="also write each line's acoustic-model log-mel as <id>.npy (n_mels x frames; the "
+                             "manifest names it in a `mel` column), e.g. for evaluation's detail ratios")
     parser.add_argument("--stream", action="store_true",
                         help="also write 16-bit PCM to stdout as each line is ready (| aplay -f S16_LE -r 22050)")
     return parser
@@ -495,11 +498,16 @@ def main(argv=None) -> int:
         normalized = " ".join(synth.processor.encode(t).normalized for t in split_long(line.text, args.max_chars))
         rows.append([line.uid, line.text, normalized, target.name, f"{seconds:.3f}", f"{acoustic_seconds / seconds:.4f}",
                      f"{vocoder_seconds / seconds:.4f}", f"{elapsed / seconds:.4f}"])
+        if args.save_mels:
+            mel = torch.cat([mels[(index, k)] for k in sorted(k for (i, k) in mels if i == index)], -1)
+            np.save(out / f"{line.uid}.npy", mel.float().cpu().numpy())
+            rows[-1].append(f"{line.uid}.npy")
         bar.update(1)
     bar.close()
     with (out / "manifest.tsv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf_acoustic", "rtf_vocoder", "rtf"])
+        writer.writerow(["id", "text", "normalized", "file", "seconds", "rtf_acoustic", "rtf_vocoder", "rtf"]
+                        + (["mel"] if args.save_mels else []))
         writer.writerows(rows)
     rtf = f"real-time factor {total_time / total_audio:.3f}" if total_audio else "no audio"
     latency = f", first audio after {first_audio[0]:.2f} s" if first_audio else ""

@@ -32,7 +32,8 @@ from common.dnsmos import QualityPredictor
 from common.griffin_lim import GRIFFIN_LIM, griffin_lim
 
 from .asr import Recognizer, ScoringNormalizer
-from .metrics import average_spectrum, copy_synthesis_scores, dtw_log_mel_distance, error_rates, new_tones, tones
+from .metrics import (average_spectrum, copy_synthesis_scores, detail_ratios, dtw_log_mel_distance, error_rates,
+                      new_tones, tones)
 
 log = logging.getLogger("evaluation.evaluate")
 
@@ -44,6 +45,7 @@ class Entry:
     text: str
     rtf_acoustic: Optional[float] = None
     rtf_vocoder: Optional[float] = None
+    mel: Optional[Path] = None  # the acoustic model's log-mel (.npy), when synthesis saved it
 
 
 def read_entries(path: Path) -> list[Entry]:
@@ -58,8 +60,8 @@ def read_entries(path: Path) -> list[Entry]:
         def number(row, key):
             return float(row[key]) if row.get(key) not in (None, "") else None
 
-        return [Entry(r["id"], path / r["file"], r["text"], number(r, "rtf_acoustic"), number(r, "rtf_vocoder"))
-                for r in rows]
+        return [Entry(r["id"], path / r["file"], r["text"], number(r, "rtf_acoustic"), number(r, "rtf_vocoder"),
+                      path / r["mel"] if r.get("mel") else None) for r in rows]
     return [Entry(u.uid, u.wav, u.text) for u in read_filelist(path)]
 
 
@@ -109,6 +111,18 @@ class Evaluator:
             return {}
         return {"dtw_log_mel_l1": float(np.mean(distances)), "duration_ratio": float(np.mean(ratios)),
                 "matched": len(distances)}
+
+    def detail(self, entries: list[Entry], truth: dict[str, Entry]) -> dict:
+        """`detail_ratios` against the recordings of the same sentences: of the acoustic model's own mels
+        (`acoustic_mel`, when synthesis saved them) and of the audio's mels (`audio`)."""
+        matched = [e for e in entries if e.uid in truth]
+        if not matched:
+            return {}
+        recordings = [self.extractor(load_wav(truth[e.uid].wav, self.rate)) for e in matched]
+        out = {"audio": detail_ratios([self.extractor(load_wav(e.wav, self.rate)) for e in matched], recordings)}
+        if all(e.mel is not None for e in matched):
+            out["acoustic_mel"] = detail_ratios([torch.from_numpy(np.load(e.mel)) for e in matched], recordings)
+        return out
 
     @staticmethod
     def speed(entries: list[Entry]) -> dict:
@@ -202,6 +216,17 @@ def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
                   f"| {cs['utterances']} | {_fmt(cs.get('wer'))} | {_fmt(cs.get('cer'))} | {_fmt(cs.get('p808'))} | "
                   f"{_fmt(cs.get('ovrl'))} | {_fmt(cs['log_mel_l1'])} | {_fmt(cs['mcd_db'])} | {_fmt(cs['stoi'])} | "
                   f"{_fmt(cs['pesq_wb'])} |"]
+    detailed = {name: r["detail"] for name, r in results["systems"].items() if r.get("detail")}
+    if detailed:
+        lines += ["", "Detail kept, against the recordings (1: as much as they have; `detail_statistics` in "
+                  "evaluation/metrics.py): fine structure along frequency and frame-to-frame change, of the "
+                  "acoustic model's own mels and of the audio's:", "",
+                  "| system | fine structure (model mel) | frame change (model mel) | fine structure (audio) | "
+                  "frame change (audio) |", "|---|---|---|---|---|"]
+        for name, d in detailed.items():
+            model, audio = d.get("acoustic_mel", {}), d["audio"]
+            lines.append(f"| {name} | {_fmt(model.get('fine_structure'))} | {_fmt(model.get('frame_change'))} | "
+                         f"{_fmt(audio['fine_structure'])} | {_fmt(audio['frame_change'])} |")
     toned = {name: r["spectrum"]["tones_not_in_recordings"] for name, r in results["systems"].items()
              if r.get("spectrum", {}).get("tones_not_in_recordings")}
     lines += ["", "Steady tones (averaged spectrum, > 20 dB above the surrounding 600 Hz) that the recordings lack: "
@@ -250,7 +275,8 @@ def main(argv=None) -> int:
         log.info("%s: %d utterances", name, len(entries))
         results["systems"][name] = {"intelligibility": evaluator.intelligibility(entries),
                                     "quality": evaluator.quality(entries),
-                                    "acoustic": evaluator.acoustic(entries, truth), "speed": evaluator.speed(entries)}
+                                    "acoustic": evaluator.acoustic(entries, truth), "speed": evaluator.speed(entries),
+                                    "detail": evaluator.detail(entries, truth)}
     used = {e.uid for entries in systems.values() for e in entries}
     matched_truth = [e for e in truth_entries if e.uid in used] or truth_entries
     recordings_spectrum = evaluator.spectrum(matched_truth) if matched_truth else None

@@ -122,3 +122,38 @@ def new_tones(system: list[tuple[float, float]], recordings_db: torch.Tensor, sa
     """The tones of `system` that the recordings' averaged spectrum lacks (no tone within 50 Hz of it)."""
     theirs = [f for f, _ in tones(recordings_db, sample_rate, width_hz, threshold_db)]
     return [(f, db) for f, db in system if all(abs(f - g) > 50 for g in theirs)]
+
+
+def detail_statistics(log_mels: list[torch.Tensor], bands: int = 7, loud_share: float = 0.6) -> dict[str, float]:
+    """How much detail a set of log-mels (n_mels x frames each) carries, pooled over all of them:
+
+    - `fine_structure`: the variance of each frame minus its `bands`-band moving average along frequency
+      (harmonics, formant edges), over the louder `loud_share` of each mel's frames;
+    - `frame_change`: the mean absolute difference of consecutive frames.
+
+    Global statistics, so two sets of the same sentences compare without aligning them (`detail_ratios`)."""
+    smoothing = torch.ones(1, 1, bands, dtype=torch.float64) / bands
+    residual_sum, residual_count, change_sum, change_count = 0.0, 0, 0.0, 0
+    for mel in log_mels:
+        mel = mel.double()
+        if mel.shape[-1] < 2:
+            continue
+        energy = mel.mean(0)
+        loud = mel[:, energy >= torch.quantile(energy, 1.0 - loud_share)]
+        padded = torch.nn.functional.pad(loud.T[:, None], (bands // 2, bands // 2), mode="replicate")
+        residual = loud.T - torch.nn.functional.conv1d(padded, smoothing)[:, 0]
+        residual_sum += float((residual - residual.mean(1, keepdim=True)).pow(2).sum())
+        residual_count += residual.numel()
+        change = (mel[:, 1:] - mel[:, :-1]).abs()
+        change_sum += float(change.sum())
+        change_count += change.numel()
+    if not residual_count:
+        raise ValueError("detail_statistics: no mel with two frames or more")
+    return {"fine_structure": residual_sum / residual_count, "frame_change": change_sum / change_count}
+
+
+def detail_ratios(system: list[torch.Tensor], recordings: list[torch.Tensor]) -> dict[str, float]:
+    """`detail_statistics` of a system's log-mels over those of the recordings of the same sentences:
+    1 keeps the recordings' detail, below 1 is smoother."""
+    ours, theirs = detail_statistics(system), detail_statistics(recordings)
+    return {key: ours[key] / theirs[key] for key in ours}

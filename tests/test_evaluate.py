@@ -108,10 +108,12 @@ def test_report_on_tiny_run(spoken, tmp_path):
     root, entries = spoken
     synth = tmp_path / "synth"
     synth.mkdir()
-    rows = ["id\ttext\tnormalized\tfile\tseconds\trtf_acoustic\trtf_vocoder\trtf"]
+    rows = ["id\ttext\tnormalized\tfile\tseconds\trtf_acoustic\trtf_vocoder\trtf\tmel"]
+    extractor = MelSpectrogram(MelConfig())
     for path, text in entries[:3]:
         shutil.copy(path, synth / path.name)
-        rows.append(f"{path.stem}\t{text}\t{text.lower()}\t{path.name}\t1.0\t0.1\t0.5\t0.6")
+        np.save(synth / f"{path.stem}.npy", extractor(load_wav(path, 22050)).numpy() * 0.5)  # a flattened mel
+        rows.append(f"{path.stem}\t{text}\t{text.lower()}\t{path.name}\t1.0\t0.1\t0.5\t0.6\t{path.stem}.npy")
     (synth / "manifest.tsv").write_text("\n".join(rows) + "\n")
     vocoder = DiffWave(DiffWaveModelConfig(residual_layers=2, residual_channels=4, dilation_cycle_length=1))
     save_checkpoint(make_checkpoint("diffwave", vocoder.state_dict(), to_dict(vocoder.config), to_dict(MelConfig())),
@@ -124,8 +126,12 @@ def test_report_on_tiny_run(spoken, tmp_path):
     assert system["acoustic"]["duration_ratio"] == pytest.approx(1.0)
     assert system["acoustic"]["dtw_log_mel_l1"] == pytest.approx(0.0, abs=1e-6)
     assert system["speed"] == {"rtf_acoustic": pytest.approx(0.1), "rtf_vocoder": pytest.approx(0.5)}
+    assert system["detail"]["audio"] == {"fine_structure": pytest.approx(1.0), "frame_change": pytest.approx(1.0)}
+    assert system["detail"]["acoustic_mel"] == {"fine_structure": pytest.approx(0.25),
+                                                "frame_change": pytest.approx(0.5)}
     assert results["copy_synthesis"]["utterances"] == 1
     report = (out / "report.md").read_text()
+    assert "| engine | 0.250 | 0.500 | 1.000 | 1.000 |" in report
     assert "| engine | 3 |" in report and "| recordings |" in report and "PESQ" in report
     assert 1 <= system["quality"]["p808"] <= 5 and len(system["quality"]["utterances"]) == 3
     assert results["ground_truth_quality"]["ovrl"] == pytest.approx(system["quality"]["ovrl"])

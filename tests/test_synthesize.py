@@ -1,6 +1,7 @@
 import csv
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import soundfile
 import torch
@@ -34,9 +35,13 @@ def test_lines_file_end_to_end(checkpoints, tmp_path, capsys):
     lines.write_text(LINES.format("short"), encoding="utf-8")
     rc = main(["-f", str(lines), "-o", str(tmp_path / "out"), "--acoustic", str(checkpoints / "acoustic.pt"),
                "--vocoder", str(checkpoints / "vocoder.pt"), "--timesteps", "2", "--vocoder-steps", "2",
-               "--max-chars", "40"])
+               "--max-chars", "40", "--save-mels"])
     assert rc == 1  # the unspeakable line fails, the others are written
     rows = read_manifest(tmp_path / "out" / "manifest.tsv")
+    for row in rows:  # the acoustic model's mel of each line, all of its sentences
+        mel = np.load(tmp_path / "out" / row["mel"])
+        assert row["mel"] == f"{row['id']}.npy" and mel.shape[0] == 80
+        assert mel.shape[1] * 256 <= soundfile.info(str(tmp_path / "out" / row["file"])).frames + 256
     assert [r["file"] for r in rows] == ["0001.wav", "intro.wav", "0004.wav", "0006.wav", "0007.wav"]
     for row in rows:
         info = soundfile.info(str(tmp_path / "out" / row["file"]))
@@ -58,6 +63,7 @@ def test_batched_equals_unbatched(checkpoints, tmp_path):
         assert main(["-f", str(lines), "-o", str(out), "--acoustic", str(checkpoints / "acoustic.pt"),
                      "--vocoder", "griffin-lim", "--timesteps", "2", "--batch-size", batch]) == 0
         outputs.append([soundfile.read(str(out / f"000{i}.wav"))[0] for i in (1, 2, 3)])
+        assert not list(out.glob("*.npy")) and "mel" not in read_manifest(out / "manifest.tsv")[0]
     for a, b in zip(*outputs):  # Griffin-Lim's 32 momentum iterations amplify the mels' rounding differences
         assert a.shape == b.shape and abs(a - b).max() < 1e-3
 

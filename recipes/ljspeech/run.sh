@@ -221,7 +221,7 @@ if run_stage 4 && ! skip_done 4 "synthesize"; then
       lines=$([ "$split" = lines ] && echo "$here/lines.txt" || echo "$prepared/${split}_lines.txt")
       rc=0
       "$python" "$repo/synthesize.py" -f "$lines" -o "$exp/synth/${split}_$name" --threads "$threads" \
-        --acoustic "$exp/grad_tts/last.pt" --vocoder "$vocoder" --batch-size 4 || rc=$?
+        --acoustic "$exp/grad_tts/last.pt" --vocoder "$vocoder" --batch-size 4 --save-mels || rc=$?
       [ "$rc" -le 1 ] || return "$rc"
     done
   }
