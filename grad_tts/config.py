@@ -32,6 +32,14 @@ class GradTTSModelConfig:
     # Masked GroupNorm and linear attention in the U-Net: an item's output then does not depend on
     # how much padding the batch adds. False reproduces upstream exactly (padding leaks into stats).
     padding_invariant: bool = True
+    # The time the decoder's process starts from (DiffSinger's shallow diffusion): it trains on t in
+    # (0, shallow_start) and samples from the encoder's mean noised to that time, refining detail instead of
+    # rebuilding the mel from N(mu, I). 1 is upstream.
+    shallow_start: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 < self.shallow_start <= 1.0:
+            raise ConfigError(f"model.shallow_start: {self.shallow_start} is not in (0, 1]")
 
 
 @dataclass
@@ -43,6 +51,9 @@ class GradTTSTrainConfig(TrainConfig):
     # False: the decoder never trains (only the encoder and duration predictor do), and the model
     # speaks its encoder's mean (inference.timesteps 0). On a small CPU budget this speaks best.
     decoder: bool = True
+    # False: the encoder and duration predictor stay as `--init-from` gives them and only the decoder trains
+    # (on the encoder's mean of a model trained before).
+    encoder: bool = True
 
     @classmethod
     def upgrade(cls, data: dict, where: str) -> dict:
@@ -82,6 +93,8 @@ class GradTTSConfig:
     inference: GradTTSInferenceConfig = field(default_factory=GradTTSInferenceConfig)
 
     def __post_init__(self):
+        if not (self.train.decoder or self.train.encoder):
+            raise ConfigError("train.decoder and train.encoder are both false: nothing would train")
         if not self.train.decoder and self.inference.timesteps:
             raise ConfigError(f"train.decoder is false, so the decoder never trains: set inference.timesteps to 0 "
                               f"(not {self.inference.timesteps}) so that synthesis speaks the encoder's mean")

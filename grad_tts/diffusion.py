@@ -9,7 +9,7 @@ from torch import nn
 from common.distributed import global_mean
 from common.sampling import per_item_rand, per_item_randn
 
-from .samplers import NoiseFn, Schedule, solve
+from .samplers import NoiseFn, Schedule, solve, start_scale
 from .unet import GradLogPEstimator2d
 
 
@@ -22,9 +22,10 @@ def beta(t: torch.Tensor, beta_min: float, beta_max: float, cumulative: bool = F
 
 class Diffusion(nn.Module):
     def __init__(self, n_feats, dim, n_spks=1, spk_emb_dim=64, beta_min=0.05, beta_max=20.0, pe_scale=1000,
-                 padding_invariant=True):
+                 padding_invariant=True, t_start=1.0):
         super().__init__()
         self.n_feats = n_feats
+        self.t_start = t_start
         self.beta_min = beta_min
         self.beta_max = beta_max
         self.estimator = GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
@@ -42,7 +43,7 @@ class Diffusion(nn.Module):
     def reverse_diffusion(self, z, mask, mu, n_timesteps: int, stoc: bool = False, spk=None,
                           noise: Optional[NoiseFn] = None, sampler: str = "euler", bf16: bool = False,
                           denoised_range: Optional[tuple[float, float]] = None):
-        """From t=1 to t=0 with `sampler` (see grad_tts.samplers; euler is upstream's solver,
+        """From t=`self.t_start` (upstream: 1) to t=0 with `sampler` (see grad_tts.samplers; euler is upstream's solver,
         stochastic with `stoc`). `noise(like)` draws the stochastic samplers' noise (default
         `torch.randn_like`), so callers can make it per item. `bf16` runs the score network under
         bfloat16 autocast (the solver's arithmetic stays fp32). `denoised_range` bounds the ml and dpm
@@ -53,8 +54,15 @@ class Diffusion(nn.Module):
                 time = t * torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
                 return self.estimator(x, mask, mu, time, spk).float()
 
-        return solve(sampler, z, mu, mask, score, Schedule(self.beta_min, self.beta_max), n_timesteps, stoc,
-                     noise or torch.randn_like, denoised_range)
+        return solve(sampler, z, mu, mask, score, self.schedule(), n_timesteps, stoc, noise or torch.randn_like,
+                     denoised_range, self.t_start)
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.beta_min, self.beta_max)
+
+    def start_scale(self) -> float:
+        """The noise's standard deviation around mu where the reverse process starts (grad_tts.samplers)."""
+        return start_scale(self.schedule(), self.t_start)
 
     def loss_t(self, x0, mask, mu, t, spk=None, z=None):
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)
@@ -65,11 +73,12 @@ class Diffusion(nn.Module):
 
     def compute_loss(self, x0, mask, mu, spk=None, offset: float = 1e-5,
                      generators: Optional[list[torch.Generator]] = None):
-        """Loss at a random time per item; with `generators` (one per item) t and the noise come from them."""
+        """Loss at a random time in (0, t_start) per item; with `generators` (one per item) t and the noise
+        come from them."""
         if generators is None:
             t = torch.rand(x0.shape[0], dtype=x0.dtype, device=x0.device)
             z = None
         else:
             t = per_item_rand(generators, x0)
             z = per_item_randn(tuple(x0.shape[1:]), generators, x0)
-        return self.loss_t(x0, mask, mu, t.clamp(offset, 1.0 - offset), spk, z)
+        return self.loss_t(x0, mask, mu, (t * self.t_start).clamp(offset, self.t_start - offset), spk, z)

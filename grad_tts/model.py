@@ -46,7 +46,7 @@ class GradTTS(nn.Module):
         self.encoder = TextEncoder(c.n_vocab, c.n_feats, c.n_enc_channels, c.filter_channels, c.filter_channels_dp,
                                    c.n_heads, c.n_enc_layers, c.enc_kernel, c.enc_dropout, c.window_size)
         self.decoder = Diffusion(c.n_feats, c.dec_dim, c.n_spks, c.spk_emb_dim, c.beta_min, c.beta_max, c.pe_scale,
-                                 c.padding_invariant)
+                                 c.padding_invariant, c.shallow_start)
 
     def speaker_embedding(self, spk: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         if self.config.n_spks <= 1:
@@ -64,14 +64,17 @@ class GradTTS(nn.Module):
         return y_square + torch.matmul(mu_x.transpose(1, 2), y) + mu_square + const
 
     def losses(self, x, x_lengths, y, y_lengths, spk=None, out_size: Optional[int] = None,
-               generators: Optional[list[torch.Generator]] = None, train_decoder: bool = True):
+               generators: Optional[list[torch.Generator]] = None, train_decoder: bool = True,
+               train_encoder: bool = True):
         """Upstream `compute_loss`: (dur_loss, prior_loss, diff_loss). With `generators` (one per item)
         the segment offsets and diffusion noise of each item come from its own generator.
 
         `train_decoder=False` skips the decoder (diff_loss is 0) and the segment cut, so the prior
-        loss sees whole utterances (the encoder-only training of `train.decoder = false`)."""
+        loss sees whole utterances (the encoder-only training of `train.decoder = false`);
+        `train_encoder=False` runs the encoder without gradients (`train.encoder = false`)."""
         spk = self.speaker_embedding(spk)
-        mu_x, logw, x_mask = self.encoder(x, x_lengths)
+        with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
+            mu_x, logw, x_mask = self.encoder(x, x_lengths)
         y_mask = sequence_mask(y_lengths, y.shape[-1]).unsqueeze(1).to(x_mask.dtype)
         attn = self.align(mu_x, x_mask, y, y_mask)
         logw_target = torch.log(1e-8 + attn.sum(-1)).unsqueeze(1) * x_mask
@@ -113,8 +116,8 @@ class GradTTS(nn.Module):
         if n_timesteps == 0:
             return mu_y[:, :, :int(y_lengths.max())]
         noise = torch.randn_like(mu_y) if generators is None else per_item_randn(mu_y.shape[1:], generators, mu_y)
-        mel = self.decoder.reverse_diffusion((mu_y + noise / temperature) * y_mask, y_mask, mu_y, n_timesteps,
-                                             False, spk)
+        start = (mu_y + noise * self.decoder.start_scale() / temperature) * y_mask
+        mel = self.decoder.reverse_diffusion(start, y_mask, mu_y, n_timesteps, False, spk)
         return mel[:, :, :int(y_lengths.max())]
 
     @staticmethod
@@ -136,7 +139,7 @@ class GradTTS(nn.Module):
         generators = None if seeds is None else generators_from_seeds(seeds)
         dur_loss, prior_loss, diff_loss = self.losses(batch["x"], batch["x_lengths"], batch["y"], batch["y_lengths"],
                                                       batch.get("spk"), batch.get("out_size"), generators,
-                                                      batch.get("train_decoder", True))
+                                                      batch.get("train_decoder", True), batch.get("train_encoder", True))
         return {"loss": dur_loss + prior_loss + diff_loss, "dur_loss": dur_loss, "prior_loss": prior_loss,
                 "diff_loss": diff_loss}
 
@@ -170,7 +173,7 @@ class GradTTS(nn.Module):
             return {"mel": mu_y[:, :, :y_max], "encoder": mu_y[:, :, :y_max], "mel_lengths": y_lengths,
                     "attn": attn[:, :, :y_max].unsqueeze(1), "durations": durations.squeeze(1)}
         if generators is None:
-            z = mu_y + torch.randn_like(mu_y) / temperature
+            z = mu_y + torch.randn_like(mu_y) * self.decoder.start_scale() / temperature
             noise = None
         else:
             if len(generators) != x.shape[0]:
@@ -183,7 +186,7 @@ class GradTTS(nn.Module):
                     out[i, :, :length] = torch.randn(like.shape[1], length, generator=gen).to(like)
                 return out
 
-            z = mu_y + noise(mu_y) / temperature
+            z = mu_y + noise(mu_y) * self.decoder.start_scale() / temperature
         mel = self.decoder.reverse_diffusion(z, y_mask, mu_y, n_timesteps, stoc, spk, noise, sampler, decoder_bf16,
                                              denoised_range)
         return {"mel": mel[:, :, :y_max], "encoder": mu_y[:, :, :y_max], "mel_lengths": y_lengths,

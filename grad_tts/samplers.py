@@ -97,13 +97,13 @@ class Step:
 STEP_FIELDS = tuple(f.name for f in fields(Step))
 
 
-def euler_plan(schedule: Schedule, n_steps: int, stochastic: bool = False) -> list[Step]:
-    """Upstream's solver: n_steps Euler steps from t=1 to 0, the score taken at each step's midpoint
+def euler_plan(schedule: Schedule, n_steps: int, stochastic: bool = False, t_start: float = 1.0) -> list[Step]:
+    """Upstream's solver: n_steps Euler steps from t=`t_start` to 0, the score taken at each step's midpoint
     (x_s = x_t - 1/2 (mu - x_t - score) beta_t h, or the reverse SDE's step when stochastic)."""
-    h = 1.0 / n_steps
+    h = t_start / n_steps
     plan = []
     for i in range(n_steps):
-        t = 1.0 - (i + 0.5) * h
+        t = t_start - (i + 0.5) * h
         rate = schedule.beta(t) * h
         if stochastic:
             plan.append(Step(t, 1 + 0.5 * rate, -0.5 * rate, rate, noise=-math.sqrt(rate)))
@@ -121,8 +121,8 @@ def ml_coefficients(s: float, t: float, schedule: Schedule) -> tuple[float, floa
     return a_s * (1 - a_st ** 2) / var_t, a_st * var_s / var_t, math.sqrt(var_s * (1 - a_st ** 2) / var_t)
 
 
-def ml_plan(schedule: Schedule, n_steps: int) -> list[Step]:
-    times = [1.0 - i / n_steps for i in range(n_steps + 1)]
+def ml_plan(schedule: Schedule, n_steps: int, t_start: float = 1.0) -> list[Step]:
+    times = [t_start * (1.0 - i / n_steps) for i in range(n_steps + 1)]
     plan = []
     for t, s in zip(times[:-1], times[1:]):
         clean, current, std = ml_coefficients(s, t, schedule)
@@ -131,12 +131,12 @@ def ml_plan(schedule: Schedule, n_steps: int) -> list[Step]:
     return plan
 
 
-def dpm_plan(schedule: Schedule, n_steps: int, t_end: float = DPM_T_END) -> list[Step]:
-    """DPM-Solver++(2M) on the probability-flow ODE from t=1 to `t_end` (where sigma_t < 0.01), in
+def dpm_plan(schedule: Schedule, n_steps: int, t_start: float = 1.0, t_end: float = DPM_T_END) -> list[Step]:
+    """DPM-Solver++(2M) on the probability-flow ODE from t=`t_start` to `t_end` (where sigma_t < 0.01), in
     steps uniform in lambda; second order but for the first step, one network call per step:
     y_s = sigma_s / sigma_t y_t - a_s expm1(-h) ((1 + k) D - k D_before), k = h / (2 h_before)."""
-    start, end = schedule.log_snr(1.0), schedule.log_snr(t_end)
-    times = [1.0] + [schedule.time_at(start + (end - start) * i / n_steps) for i in range(1, n_steps)] + [t_end]
+    start, end = schedule.log_snr(t_start), schedule.log_snr(t_end)
+    times = [t_start] + [schedule.time_at(start + (end - start) * i / n_steps) for i in range(1, n_steps)] + [t_end]
     plan, before = [], None
     for t, s in zip(times[:-1], times[1:]):
         h = schedule.log_snr(s) - schedule.log_snr(t)
@@ -148,16 +148,19 @@ def dpm_plan(schedule: Schedule, n_steps: int, t_end: float = DPM_T_END) -> list
     return plan
 
 
-def plan_for(sampler: str, schedule: Schedule, n_steps: int, stochastic: bool = False) -> list[Step]:
-    """The named sampler's steps (`stochastic` applies to euler only; ml always is)."""
+def plan_for(sampler: str, schedule: Schedule, n_steps: int, stochastic: bool = False,
+             t_start: float = 1.0) -> list[Step]:
+    """The named sampler's steps from t=`t_start` (`stochastic` applies to euler only; ml always is)."""
     if n_steps < 1:
         raise ValueError("a sampler needs at least one step")
+    if not DPM_T_END < t_start <= 1.0:
+        raise ValueError(f"a sampler starts at a time in ({DPM_T_END}, 1], not {t_start}")
     if sampler == "euler":
-        return euler_plan(schedule, n_steps, stochastic)
+        return euler_plan(schedule, n_steps, stochastic, t_start)
     if sampler == "ml":
-        return ml_plan(schedule, n_steps)
+        return ml_plan(schedule, n_steps, t_start)
     if sampler == "dpm":
-        return dpm_plan(schedule, n_steps)
+        return dpm_plan(schedule, n_steps, t_start)
     raise ValueError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
 
 
@@ -198,7 +201,14 @@ def run(plan: list[Step], x: Array, mu: Array, mask: Array, score: Score, noise:
 
 def solve(sampler: str, x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
           n_steps: int, stochastic: bool = False, noise: Optional[NoiseFn] = None,
-          denoised_range: Range = None) -> Array:
-    """x_0 from x_1 with the named sampler (`stochastic` applies to euler only; ml always is, and both
-    need `noise`; `denoised_range` applies to ml and dpm, see the module's docstring)."""
-    return run(plan_for(sampler, schedule, n_steps, stochastic), x, mu, mask, score, noise, denoised_range)
+          denoised_range: Range = None, t_start: float = 1.0) -> Array:
+    """x_0 from x at t=`t_start` with the named sampler (`stochastic` applies to euler only; ml always is,
+    and both need `noise`; `denoised_range` applies to ml and dpm, see the module's docstring)."""
+    return run(plan_for(sampler, schedule, n_steps, stochastic, t_start), x, mu, mask, score, noise,
+               denoised_range)
+
+
+def start_scale(schedule: Schedule, t_start: float) -> float:
+    """The standard deviation of the noise added to mu to start the reverse process at `t_start`
+    (x_t ~ N(mu, sigma_t^2) when the clean mel is taken to be mu): 1 at t=1, as upstream draws it."""
+    return 1.0 if t_start >= 1.0 else schedule.sigma(t_start)

@@ -32,13 +32,18 @@ from .model import GradTTS
 log = logging.getLogger("grad_tts.train")
 
 
-def decoder_settings(model: GradTTS, train_decoder: bool) -> dict:
-    """What every training batch carries for `train.decoder`. Off, the decoder is skipped and frozen, so
-    that DistributedDataParallel does not wait for gradients it never gets."""
-    if train_decoder:
-        return {}
-    model.decoder.requires_grad_(False)
-    return {"train_decoder": False}
+def part_settings(model: GradTTS, train_encoder: bool, train_decoder: bool) -> dict:
+    """What every training batch carries for `train.encoder` and `train.decoder`. A part that does not train
+    is frozen (and the decoder skipped), so that DistributedDataParallel does not wait for gradients it
+    never gets."""
+    settings = {}
+    if not train_encoder:
+        model.encoder.requires_grad_(False)
+        settings["train_encoder"] = False
+    if not train_decoder:
+        model.decoder.requires_grad_(False)
+        settings["train_decoder"] = False
+    return settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +127,8 @@ def main(argv=None) -> int:
                                   f"{len(speakers)} training speakers")
             spk = speakers.get(utt.speaker) if speakers else None
             valid_items.append((processor(utt.text), dataset.mel(utt), spk))
+        if not config.train.encoder and not (args.init_from or args.resume):
+            raise ConfigError("train.encoder is false: give the trained encoder with --init-from CKPT")
         seed_everything(config.train.seed)
         model = GradTTS(config.model)
         log.info("Grad-TTS: %.2fM parameters", sum(p.numel() for p in model.parameters()) / 1e6)
@@ -133,7 +140,7 @@ def main(argv=None) -> int:
             clip_groups={"encoder": list(model.encoder.parameters()),
                          "decoder": [p for n, p in model.named_parameters() if not n.startswith("encoder.")]},
             write_samples=make_sample_writer(valid_items, config.inference, config.mel),
-            batch_settings=decoder_settings(model, config.train.decoder),
+            batch_settings=part_settings(model, config.train.encoder, config.train.decoder),
             compile_targets=[model.decoder.estimator],
         )
         run_training(task, config, args)

@@ -24,7 +24,7 @@ def grad_tts_task(data: str, batch_size: int, train_decoder: bool = True) -> Tra
     from grad_tts.config import GradTTSModelConfig, GradTTSTrainConfig
     from grad_tts.data import TextMelCollate, TextMelDataset
     from grad_tts.model import GradTTS
-    from grad_tts.train import decoder_settings
+    from grad_tts.train import part_settings
     from text import TextConfig, TextProcessor
 
     model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
@@ -32,7 +32,7 @@ def grad_tts_task(data: str, batch_size: int, train_decoder: bool = True) -> Tra
     dataset = TextMelDataset(read_corpus(data), TextProcessor(TextConfig()), MelConfig())
     config = GradTTSTrainConfig(batch_size=batch_size, num_workers=0, segment_frames=24, checkpoint_every=10**6)
     return TrainingTask("grad_tts", model, dataset, TextMelCollate(config.segment_frames), config,
-                        {"config": {}, "mel": None}, batch_settings=decoder_settings(model, train_decoder))
+                        {"config": {}, "mel": None}, batch_settings=part_settings(model, True, train_decoder))
 
 
 def diffwave_task(data: str, batch_size: int) -> TrainingTask:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from common.mel import MelConfig, MelSpectrogram
-from grad_tts.samplers import DENOISED_SLACK, Schedule, Step, denoised_estimate, ml_coefficients, solve
+from grad_tts.samplers import (DENOISED_SLACK, Schedule, Step, denoised_estimate, ml_coefficients, plan_for, solve,
+                               start_scale)
 
 SCHEDULE = Schedule(0.05, 20.0)
 C = 0.5
@@ -36,6 +37,21 @@ def test_deterministic_solvers_converge_to_the_exact_flow(solver):
     assert errors[0] < float((exact - mu).abs().mean())
     assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
     assert errors[-1] < 0.02 * float((exact - mu).abs().mean())
+
+
+@pytest.mark.parametrize("solver", ["euler", "dpm"])
+def test_a_shallow_start_follows_the_flow_from_its_own_time(solver):
+    """From t=0.4 the probability-flow ODE maps y_t to y_t * c / std(y_t); the start's noise is sigma_t."""
+    mu, x1, mask, _ = setup()
+    start = 0.4
+    x = mu + (x1 - mu) * start_scale(SCHEDULE, start)
+    exact = mu + (x - mu) * C / math.sqrt(variance(start))
+    error = float((solve(solver, x, mu, mask, gaussian_score(mu), SCHEDULE, 25, t_start=start) - exact).abs().mean())
+    assert error < 0.02 * float((exact - mu).abs().mean())
+    assert plan_for(solver, SCHEDULE, 4, t_start=start)[0].t <= start
+    assert start_scale(SCHEDULE, 1.0) == 1.0 and start_scale(SCHEDULE, start) == pytest.approx(SCHEDULE.sigma(start))
+    with pytest.raises(ValueError, match="starts at a time"):
+        plan_for(solver, SCHEDULE, 4, t_start=1.5)
 
 
 def test_second_order_beats_euler_at_few_steps():

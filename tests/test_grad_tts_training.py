@@ -44,9 +44,11 @@ def make_task(corpus, model, **train):
                         compile_targets=[model.decoder.estimator])
 
 
-def test_tiny_model_overfits_fixed_batch(corpus):
+@pytest.mark.parametrize("shallow_start", [1.0, 0.4])
+def test_tiny_model_overfits_fixed_batch(corpus, shallow_start):
     torch.manual_seed(0)
-    model = tiny_model()
+    model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
+                                       dec_dim=8, shallow_start=shallow_start))
     for module in model.modules():  # dropout is there to stop memorisation, which is the point here
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -196,6 +198,28 @@ def test_encoder_only_training_leaves_the_decoder_and_synthesizes_its_mean(corpu
     decoder = [k for k in initial if k.startswith("decoder.")]
     assert decoder and all(torch.equal(ckpt["model"][k], initial[k]) for k in decoder)
     assert not all(torch.equal(ckpt["model"][k], initial[k]) for k in initial if k.startswith("encoder."))
+
+
+def test_decoder_only_training_from_a_trained_encoder_with_a_shallow_start(corpus, tmp_path):
+    """`train.encoder=false` keeps the encoder that --init-from gives and trains the decoder alone; the
+    checkpoint keeps `model.shallow_start`, which synthesis then starts from."""
+    from tiny_checkpoints import write_tiny_checkpoints
+
+    with pytest.raises(ConfigError, match="nothing would train"):
+        GradTTSConfig(train=GradTTSTrainConfig(decoder=False, encoder=False), inference={"timesteps": 0})
+    common = [str(corpus), *TINY, "--set", "train.batch_size=2", "--set", "train.num_workers=0", "--set",
+              "train.encoder=false", "--set", "model.shallow_start=0.4", "--max-steps", "2", "--no-progress"]
+    assert train_main([*common, "--out", str(tmp_path / "refused")]) == 1  # no encoder to start from
+    initial = load_checkpoint(write_tiny_checkpoints(tmp_path / "tiny") / "acoustic.pt", "grad_tts")["model"]
+    out = tmp_path / "decoder_only"
+    assert train_main([*common, "--out", str(out), "--init-from", str(tmp_path / "tiny" / "acoustic.pt")]) == 0
+    ckpt = load_checkpoint(out / "last.pt", "grad_tts")
+    assert ckpt["config"]["shallow_start"] == 0.4
+    encoder = [k for k in initial if k.startswith("encoder.")]
+    assert encoder and all(torch.equal(ckpt["model"][k], initial[k]) for k in encoder)
+    assert not all(torch.equal(ckpt["model"][k], initial[k]) for k in initial if k.startswith("decoder."))
+    model, _ = load_grad_tts(out / "last.pt")
+    assert model.decoder.t_start == 0.4
 
 
 def test_learning_rate_schedules(corpus):

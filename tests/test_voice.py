@@ -46,6 +46,7 @@ def test_the_voice_describes_itself(exported):
     assert voice["sample_rate"] == 22050 and voice["mel"]["hop_length"] == 256
     assert voice["text"]["cleaners"] == "english_cleaners" and voice["symbols"][0] == "_"
     assert voice["acoustic"]["timesteps"] == 10 and voice["acoustic"]["sampler"] == "euler"
+    assert voice["acoustic"]["shallow_start"] == 1.0
     assert voice["vocoder"]["steps"] == 6 and voice["opset"] == 17
     import hashlib
     assert voice["sources"]["acoustic"] == hashlib.sha256((root / "acoustic.pt").read_bytes()).hexdigest()
@@ -89,6 +90,12 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
         expected = model.synthesise(x, lengths, steps, 1.5, False, 1.1, generators=[torch.Generator().manual_seed(7)],
                                     sampler=sampler, denoised_range=denoised_range)["mel"][0].numpy()
         assert mel.shape == expected.shape and relative_error(mel, expected) < 2e-4, sampler
+    voice.t_start = model.decoder.t_start = 0.4  # a shallow start (model.shallow_start): the same steps from 0.4
+    for sampler, steps in (("euler", 3), ("dpm", 2)):
+        shallow, _ = voice.acoustic(ids, torch_noise(7), timesteps=steps, sampler=sampler)
+        expected = model.synthesise(x, lengths, steps, 1.5, generators=[torch.Generator().manual_seed(7)],
+                                    sampler=sampler, denoised_range=denoised_range)["mel"][0].numpy()
+        assert relative_error(shallow, expected) < 2e-4, sampler
     vocoder, _ = load_diffwave(root / "vocoder.pt")
     audio = voice.vocode(mel, torch_noise(3))
     expected = vocode(torch.from_numpy(mel)[None], vocoder, generator=torch.Generator().manual_seed(3))[0]

@@ -137,7 +137,8 @@ def export_acoustic(model, ckpt: dict, out: Path) -> dict:
     return {"mel": to_dict(mel), "text": to_dict(text), "symbols": list(text.symbols),
             "speakers": ckpt.get("speakers") or None,
             "acoustic": {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "n_feats": c.n_feats,
-                         "beta_min": c.beta_min, "beta_max": c.beta_max, "frame_multiple": 4,
+                         "beta_min": c.beta_min, "beta_max": c.beta_max, "shallow_start": c.shallow_start,
+                         "frame_multiple": 4,
                          "denoised_range": list(denoised_range), **to_dict(own)}}
 
 

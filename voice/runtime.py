@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from grad_tts.samplers import SAMPLERS, STEP_FIELDS, Schedule, plan_for
+from grad_tts.samplers import SAMPLERS, STEP_FIELDS, Schedule, plan_for, start_scale
 from text import TextConfig, TextProcessor
 
 from .engines import PRECISIONS, graph_opener
@@ -67,6 +67,7 @@ class Voice:
             vocoder_precision = "fp32"
         self.vocoder_graph = open_graph(self.folder / vocoder["file"], vocoder_precision)
         self.schedule = Schedule(acoustic["beta_min"], acoustic["beta_max"])
+        self.t_start = acoustic.get("shallow_start", 1.0)  # voices exported before it start at 1
         self.speakers = self.spec.get("speakers") or []
 
     @property
@@ -104,8 +105,8 @@ class Voice:
             out[:, :, :lengths[0]] = noise((mu_y.shape[1], int(lengths[0])))
             return out
 
-        z = mu_y + frames_noise() / temperature
-        plan = plan_for(sampler, self.schedule, timesteps)
+        z = mu_y + frames_noise() * start_scale(self.schedule, self.t_start) / temperature
+        plan = plan_for(sampler, self.schedule, timesteps, t_start=self.t_start)
         # drawn in the order the steps use them, as grad_tts.samplers.run draws them
         step_noise = np.stack([frames_noise() if step.noise else np.zeros_like(mu_y) for step in plan])
         mel = self.decode(z, y_mask, mu_y, np.asarray([step.row() for step in plan], np.float32), step_noise,
