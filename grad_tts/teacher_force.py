@@ -24,7 +24,7 @@ from common.filelists import CorpusError, read_corpus
 from common.progress import progress_bar
 from text import TextProcessor
 
-from .checkpoint import load_grad_tts, mel_config, text_config
+from .checkpoint import inference_config, load_grad_tts, mel_config, text_config
 
 log = logging.getLogger("grad_tts.teacher_force")
 
@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="Grad-TTS checkpoint")
     parser.add_argument("data", help="filelist or LJSpeech-style folder of the recordings and their texts")
     parser.add_argument("--out", required=True, help="folder for the .npy mels")
-    parser.add_argument("--timesteps", type=int, default=10, help="decoder steps (0: the encoder's mean)")
-    parser.add_argument("--temperature", type=float, default=1.5)
+    parser.add_argument("--timesteps", type=int, help="decoder steps, 0: the encoder's mean (default: the checkpoint's)")
+    parser.add_argument("--temperature", type=float, help="default: the checkpoint's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", help="mel cache of the recordings (keyed by the mel config)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -55,6 +55,9 @@ def main(argv=None) -> int:
     if model.config.n_spks > 1:
         log.error("%s: multi-speaker models are not supported here yet", args.checkpoint)
         return 1
+    own = inference_config(ckpt)
+    timesteps = own.timesteps if args.timesteps is None else args.timesteps
+    temperature = own.temperature if args.temperature is None else args.temperature
     processor = TextProcessor(text_config(ckpt))
     features = FeatureLoader(mel_config(ckpt), args.cache_dir)
     out = Path(args.out)
@@ -68,7 +71,7 @@ def main(argv=None) -> int:
             continue
         x = torch.tensor([ids], device=device)
         mel = model.teacher_forced(x, torch.tensor([len(ids)], device=device), y[None],
-                                   torch.tensor([y.shape[-1]], device=device), args.timesteps, args.temperature,
+                                   torch.tensor([y.shape[-1]], device=device), timesteps, temperature,
                                    generators=[torch.Generator().manual_seed(args.seed + index)])
         np.save(out / f"{Path(utt.wav).stem}.npy", mel[0].cpu().numpy().astype(np.float32))
     log.info("wrote %d mels to %s", len(list(out.glob("*.npy"))), out)

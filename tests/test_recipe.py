@@ -32,6 +32,10 @@ def run_recipe(corpus, work, confs, *extra):
                            *extra], capture_output=True, text=True, timeout=900)
 
 
+def read_filelist_lines(work):
+    return [l for l in (work / "data/prepared/train.txt").read_text().splitlines() if l.strip()]
+
+
 def read_manifest(folder):
     with open(folder / "manifest.tsv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
@@ -45,12 +49,17 @@ def test_recipe_end_to_end_and_rerun(tmp_path, tiny_confs):
     new_sentences = make_ljspeech(tmp_path / "new_sentences", n=2)
     work = tmp_path / "work"
     first = run_recipe(corpus, work, tiny_confs, "--new-sentences", str(new_sentences), "--schedule", "parallel",
-                       "--minutes", "5")
+                       "--minutes", "5", "--vocoder-finetune", "0.3")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     # the parallel schedule trains both models at once, each bounded by the shared --minutes
     assert "train Grad-TTS and DiffWave at once" in first.stdout
     assert "Grad-TTS" in (work / "exp/grad_tts.log").read_text()
     assert json.loads((work / "exp/grad_tts/config.json").read_text())["train"]["max_minutes"] == 5
+    # the vocoder's last 30% on Grad-TTS's teacher-forced mels of its clips, from what it learnt before
+    assert "on the teacher-forced mels" in first.stdout
+    assert json.loads((work / "exp/diffwave_recordings/config.json").read_text())["train"]["max_minutes"] == 3.5
+    assert json.loads((work / "exp/diffwave/config.json").read_text())["train"]["max_minutes"] == 1.5
+    assert len(list((work / "exp/teacher_forced").glob("*.npy"))) == len(read_filelist_lines(work))
     rejected = (work / "data/prepared/rejected.tsv").read_text()
     assert "LJ000-0003.wav" in rejected and "LJ000-0004.wav" in rejected
     assert "LJ000-0003.wav" in first.stderr
@@ -70,7 +79,8 @@ def test_recipe_end_to_end_and_rerun(tmp_path, tiny_confs):
     # stage 5 scores each split, the held-out new_sentences first, DNSMOS beside WER
     report = (work / "exp/eval/report.md").read_text()
     assert report.index("## Evaluation: new_sentences") < report.index("## Evaluation: the corpus's test split")
-    assert report.count("| grad_tts+diffwave |") == 2 and report.count("| recordings |") == 2
+    assert report.count("| recordings |") == 2 and report.count("fine structure (model mel)") == 2
+    assert report.count("| grad_tts+diffwave |") == 4  # its scores and its detail ratios, in each split
     assert "DNSMOS P.808" in report
     results = json.loads((work / "exp/eval/new_sentences/results.json").read_text())
     for system in ("grad_tts+griffin_lim", "grad_tts+diffwave"):

@@ -10,7 +10,8 @@
 #                by flite (or espeak-ng), and the held-out new_sentences.txt in data/demo/new_sentences
 #   1 prepare    check every wav and text, resample, split (yours with --split-dir, e.g. ../shared/reference/ljspeech_split)
 #   2 grad_tts   train the acoustic model            (exp/grad_tts/last.pt)
-#   3 diffwave   train the vocoder on the same mels  (exp/diffwave/last.pt)
+#   3 diffwave   train the vocoder on the same mels  (exp/diffwave/last.pt); with --vocoder-finetune F
+#                (the demo's default), its last share F of the minutes on Grad-TTS's teacher-forced mels
 #   4 synthesize the test sentences, the demo's new_sentences and lines.txt (exp/synth/, and out/ for the demo)
 #   5 evaluate   intelligibility, quality, fidelity and speed of each test split (exp/eval/report.md)
 # Everything is written under --work DIR (default: the repository root).
@@ -44,6 +45,7 @@ demo_size=3000
 vocoder_clips=""
 new_sentences=""
 seed=""
+finetune_share=""
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
@@ -66,6 +68,7 @@ while [ $# -gt 0 ]; do
     --vocoder-clips) vocoder_clips=$2; shift 2 ;;
     --new-sentences) new_sentences=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --vocoder-finetune) finetune_share=$2; shift 2 ;;
     -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE,"
                echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5),"
                echo "      --deadline M (demo without --minutes: train so that the whole run takes about M minutes, 30),"
@@ -73,7 +76,9 @@ while [ $# -gt 0 ]; do
                echo "      --vocoder-clips N (DiffWave trains on the first N training clips; the demo's default 400),"
                echo "      --new-sentences DIR (LJSpeech-style recordings of sentences apart from the training text: a test"
                echo "      split of its own, evaluated first; the demo makes data/demo/new_sentences),"
-               echo "      --seed N (train.seed of both models: one seed, one model; default: the configs')"; exit 0 ;;
+               echo "      --seed N (train.seed of both models: one seed, one model; default: the configs'),"
+               echo "      --vocoder-finetune F (the vocoder's last share F of its minutes learns the acoustic model's"
+               echo "      teacher-forced mels of its clips instead of the recordings' own; the demo's default 0.27, else 0)"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -130,6 +135,8 @@ if $demo; then
   prepare_args=(--valid-share 0.005 --test-share 0.007)
   # the Griffin-Lim guide of each clip costs the vocoder's thread ~0.1 s per second of audio
   vocoder_clips=${vocoder_clips:-400}
+  # the vocoder learns Grad-TTS's own smooth mels in its last 6 of 22 minutes (docs/experiments.md)
+  finetune_share=${finetune_share:-0.27}
 else
   corpus=${data:-data/LJSpeech-1.1}
 fi
@@ -178,9 +185,38 @@ train_diffwave() {
     clips="$prepared/train_vocoder.txt"
     head -n "$vocoder_clips" "$prepared/train.txt" > "$clips"
   fi
-  trainer diffwave.train "$clips" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" \
-    --out "$exp/diffwave" --config "$dw_conf" ${mel_from[@]+"${mel_from[@]}"} --cache-dir data/cache --resume \
-    ${dw_budget[@]+"${dw_budget[@]}"} ${seed_args[@]+"${seed_args[@]}"} "$@"
+  local common=("$clips" --valid "$(head -n1 "$prepared/valid.txt" | cut -d'|' -f1)" --config "$dw_conf"
+                --cache-dir data/cache --resume ${seed_args[@]+"${seed_args[@]}"})
+  local share=${finetune_share:-0}
+  if awk -v s="$share" 'BEGIN { exit !(s > 0) }' && [ -z "${dw_minutes:-}" ]; then
+    log "--vocoder-finetune $share needs a budget in minutes (--minutes): the vocoder learns the recordings only"
+    share=0
+  fi
+  if awk -v s="$share" 'BEGIN { exit !(s <= 0) }'; then
+    trainer diffwave.train "${common[@]}" --out "$exp/diffwave" ${mel_from[@]+"${mel_from[@]}"} \
+      ${dw_budget[@]+"${dw_budget[@]}"} "$@"
+    return
+  fi
+  # In two phases: the recordings' mels, then (the last share of the minutes) the acoustic model's
+  # teacher-forced mels of the same clips, which are what the vocoder hears in synthesis. The parallel
+  # schedule takes the Grad-TTS checkpoint written last by then.
+  local first=$(awk -v m="$dw_minutes" -v s="$share" 'BEGIN { printf "%.2f", m * (1 - s) }')
+  local second=$(awk -v m="$dw_minutes" -v f="$first" 'BEGIN { printf "%.2f", m - f }')
+  trainer diffwave.train "${common[@]}" --out "$exp/diffwave_recordings" ${mel_from[@]+"${mel_from[@]}"} \
+    --set "train.max_minutes=$first" "$@"
+  # (the parallel schedule's Grad-TTS may not have written its first checkpoint yet in a short run)
+  while [ ! -f "$exp/grad_tts/last.pt" ] && [ -n "${gt_pid:-}" ] && kill -0 "$gt_pid" 2>/dev/null; do sleep 2; done
+  if [ ! -f "$exp/grad_tts/last.pt" ]; then
+    echo "run.sh: no Grad-TTS checkpoint to teacher-force with yet; the vocoder learns the recordings only" >&2
+    rm -rf "$exp/diffwave" && cp -r "$exp/diffwave_recordings" "$exp/diffwave"
+    return
+  fi
+  log "vocoder: $second of its minutes on the teacher-forced mels of $exp/grad_tts/last.pt"
+  rm -rf "$exp/teacher_forced"
+  "$python" -m grad_tts.teacher_force "$exp/grad_tts/last.pt" "$clips" --out "$exp/teacher_forced" \
+    --cache-dir data/cache
+  trainer diffwave.train "${common[@]}" --out "$exp/diffwave" --mel-from "$exp/grad_tts/last.pt" \
+    --mels "$exp/teacher_forced" --init-from "$exp/diffwave_recordings/last.pt" --set "train.max_minutes=$second" "$@"
 }
 
 if [ "$schedule" = parallel ] && run_stage 2 && run_stage 3 && [ ! -f "$(done_marker 2)" ] && [ ! -f "$(done_marker 3)" ]; then
