@@ -17,6 +17,7 @@ COMMANDS = {  # console script -> the module whose main() it runs
     "gradwave-train-diffwave": "diffwave.train",
     "gradwave-vocode": "diffwave.inference",
     "gradwave-export": "voice.export",
+    "gradwave-wyoming": "server.wyoming_cli",
 }
 RENAMED = {  # old name -> new name
     "tts-text": "gradwave-text",

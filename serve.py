@@ -3,7 +3,8 @@
 OpenAI-compatible `POST /v1/audio/speech` (the `openai` client works unchanged with
 base_url=http://HOST:PORT/v1), `POST /v1/audio/speech/timed` (audio plus each word's start and end),
 `GET /v1/models`, `/v1/audio/voices`, `/health`, and a page with a text box at `/`. The models load
-once at start, with the same checkpoints and settings as synthesize.py.
+once at start, with the same checkpoints and settings as synthesize.py. `--api-key KEY` makes every
+`/v1/` route ask for `Authorization: Bearer KEY`; `--rate-limit N` caps each client's requests a minute.
 Needs the serve extra: `pip install -e .[serve]`.
 """
 from __future__ import annotations
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queue-size", type=int, default=64, metavar="N", help="sentences waiting at most (then 503)")
     parser.add_argument("--request-timeout", type=float, default=120.0, metavar="S", help="seconds per request")
     parser.add_argument("--max-input-chars", type=int, default=4096, metavar="N")
+    parser.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                        help="require 'Authorization: Bearer KEY' on every /v1/ route (repeat for several keys; "
+                             "also --api-key-file and $GRADWAVE_API_KEY)")
+    parser.add_argument("--api-key-file", metavar="FILE", help="keys, one per line (# starts a comment)")
+    parser.add_argument("--rate-limit", type=int, default=0, metavar="N",
+                        help="requests per minute per client (its key, else its address); past it 429 (0: none)")
     return parser
 
 
@@ -46,20 +53,26 @@ def main(argv=None) -> int:
     try:
         import uvicorn
 
+        from server.access import AccessControl, exposed_without_key, read_keys
         from server.app import ServerConfig, create_app
     except ImportError as err:
         log.error("the server needs FastAPI and uvicorn (%s): pip install -e .[serve]", err)
         return 2
     try:
+        keys = read_keys(args.api_key, args.api_key_file)
+        access = AccessControl(keys, args.rate_limit)
         synth = synthesizer_from_args(args)
-    except (SynthesisError, CheckpointError, OSError) as err:
+    except (SynthesisError, CheckpointError, OSError, ValueError) as err:
         log.error("%s", err)
         return 2
+    if exposed_without_key(args.host, keys):
+        log.warning("listening on %s without an API key: anyone who reaches this port can use it "
+                    "(--api-key KEY)", args.host)
     max_batch = args.max_batch or default_max_batch(synth.device)
     config = ServerConfig(max_input_chars=args.max_input_chars, max_batch=max_batch,
                           batch_window_ms=args.batch_window_ms, queue_size=args.queue_size,
                           request_timeout_s=args.request_timeout)
-    app = create_app(synth, config)
+    app = create_app(synth, config, access)
     log.info("serving on http://%s:%d/ (batches of up to %d sentences)", args.host, args.port, max_batch)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -81,7 +81,7 @@ setup(
                  "sherpa-onnx>=2.0.1", "openvino", "filelock"],
         "onnx": ["onnx", "onnxruntime"],
         "openvino": ["openvino"],
-        "serve": ["fastapi>=0.110", "uvicorn>=0.29"],
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29", "wyoming>=1.7"],
         "eval": ["pocketsphinx", "jiwer", "pystoi", "pesq", "matplotlib", "scipy", "speechmos", "onnxruntime",
                  "requests"],
     },

@@ -13,13 +13,6 @@ from .samplers import NoiseFn, Schedule, solve, start_scale
 from .unet import GradLogPEstimator2d
 
 
-def beta(t: torch.Tensor, beta_min: float, beta_max: float, cumulative: bool = False) -> torch.Tensor:
-    """Noise schedule beta_t (linear in t), or its integral from 0 to t."""
-    if cumulative:
-        return beta_min * t + 0.5 * (beta_max - beta_min) * t ** 2
-    return beta_min + (beta_max - beta_min) * t
-
-
 class Diffusion(nn.Module):
     def __init__(self, n_feats, dim, n_spks=1, spk_emb_dim=64, beta_min=0.05, beta_max=20.0, pe_scale=1000,
                  padding_invariant=True, t_start=1.0):
@@ -32,7 +25,7 @@ class Diffusion(nn.Module):
                                              pe_scale=pe_scale, padding_invariant=padding_invariant)
 
     def forward_diffusion(self, x0, mask, mu, t, z=None):
-        cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
+        cum = self.schedule().integral(t[:, None, None])
         mean = x0 * torch.exp(-0.5 * cum) + mu * (1.0 - torch.exp(-0.5 * cum))
         variance = 1.0 - torch.exp(-cum)
         z = torch.randn_like(x0) if z is None else z
@@ -66,7 +59,7 @@ class Diffusion(nn.Module):
 
     def loss_t(self, x0, mask, mu, t, spk=None, z=None):
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)
-        cum = beta(t[:, None, None], self.beta_min, self.beta_max, cumulative=True)
+        cum = self.schedule().integral(t[:, None, None])
         estimate = self.estimator(xt, mask, mu, t, spk) * torch.sqrt(1.0 - torch.exp(-cum))
         loss = global_mean(torch.sum((estimate + z) ** 2), torch.sum(mask) * self.n_feats)
         return loss, xt

@@ -42,7 +42,8 @@ Range = Optional[tuple[float, float]]
 
 
 class Schedule:
-    """beta_t = beta_min + (beta_max - beta_min) t and what follows from it."""
+    """beta_t = beta_min + (beta_max - beta_min) t and what follows from it (`beta` and `integral` take
+    torch tensors too, as the training loss does)."""
 
     def __init__(self, beta_min: float, beta_max: float):
         self.beta_min, self.beta_max = beta_min, beta_max

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from common.audio import pcm16
 from synthesize import Line, SynthesisError, Synthesizer, piece_seed, split_long
 
+from .access import AccessControl
 from .batcher import Batcher, Job, QueueFull
 from .formats import FORMATS, STREAMABLE, encode, output_rate, resample, streaming_wav_header
 
@@ -67,8 +68,8 @@ class ApiError(Exception):
         self.status, self.message, self.param, self.kind, self.headers = status, message, param, kind, headers
 
 
-def error_body(message: str, kind: str, param: Optional[str] = None) -> dict:
-    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+def error_body(message: str, kind: str, param: Optional[str] = None, code: Optional[str] = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 @dataclass
@@ -193,8 +194,11 @@ class SpeechService:
                 future.cancel()
 
 
-def create_app(synth: Synthesizer, config: ServerConfig = ServerConfig()) -> FastAPI:
+def create_app(synth: Synthesizer, config: ServerConfig = ServerConfig(),
+               access: Optional[AccessControl] = None) -> FastAPI:
+    """The app; `access` (server.access) guards the `/v1/` routes: keys and a per-client limit."""
     service = SpeechService(synth, config)
+    access = access or AccessControl()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -210,6 +214,20 @@ def create_app(synth: Synthesizer, config: ServerConfig = ServerConfig()) -> Fas
         log.info("%s %s -> %d: %s", request.method, request.url.path, err.status, err.message)
         return JSONResponse(error_body(err.message, err.kind, err.param), err.status, headers=err.headers)
 
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if request.url.path.startswith("/v1/"):
+            refusal = access.admit(request.headers.get("authorization"), request.client.host if request.client else "")
+            if refusal is not None:
+                log.info("%s %s -> %d: %s", request.method, request.url.path, refusal.status, refusal.message)
+                headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else {}
+                if refusal.retry_after_s:
+                    headers["Retry-After"] = str(refusal.retry_after_s)
+                kind = "requests" if refusal.status == 429 else "invalid_request_error"
+                return JSONResponse(error_body(refusal.message, kind, code=refusal.code), refusal.status,
+                                    headers=headers)
+        return await call_next(request)
+
     @app.exception_handler(Exception)
     async def server_fault(request: Request, err: Exception):
         fault = uuid.uuid4().hex[:12]
@@ -223,7 +241,7 @@ def create_app(synth: Synthesizer, config: ServerConfig = ServerConfig()) -> Fas
     @app.get("/health")
     async def health():
         return {"status": "ok", "models_loaded": True, "queue_depth": service.batcher.depth,
-                "batches_run": service.batcher.batches_run}
+                "batches_run": service.batcher.batches_run, "api_key_required": access.key_required}
 
     @app.get("/v1/models")
     async def models():

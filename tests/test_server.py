@@ -257,3 +257,71 @@ def test_a_server_fault_is_a_500_with_an_id_in_the_log(synth, caplog):
         assert any(fault in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
         batcher.run_batch = real
         assert speak(running, input="Fine again.").status_code == 200
+
+
+def test_keys_guard_every_v1_route_and_openai_clients_with_the_key_get_in(synth):
+    from server.access import AccessControl
+
+    openai = pytest.importorskip("openai", reason="the official client is not installed (pip install openai)")
+    with BackgroundServer(create_app(synth, access=AccessControl(("first-key", "second-key")))) as guarded:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic first-key"}):
+            answer = httpx.get(f"{guarded.url}/v1/models", headers=headers)
+            assert answer.status_code == 401 and answer.json()["error"]["type"] == "invalid_request_error"
+            assert speak(guarded, input="Hi.").status_code == 401
+        assert httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": "Bearer wrong"}
+                         ).json()["error"]["code"] == "invalid_api_key"
+        assert httpx.get(f"{guarded.url}/v1/models", headers={"Authorization": "Bearer second-key"}).status_code == 200
+        assert httpx.get(f"{guarded.url}/health").json()["api_key_required"] is True
+        assert httpx.get(f"{guarded.url}/").status_code == 200
+        client = openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="first-key")
+        answer = client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="wav")
+        assert soundfile.read(io.BytesIO(answer.content))[1] == RATE
+        with pytest.raises(openai.AuthenticationError, match="Incorrect API key"):
+            openai.OpenAI(base_url=f"{guarded.url}/v1", api_key="nope").models.list()
+
+
+def test_a_client_past_its_limit_gets_429_with_retry_after(synth):
+    from server.access import AccessControl
+
+    with BackgroundServer(create_app(synth, access=AccessControl(requests_per_minute=2))) as limited:
+        assert [httpx.get(f"{limited.url}/v1/models").status_code for _ in range(2)] == [200, 200]
+        answer = httpx.get(f"{limited.url}/v1/models")
+        assert answer.status_code == 429 and 1 <= int(answer.headers["Retry-After"]) <= 60
+        assert answer.json()["error"]["code"] == "rate_limit_exceeded"
+        assert httpx.get(f"{limited.url}/health").status_code == 200  # not counted, not limited
+
+
+def test_the_limit_window_slides_and_counts_each_key_apart():
+    from server.access import AccessControl
+
+    now = [0.0]
+    access = AccessControl(("a", "b"), requests_per_minute=1, clock=lambda: now[0])
+    assert access.admit("Bearer a", "host") is None and access.admit("Bearer b", "host") is None
+    refusal = access.admit("Bearer a", "host")
+    assert refusal.status == 429 and refusal.retry_after_s == 60
+    now[0] = 59.5
+    assert access.admit("Bearer a", "host").retry_after_s == 1
+    now[0] = 60.0
+    assert access.admit("Bearer a", "host") is None
+
+
+def test_keys_come_from_options_a_file_and_the_environment(tmp_path):
+    from server.access import exposed_without_key, read_keys
+
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("# the house\nkitchen\n\n  hall  \nkitchen\n")
+    assert read_keys(["cli"], str(key_file), {"GRADWAVE_API_KEY": "env"}) == ("cli", "kitchen", "hall", "env")
+    assert read_keys([], None, {}) == ()
+    assert exposed_without_key("0.0.0.0", ()) and not exposed_without_key("0.0.0.0", ("k",))
+    assert not exposed_without_key("127.0.0.1", ())
+
+
+def test_serve_warns_when_it_listens_beyond_this_machine_without_a_key(checkpoints, monkeypatch, caplog):
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    models = ["--acoustic", str(checkpoints / "acoustic.pt"), "--vocoder", "griffin-lim"]
+    assert serve_main([*models, "--host", "0.0.0.0"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("without an API key" in w for w in warnings)
+    caplog.clear()
+    assert serve_main([*models, "--host", "0.0.0.0", "--api-key", "k"]) == 0
+    assert not any("without an API key" in r.getMessage() for r in caplog.records)

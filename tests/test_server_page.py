@@ -52,3 +52,22 @@ def test_page_speaks_and_shows_errors(tmp_path, browser):
         browser.find_element(By.ID, "speak").click()
         message = wait.until(lambda d: d.find_element(By.ID, "error").text)
         assert "400" in message and "nothing speakable" in message
+
+
+def test_the_page_asks_for_the_key_when_the_server_has_one(tmp_path, browser):
+    from server.access import AccessControl
+
+    root = write_tiny_checkpoints(tmp_path)
+    synth = Synthesizer(root / "acoustic.pt", "griffin-lim", timesteps=2)
+    with BackgroundServer(create_app(synth, access=AccessControl(("house-key",)))) as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 60)
+        assert "API key" in wait.until(lambda d: d.find_element(By.ID, "error").text)
+        assert browser.find_element(By.ID, "key-row").is_displayed()
+        key = browser.find_element(By.ID, "key")
+        key.send_keys("house-key")
+        browser.find_element(By.ID, "text").click()  # leaving the field commits the key
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#voice option"))
+        browser.find_element(By.ID, "speak").click()
+        assert wait.until(lambda d: d.execute_script(
+            "const a = document.getElementById('player'); return a.readyState >= 1 && a.duration > 0;"))
