@@ -3,8 +3,7 @@
 OpenAI-compatible `POST /v1/audio/speech` (the `openai` client works unchanged with
 base_url=http://HOST:PORT/v1), `POST /v1/audio/speech/timed` (audio plus each word's start and end),
 `GET /v1/models`, `/v1/audio/voices`, `/health`, and a page with a text box at `/`. The models load
-once at start, with the same checkpoints and settings as synthesize.py. `--api-key KEY` makes every
-`/v1/` route ask for `Authorization: Bearer KEY`; `--rate-limit N` caps each client's requests a minute.
+once at start, with the same checkpoints and settings as synthesize.py.
 Needs the serve extra: `pip install -e .[serve]`.
 """
 from __future__ import annotations
@@ -28,18 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-batch", type=int, metavar="N",
-                        help="sentences per batch at most (default: 8 on a GPU, 1 on CPU, where batching gains nothing)")
+                        help="sentences per batch at most (default: 8 on a GPU, 1 on CPU)")
     parser.add_argument("--batch-window-ms", type=float, default=20.0, metavar="MS",
                         help="how long a waiting sentence waits for others to share its batch")
     parser.add_argument("--queue-size", type=int, default=64, metavar="N", help="sentences waiting at most (then 503)")
     parser.add_argument("--request-timeout", type=float, default=120.0, metavar="S", help="seconds per request")
     parser.add_argument("--max-input-chars", type=int, default=4096, metavar="N")
     parser.add_argument("--api-key", action="append", default=[], metavar="KEY",
-                        help="require 'Authorization: Bearer KEY' on every /v1/ route (repeat for several keys; "
-                             "also --api-key-file and $GRADWAVE_API_KEY)")
+                        help="/v1/ needs 'Authorization: Bearer KEY' (repeatable; $GRADWAVE_API_KEY)")
     parser.add_argument("--api-key-file", metavar="FILE", help="keys, one per line (# starts a comment)")
     parser.add_argument("--rate-limit", type=int, default=0, metavar="N",
-                        help="requests per minute per client (its key, else its address); past it 429 (0: none)")
+                        help="requests a minute per client (key, else address); then 429")
     return parser
 
 

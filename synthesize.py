@@ -330,9 +330,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, metavar="T", help="default: the checkpoint's (1.5)")
     parser.add_argument("--length-scale", type=float, metavar="X",
                         help=">1 speaks slower (default: the checkpoint's, 1.0)")
-    parser.add_argument("--vocoder-fast", action=argparse.BooleanOptionalAction, default=True,
-                        help="DiffWave's fast schedule (--no-vocoder-fast: every training step)")
-    parser.add_argument("--vocoder-steps", type=int, metavar="N", help="DiffWave steps (overrides --vocoder-fast)")
+    parser.add_argument("--vocoder-steps", type=int, metavar="N",
+                        help="DiffWave steps (default: its fast schedule, lmnt's 6 or the bridge's own)")
     parser.add_argument("--vocoder-precision", choices=PRECISIONS, default="auto",
                         help="auto: bf16 on a CPU with native bf16 (about 2x faster), else fp32")
     parser.add_argument("--acoustic-precision", choices=PRECISIONS, default="fp32",
@@ -388,7 +387,7 @@ def synthesizer_from_args(args) -> Synthesizer:
                                 vocoder_precision=args.vocoder_precision)
     acoustic, vocoder = resolve_checkpoints(args)
     return Synthesizer(acoustic, vocoder, args.device, args.timesteps, args.temperature, args.length_scale,
-                       args.vocoder_fast, args.vocoder_steps, sampler=args.sampler,
+                       vocoder_steps=args.vocoder_steps, sampler=args.sampler,
                        vocoder_precision=args.vocoder_precision, acoustic_precision=args.acoustic_precision,
                        compile_vocoder=args.compile)
 
