@@ -135,6 +135,9 @@ class Synthesizer:
         self.denoised_range = self.extractor.value_range()  # bounds the ml/dpm samplers' clean-mel estimate
         if sampler not in SAMPLERS:
             raise SynthesisError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
+        if timesteps and self.model.decoder.objective == "flow" and sampler != "euler":
+            raise SynthesisError(f"{acoustic}: its decoder learnt the flow objective and samples with euler steps, "
+                                 f"not {sampler}")
         self.timesteps, self.temperature, self.length_scale = timesteps, temperature, length_scale
         self.sampler = sampler
         self.vocoder_fast, self.vocoder_steps = vocoder_fast, vocoder_steps

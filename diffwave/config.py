@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
-from common.config import drop_retired, move_into_sections
+from common.config import ConfigError, drop_retired, move_into_sections
 from common.mel import MelConfig
 from common.train_config import TrainConfig
 
@@ -87,6 +87,16 @@ class ConvNeXtConfig:
     kernel_size: int = 7
     layer_scale: float = 0.1  # each block's residual branch starts at this gain
     n_fft: int = 1024
+    # The input convolution's width in frames (None: kernel_size). It reads 3 x (n_fft / 2 + 1) channels of the
+    # state's spectrum at every sampling step, so at full size a width of 1 makes each step much cheaper.
+    input_kernel_size: Optional[int] = None
+
+    def __post_init__(self):
+        if self.input_kernel_size is not None and (self.input_kernel_size < 1 or self.input_kernel_size % 2 == 0):
+            raise ConfigError(f"model.convnext.input_kernel_size: {self.input_kernel_size} is not an odd width >= 1")
+
+    def input_width(self) -> int:
+        return self.kernel_size if self.input_kernel_size is None else self.input_kernel_size
 
 
 @dataclass

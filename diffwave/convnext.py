@@ -93,7 +93,7 @@ class ConvNeXtVocoder(DiffusionModel):
         guided = config.process == "bridge"
         self.state_channels = 3 * bins  # the input's first channels: the process state's; then the guide's, the mel
         inputs = self.state_channels * (2 if guided else 1) + (0 if config.unconditional else config.n_mels)
-        self.input_conv = nn.Conv1d(inputs, c.dim, c.kernel_size, padding=c.kernel_size // 2)
+        self.input_conv = nn.Conv1d(inputs, c.dim, c.input_width(), padding=c.input_width() // 2)
         self.input_norm = nn.LayerNorm(c.dim)
         self.diffusion_embedding = DiffusionEmbedding(len(self.alpha_bar))
         self.blocks = nn.ModuleList([ConvNeXtBlock(c.dim, c.intermediate_dim, c.kernel_size, c.layer_scale)

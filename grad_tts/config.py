@@ -36,10 +36,19 @@ class GradTTSModelConfig:
     # (0, shallow_start) and samples from the encoder's mean noised to that time, refining detail instead of
     # rebuilding the mel from N(mu, I). 1 is upstream.
     shallow_start: float = 1.0
+    # What the decoder's network learns: "score", upstream's score matching on the SDE towards N(mu, I), or
+    # "flow", Matcha-TTS's optimal-transport conditional flow matching on the straight path from the mel to
+    # mu + noise (the same U-Net and prior; it samples with euler steps only).
+    decoder_objective: str = "score"
 
     def __post_init__(self):
+        from .samplers import OBJECTIVES
+
         if not 0.0 < self.shallow_start <= 1.0:
             raise ConfigError(f"model.shallow_start: {self.shallow_start} is not in (0, 1]")
+        if self.decoder_objective not in OBJECTIVES:
+            raise ConfigError(f"model.decoder_objective: {self.decoder_objective!r} is not one of "
+                              f"{', '.join(OBJECTIVES)}")
 
 
 @dataclass
@@ -98,3 +107,6 @@ class GradTTSConfig:
         if not self.train.decoder and self.inference.timesteps:
             raise ConfigError(f"train.decoder is false, so the decoder never trains: set inference.timesteps to 0 "
                               f"(not {self.inference.timesteps}) so that synthesis speaks the encoder's mean")
+        if self.model.decoder_objective == "flow" and self.inference.sampler != "euler":
+            raise ConfigError(f"model.decoder_objective is flow, which samples with euler steps: inference.sampler "
+                              f"{self.inference.sampler!r} does not apply")

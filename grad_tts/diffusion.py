@@ -1,4 +1,6 @@
-"""The Grad-TTS diffusion: forward noising towards N(mu, I), its loss, and the reverse SDE/ODE solver."""
+"""The Grad-TTS decoder's process: forward noising towards N(mu, I), its loss, and the reverse SDE/ODE solver.
+With `objective="flow"` the same network learns instead the velocity of the straight path from the mel to
+mu + eps (conditional flow matching; grad_tts.samplers)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -15,10 +17,11 @@ from .unet import GradLogPEstimator2d
 
 class Diffusion(nn.Module):
     def __init__(self, n_feats, dim, n_spks=1, spk_emb_dim=64, beta_min=0.05, beta_max=20.0, pe_scale=1000,
-                 padding_invariant=True, t_start=1.0):
+                 padding_invariant=True, t_start=1.0, objective="score"):
         super().__init__()
         self.n_feats = n_feats
         self.t_start = t_start
+        self.objective = objective
         self.beta_min = beta_min
         self.beta_max = beta_max
         self.estimator = GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
@@ -48,20 +51,33 @@ class Diffusion(nn.Module):
                 return self.estimator(x, mask, mu, time, spk).float()
 
         return solve(sampler, z, mu, mask, score, self.schedule(), n_timesteps, stoc, noise or torch.randn_like,
-                     denoised_range, self.t_start)
+                     denoised_range, self.t_start, self.objective)
 
     def schedule(self) -> Schedule:
         return Schedule(self.beta_min, self.beta_max)
 
     def start_scale(self) -> float:
         """The noise's standard deviation around mu where the reverse process starts (grad_tts.samplers)."""
-        return start_scale(self.schedule(), self.t_start)
+        return start_scale(self.schedule(), self.t_start, self.objective)
 
     def loss_t(self, x0, mask, mu, t, spk=None, z=None):
+        if self.objective == "flow":
+            return self.flow_loss_t(x0, mask, mu, t, spk, z)
         xt, z = self.forward_diffusion(x0, mask, mu, t, z)
         cum = self.schedule().integral(t[:, None, None])
         estimate = self.estimator(xt, mask, mu, t, spk) * torch.sqrt(1.0 - torch.exp(-cum))
         loss = global_mean(torch.sum((estimate + z) ** 2), torch.sum(mask) * self.n_feats)
+        return loss, xt
+
+    def flow_loss_t(self, x0, mask, mu, t, spk=None, z=None):
+        """The flow objective: x_t = (1 - t) x0 + t (mu + z), whose velocity dx_t/dt = mu + z - x0 the network
+        learns (Matcha-TTS's OT-CFM with sigma_min = 0, noise around the encoder's mu as Grad-TTS draws it)."""
+        z = torch.randn_like(x0) if z is None else z
+        t = t[:, None, None]
+        end = mu + z
+        xt = ((1 - t) * x0 + t * end) * mask
+        velocity = self.estimator(xt, mask, mu, t[:, 0, 0], spk)
+        loss = global_mean(torch.sum((velocity - (end - x0) * mask) ** 2), torch.sum(mask) * self.n_feats)
         return loss, xt
 
     def compute_loss(self, x0, mask, mu, spk=None, offset: float = 1e-5,

@@ -46,7 +46,7 @@ class GradTTS(nn.Module):
         self.encoder = TextEncoder(c.n_vocab, c.n_feats, c.n_enc_channels, c.filter_channels, c.filter_channels_dp,
                                    c.n_heads, c.n_enc_layers, c.enc_kernel, c.enc_dropout, c.window_size)
         self.decoder = Diffusion(c.n_feats, c.dec_dim, c.n_spks, c.spk_emb_dim, c.beta_min, c.beta_max, c.pe_scale,
-                                 c.padding_invariant, c.shallow_start)
+                                 c.padding_invariant, c.shallow_start, c.decoder_objective)
 
     def speaker_embedding(self, spk: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         if self.config.n_spks <= 1:

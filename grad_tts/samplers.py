@@ -12,6 +12,10 @@ the score of x_t, -eps / sigma_t, and every solver here only needs that score.
 - `dpm`: DPM-Solver++(2M) (Lu et al., 2022) on the probability-flow ODE: second order from one
   network call per step (first order on the first), steps uniform in lambda = log(a_t / sigma_t).
 
+A decoder trained with the flow objective (`model.decoder_objective = "flow"`: Matcha-TTS's optimal-transport
+conditional flow matching, Mehta et al., ICASSP 2024, on the same prior) predicts instead the velocity of the
+straight path x_t = (1 - t) x_0 + t (mu + eps), and `flow_plan` integrates it with Euler steps.
+
 Each solver is a list of `Step`s, linear combinations that one executor (`run`) applies; it uses only
 arithmetic and `.clip`, so it runs on torch tensors and on numpy arrays alike, and the ONNX voice's decoder
 graph runs the same steps given as a table. The noise of the stochastic solvers comes from the caller.
@@ -32,6 +36,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional
 
 SAMPLERS = ("euler", "ml", "dpm")
+OBJECTIVES = ("score", "flow")  # what the decoder's network estimates: the score of x_t, or its velocity
 DPM_T_END = 1e-3
 DENOISED_SLACK = 2.0
 
@@ -79,7 +84,7 @@ class Step:
         x_s = mask * (x * x_t + mu * mu + score * score(x_t, t) + denoised * D + previous * D_before
                       + noise * eps)
 
-    with D = E[x_0 | x_t] = (x_t - mu + sigma_t^2 score) / a_t + mu (held within the range, see the module's
+    with score(x_t, t) the network's output (the velocity under the flow objective), D = E[x_0 | x_t] = (x_t - mu + sigma_t^2 score) / a_t + mu (held within the range, see the module's
     docstring), D_before the step before's D and eps standard normal noise."""
     t: float
     x: float
@@ -149,13 +154,28 @@ def dpm_plan(schedule: Schedule, n_steps: int, t_start: float = 1.0, t_end: floa
     return plan
 
 
+def flow_plan(n_steps: int, t_start: float = 1.0) -> list[Step]:
+    """Euler steps of the flow objective's ODE dx/dt = v(x_t, t) from t=`t_start` to 0, the velocity taken at
+    each step's start (as Matcha-TTS does): x_s = x_t - h v(x_t, t)."""
+    h = t_start / n_steps
+    return [Step(t_start - i * h, 1.0, 0.0, -h) for i in range(n_steps)]
+
+
 def plan_for(sampler: str, schedule: Schedule, n_steps: int, stochastic: bool = False,
-             t_start: float = 1.0) -> list[Step]:
-    """The named sampler's steps from t=`t_start` (`stochastic` applies to euler only; ml always is)."""
+             t_start: float = 1.0, objective: str = "score") -> list[Step]:
+    """The named sampler's steps from t=`t_start` (`stochastic` applies to euler only; ml always is) for a
+    decoder trained with `objective`."""
     if n_steps < 1:
         raise ValueError("a sampler needs at least one step")
     if not DPM_T_END < t_start <= 1.0:
         raise ValueError(f"a sampler starts at a time in ({DPM_T_END}, 1], not {t_start}")
+    if objective == "flow":
+        if sampler != "euler" or stochastic:
+            raise ValueError(f"a decoder trained with the flow objective samples with deterministic euler steps, "
+                             f"not {'stochastic ' if stochastic else ''}{sampler}")
+        return flow_plan(n_steps, t_start)
+    if objective != "score":
+        raise ValueError(f"unknown decoder objective {objective!r}; one of {', '.join(OBJECTIVES)}")
     if sampler == "euler":
         return euler_plan(schedule, n_steps, stochastic, t_start)
     if sampler == "ml":
@@ -202,14 +222,17 @@ def run(plan: list[Step], x: Array, mu: Array, mask: Array, score: Score, noise:
 
 def solve(sampler: str, x: Array, mu: Array, mask: Array, score: Score, schedule: Schedule,
           n_steps: int, stochastic: bool = False, noise: Optional[NoiseFn] = None,
-          denoised_range: Range = None, t_start: float = 1.0) -> Array:
+          denoised_range: Range = None, t_start: float = 1.0, objective: str = "score") -> Array:
     """x_0 from x at t=`t_start` with the named sampler (`stochastic` applies to euler only; ml always is,
     and both need `noise`; `denoised_range` applies to ml and dpm, see the module's docstring)."""
-    return run(plan_for(sampler, schedule, n_steps, stochastic, t_start), x, mu, mask, score, noise,
+    return run(plan_for(sampler, schedule, n_steps, stochastic, t_start, objective), x, mu, mask, score, noise,
                denoised_range)
 
 
-def start_scale(schedule: Schedule, t_start: float) -> float:
+def start_scale(schedule: Schedule, t_start: float, objective: str = "score") -> float:
     """The standard deviation of the noise added to mu to start the reverse process at `t_start`
-    (x_t ~ N(mu, sigma_t^2) when the clean mel is taken to be mu): 1 at t=1, as upstream draws it."""
-    return 1.0 if t_start >= 1.0 else schedule.sigma(t_start)
+    (x_t ~ N(mu, sigma_t^2) when the clean mel is taken to be mu; the flow's path has sigma_t = t): 1 at t=1,
+    as upstream draws it."""
+    if t_start >= 1.0:
+        return 1.0
+    return t_start if objective == "flow" else schedule.sigma(t_start)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
-from common.config import from_dict, to_dict
+from common.config import ConfigError, from_dict, to_dict
 from common.mel import MelConfig, MelSpectrogram
 from common.stft import ConvSTFT
 from diffwave.bridge import guide_waveform
@@ -23,8 +23,8 @@ BRIDGE = dict(process="bridge", bridge=BridgeConfig(guide_iterations=4, guide_re
 
 def tiny_config(process: str = "bridge", **fields) -> DiffWaveModelConfig:
     process_fields = BRIDGE if process == "bridge" else {"process": "ddpm"}
-    return DiffWaveModelConfig(backbone="convnext", convnext=TINY, n_mels=MEL.n_mels, hop_samples=MEL.hop_length,
-                               sample_rate=MEL.sample_rate, **{**process_fields, **fields})
+    return DiffWaveModelConfig(backbone="convnext", n_mels=MEL.n_mels, hop_samples=MEL.hop_length,
+                               sample_rate=MEL.sample_rate, **{"convnext": TINY, **process_fields, **fields})
 
 
 def clip(frames: int = 16, batch: int = 2) -> torch.Tensor:
@@ -46,12 +46,13 @@ def test_stft_round_trip_is_exact(pad):
     torch.testing.assert_close(torch.complex(real, imag), expected, rtol=0, atol=1e-3)  # bins up to ~100
 
 
-@pytest.mark.parametrize("process", ["ddpm", "bridge"])
-def test_process_contract(process):
+@pytest.mark.parametrize("process, input_kernel", [("ddpm", None), ("bridge", None), ("bridge", 1)])
+def test_process_contract(process, input_kernel):
     """lmnt's forward signature, one prediction per sample, a finite loss with gradients everywhere, and
-    audio of the mel's length from the sampler."""
+    audio of the mel's length from the sampler (also with the input convolution one frame wide)."""
     torch.manual_seed(0)
-    model = build_model(tiny_config(process), MEL)
+    model = build_model(tiny_config(process, convnext=dataclasses.replace(TINY, input_kernel_size=input_kernel)), MEL)
+    assert model.input_conv.kernel_size == (input_kernel or TINY.kernel_size,)
     audio = clip()
     mel = MelSpectrogram(MEL)(audio)
     assert mel.shape[-1] * MEL.hop_length == audio.shape[-1]
@@ -95,6 +96,11 @@ def test_stft_that_disagrees_with_the_mel_is_refused(tmp_path):
     with pytest.raises(CheckpointError) as caught:
         load_diffwave(path)
     assert "vocoder.pt" in str(caught.value) and "n_fft 512" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_even_input_width_is_refused():
+    with pytest.raises(ConfigError, match="input_kernel_size: 2 is not an odd width"):
+        ConvNeXtConfig(input_kernel_size=2)
 
 
 def test_configs_without_the_section_load():

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from common.mel import MelConfig, MelSpectrogram
-from grad_tts.samplers import (DENOISED_SLACK, Schedule, Step, denoised_estimate, ml_coefficients, plan_for, solve,
-                               start_scale)
+from grad_tts.samplers import (DENOISED_SLACK, Schedule, Step, denoised_estimate, flow_plan, ml_coefficients, plan_for,
+                               run, solve, start_scale)
 
 SCHEDULE = Schedule(0.05, 20.0)
 C = 0.5
@@ -52,6 +52,43 @@ def test_a_shallow_start_follows_the_flow_from_its_own_time(solver):
     assert start_scale(SCHEDULE, 1.0) == 1.0 and start_scale(SCHEDULE, start) == pytest.approx(SCHEDULE.sigma(start))
     with pytest.raises(ValueError, match="starts at a time"):
         plan_for(solver, SCHEDULE, 4, t_start=1.5)
+
+
+def flow_std(t: float, c: float = C) -> float:
+    """The spread of y_t = (1 - t) y_0 + t eps around mu for y_0 ~ N(0, c^2)."""
+    return math.sqrt((1 - t) ** 2 * c ** 2 + t ** 2)
+
+
+def gaussian_velocity(mu):
+    """E[eps - y_0 | y_t] for Gaussian data, the velocity the flow objective's network learns."""
+    return lambda x, t: (x - mu) * (t - (1 - t) * C ** 2) / flow_std(t) ** 2
+
+
+@pytest.mark.parametrize("start", [1.0, 0.4])
+def test_flow_euler_steps_converge_to_the_exact_flow(start):
+    """The flow's ODE maps y_t to y_t * c / std(y_t); its start's noise around mu is t (1 at t=1)."""
+    mu, x1, mask, _ = setup()
+    x = mu + (x1 - mu) * start_scale(SCHEDULE, start, "flow")
+    exact = mu + (x - mu) * C / flow_std(start)
+    errors = [float((solve("euler", x, mu, mask, gaussian_velocity(mu), SCHEDULE, n, t_start=start, objective="flow")
+                     - exact).abs().mean()) for n in (2, 4, 10, 25, 100)]
+    assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
+    assert errors[-1] < 0.02 * float((exact - mu).abs().mean())
+    assert start_scale(SCHEDULE, start, "flow") == start
+
+
+def test_flow_steps_are_a_plain_euler_loop():
+    mu, x1, mask, _ = setup()
+    velocity = gaussian_velocity(mu)
+    expected = x1.clone()
+    for i in range(5):
+        t = 0.8 - i * 0.8 / 5
+        expected = expected - 0.8 / 5 * velocity(expected, t)
+    torch.testing.assert_close(run(flow_plan(5, 0.8), x1, mu, mask, velocity), expected)
+    with pytest.raises(ValueError, match="flow objective samples with deterministic euler"):
+        plan_for("ml", SCHEDULE, 4, objective="flow")
+    with pytest.raises(ValueError, match="unknown decoder objective"):
+        plan_for("euler", SCHEDULE, 4, objective="edm")
 
 
 def test_second_order_beats_euler_at_few_steps():

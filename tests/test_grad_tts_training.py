@@ -11,7 +11,7 @@ from common.mel import MelConfig, MelSpectrogram
 from diffwave.train import main as dw_train_main
 from common.trainer import Trainer, TrainingTask
 from grad_tts.checkpoint import load_grad_tts
-from grad_tts.config import GradTTSConfig, GradTTSModelConfig, GradTTSTrainConfig
+from grad_tts.config import GradTTSConfig, GradTTSInferenceConfig, GradTTSModelConfig, GradTTSTrainConfig
 from grad_tts.data import TextMelCollate, TextMelDataset, check_utterances
 from grad_tts.model import GradTTS
 from grad_tts.teacher_force import main as teacher_force_main
@@ -44,11 +44,11 @@ def make_task(corpus, model, **train):
                         compile_targets=[model.decoder.estimator])
 
 
-@pytest.mark.parametrize("shallow_start", [1.0, 0.4])
-def test_tiny_model_overfits_fixed_batch(corpus, shallow_start):
+@pytest.mark.parametrize("shallow_start, objective", [(1.0, "score"), (0.4, "score"), (1.0, "flow")])
+def test_tiny_model_overfits_fixed_batch(corpus, shallow_start, objective):
     torch.manual_seed(0)
     model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
-                                       dec_dim=8, shallow_start=shallow_start))
+                                       dec_dim=8, shallow_start=shallow_start, decoder_objective=objective))
     for module in model.modules():  # dropout is there to stop memorisation, which is the point here
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -227,6 +227,30 @@ def test_decoder_only_training_from_a_trained_encoder_with_a_shallow_start(corpu
     assert not all(torch.equal(ckpt["model"][k], initial[k]) for k in initial if k.startswith("decoder."))
     model, _ = load_grad_tts(out / "last.pt")
     assert model.decoder.t_start == 0.4
+
+
+def test_the_flow_objective_learns_the_straight_paths_velocity():
+    """x_t runs from the mel at t=0 to mu + z at t=1, and an estimator that returns mu + z - x0 has no loss."""
+    from grad_tts.diffusion import Diffusion
+
+    torch.manual_seed(0)
+    decoder = Diffusion(8, 8, objective="flow")
+    x0, mu, z = torch.randn(3, 8, 12), torch.randn(3, 8, 12), torch.randn(3, 8, 12)
+    mask = torch.ones(3, 1, 12)
+    mask[1, :, 9:] = 0
+    _, at_zero = decoder.flow_loss_t(x0, mask, mu, torch.zeros(3), z=z)
+    _, at_one = decoder.flow_loss_t(x0, mask, mu, torch.ones(3), z=z)
+    torch.testing.assert_close(at_zero, x0 * mask)
+    torch.testing.assert_close(at_one, (mu + z) * mask)
+    with torch.no_grad():
+        learnt, _ = decoder.flow_loss_t(x0, mask, mu, torch.rand(3), z=z)
+        decoder.estimator.forward = lambda x, m, mean, t, spk=None: (mu + z - x0) * m
+        oracle, _ = decoder.flow_loss_t(x0, mask, mu, torch.rand(3), z=z)
+    assert float(oracle) == 0.0 < float(learnt)
+    with pytest.raises(ConfigError, match="decoder_objective"):
+        GradTTSModelConfig(decoder_objective="edm")
+    with pytest.raises(ConfigError, match="euler steps"):
+        GradTTSConfig(model=GradTTSModelConfig(decoder_objective="flow"), inference=GradTTSInferenceConfig(sampler="ml"))
 
 
 def test_learning_rate_schedules(corpus):

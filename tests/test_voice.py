@@ -96,6 +96,12 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
         expected = model.synthesise(x, lengths, steps, 1.5, generators=[torch.Generator().manual_seed(7)],
                                     sampler=sampler, denoised_range=denoised_range)["mel"][0].numpy()
         assert relative_error(shallow, expected) < 2e-4, sampler
+    voice.objective = model.decoder.objective = "flow"  # model.decoder_objective: velocity steps, the same graph
+    flow, _ = voice.acoustic(ids, torch_noise(7), timesteps=3)
+    expected = model.synthesise(x, lengths, 3, 1.5, generators=[torch.Generator().manual_seed(7)])["mel"][0].numpy()
+    assert relative_error(flow, expected) < 2e-4 and relative_error(flow, shallow) > 1e-2
+    with pytest.raises(VoiceError, match="flow objective"):
+        voice.acoustic(ids, torch_noise(7), timesteps=3, sampler="ml")
     vocoder, _ = load_diffwave(root / "vocoder.pt")
     audio = voice.vocode(mel, torch_noise(3))
     expected = vocode(torch.from_numpy(mel)[None], vocoder, generator=torch.Generator().manual_seed(3))[0]

@@ -138,7 +138,7 @@ def export_acoustic(model, ckpt: dict, out: Path) -> dict:
             "speakers": ckpt.get("speakers") or None,
             "acoustic": {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "n_feats": c.n_feats,
                          "beta_min": c.beta_min, "beta_max": c.beta_max, "shallow_start": c.shallow_start,
-                         "frame_multiple": 4,
+                         "decoder_objective": c.decoder_objective, "frame_multiple": 4,
                          "denoised_range": list(denoised_range), **to_dict(own)}}
 
 

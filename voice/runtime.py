@@ -67,7 +67,8 @@ class Voice:
             vocoder_precision = "fp32"
         self.vocoder_graph = open_graph(self.folder / vocoder["file"], vocoder_precision)
         self.schedule = Schedule(acoustic["beta_min"], acoustic["beta_max"])
-        self.t_start = acoustic.get("shallow_start", 1.0)  # voices exported before it start at 1
+        self.t_start = acoustic.get("shallow_start", 1.0)  # voices exported before these start at 1
+        self.objective = acoustic.get("decoder_objective", "score")  # and learnt the score
         self.speakers = self.spec.get("speakers") or []
 
     @property
@@ -105,8 +106,11 @@ class Voice:
             out[:, :, :lengths[0]] = noise((mu_y.shape[1], int(lengths[0])))
             return out
 
-        z = mu_y + frames_noise() * start_scale(self.schedule, self.t_start) / temperature
-        plan = plan_for(sampler, self.schedule, timesteps, t_start=self.t_start)
+        try:
+            plan = plan_for(sampler, self.schedule, timesteps, t_start=self.t_start, objective=self.objective)
+        except ValueError as error:
+            raise VoiceError(str(error)) from None
+        z = mu_y + frames_noise() * start_scale(self.schedule, self.t_start, self.objective) / temperature
         # drawn in the order the steps use them, as grad_tts.samplers.run draws them
         step_noise = np.stack([frames_noise() if step.noise else np.zeros_like(mu_y) for step in plan])
         mel = self.decode(z, y_mask, mu_y, np.asarray([step.row() for step in plan], np.float32), step_noise,
