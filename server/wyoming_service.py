@@ -122,30 +122,37 @@ class WyomingHandler(AsyncEventHandler):
         await self.write_event(eventable.event())
 
     async def speak(self, sentences: list[str], voice) -> None:
-        """One audio stream (start, chunks, stop) of `sentences`, with the synthesizer's pause between them."""
+        """One audio stream (start, chunks, stop) of `sentences`, with the synthesizer's pause between them;
+        each sentence's audio goes out as soon as it is made, so the first is heard while the rest are."""
         if not sentences:
             raise SpeakError("nothing to speak: the text is empty", "empty-text")
-        results = await self.synthesize(" ".join(sentences), voice)
+        futures = self.submit(" ".join(sentences), voice)
         rate = self.service.synth.sample_rate
-        await self.write(AudioStart(rate=rate, width=2, channels=1))
         step = 2 * SAMPLES_PER_CHUNK
-        for k, sentence in enumerate(results):
-            audio = pcm16(self.service.chunks(sentence, k, "wav")).tobytes()
-            for start in range(0, len(audio), step):
-                await self.write(AudioChunk(rate=rate, width=2, channels=1, audio=audio[start:start + step]))
-        await self.write(AudioStop())
+        started = False
+        try:
+            for k, future in enumerate(futures):
+                sentence = await future
+                if not started:
+                    await self.write(AudioStart(rate=rate, width=2, channels=1))
+                    started = True
+                audio = pcm16(self.service.chunks(sentence, k, "wav")).tobytes()
+                for start in range(0, len(audio), step):
+                    await self.write(AudioChunk(rate=rate, width=2, channels=1, audio=audio[start:start + step]))
+        except SynthesisError as err:
+            raise SpeakError(str(err), "synthesis-failed") from None
+        finally:
+            if started:
+                await self.write(AudioStop())
 
-    async def synthesize(self, text: str, voice) -> list:
+    def submit(self, text: str, voice) -> list:
+        """The futures of `text`'s sentences, queued on the speech server's batcher (checked first)."""
         try:
             request = SpeechRequest(model=MODEL_ID, input=text, voice=self.speaker(voice), response_format="wav")
             self.service.check(request)
-            futures = self.service.submit(self.service.jobs(request))
+            return self.service.submit(self.service.jobs(request))
         except ApiError as err:
             raise SpeakError(err.message, err.kind) from None
-        try:
-            return await asyncio.gather(*futures)
-        except SynthesisError as err:
-            raise SpeakError(str(err), "synthesis-failed") from None
 
     def speaker(self, voice) -> Optional[str]:
         """The speaker a request's voice names (None: the model's first); an unknown voice is an error."""

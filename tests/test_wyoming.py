@@ -1,5 +1,6 @@
 """The Wyoming service, spoken to by the `wyoming` package's own client (as Home Assistant's integration is)."""
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -105,6 +106,31 @@ def test_describe_one_shot_streaming_and_bad_input(synth):
             assert np.array_equal(audio_of(await until(client, AudioStop)), first)
 
     with_service(synth, uri, talk)
+
+
+def test_a_one_shot_text_is_heard_sentence_by_sentence(synth, monkeypatch):
+    """The first sentence's audio goes out while the second is still being made."""
+    uri = f"tcp://127.0.0.1:{free_port()}"
+    release, calls = threading.Event(), []
+    waveform = synth.waveform
+
+    def held_waveform(mel, seed):
+        calls.append(seed)
+        if len(calls) == 2:
+            assert release.wait(20), "the first sentence's audio never went out"
+        return waveform(mel, seed)
+
+    monkeypatch.setattr(synth, "waveform", held_waveform)
+
+    async def talk():
+        async with AsyncClient.from_uri(uri) as client:
+            await client.write_event(Synthesize(text="Hello there. How are you?").event())
+            first = await until(client, AudioChunk)
+            release.set()
+            return first + await until(client, AudioStop)
+
+    events = with_service(synth, uri, talk)
+    assert len(calls) == 2 and len(audio_of(events)) > 0
 
 
 def test_two_clients_at_once_over_a_unix_socket(synth, tmp_path):
