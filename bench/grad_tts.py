@@ -1,16 +1,19 @@
 """Grad-TTS benchmark (full-size LJSpeech model, CPU threads as given).
 
     python bench/grad_tts.py train [--threads 2] [--repeats 3] [--profile]
-    python bench/grad_tts.py synth [--threads 2] [--steps 10 50]
+    python bench/grad_tts.py synth [--threads 2] [--steps 10 50] [--upstream Speech-Backbones/Grad-TTS]
 
 train: one optimizer step at batch 16, text ~150 tokens, mel ~600 frames, 172-frame decoder
 segments (the shared training loop's step: forward, MAS, backward, clipping, Adam).
-synth: synthesis time per second of generated audio (deterministic sampler, batch 1).
+synth: synthesis time per second of generated audio (deterministic sampler, batch 1); with --upstream DIR
+(a checkout of upstream's Grad-TTS folder, the one holding model/) upstream's model on the same random
+weights, timed in turn with ours.
 Each mode reports the process's peak resident memory.
 """
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
 import torch
@@ -52,20 +55,40 @@ def bench_train(args):
     report_train_step(step, args, "batch 16, ~150 tokens, ~600 frames, 172-frame segments")
 
 
+def upstream_model(folder: str, ours: GradTTS) -> torch.nn.Module:
+    """Upstream's GradTTS from its source folder, holding `ours`'s weights (their names are upstream's).
+    Its monotonic alignment (a Cython build, used in training only) is left out."""
+    sys.modules["model.monotonic_align"] = types.ModuleType("model.monotonic_align")
+    sys.path.insert(0, str(Path(folder).resolve()))
+    from model.tts import GradTTS as UpstreamGradTTS
+
+    c = ours.config
+    upstream = UpstreamGradTTS(c.n_vocab, c.n_spks, c.spk_emb_dim, c.n_enc_channels, c.filter_channels,
+                               c.filter_channels_dp, c.n_heads, c.n_enc_layers, c.enc_kernel, c.enc_dropout,
+                               c.window_size, c.n_feats, c.dec_dim, c.beta_min, c.beta_max, c.pe_scale)
+    weights = ours.state_dict()
+    upstream.load_state_dict({name: weights[name] for name in upstream.state_dict()})
+    return upstream.eval()
+
+
 def bench_synth(args):
     model = GradTTS(GradTTSModelConfig()).eval()
     x = torch.randint(0, 148, (1, 150))
     lengths = torch.tensor([150])
+    systems = {"ours": lambda n: model.synthesise(x, lengths, n_timesteps=n, temperature=1.5)["mel_lengths"]}
+    if args.upstream:
+        upstream = upstream_model(args.upstream, model)
+        systems["upstream"] = lambda n: upstream(x, lengths, n, temperature=1.5)[1].shape[-1:]
     for n_steps in args.steps:
-        out = {}
-
-        def run():
-            out.update(model.synthesise(x, lengths, n_timesteps=n_steps, temperature=1.5))
-
-        times = timed(run, args.repeats)
-        seconds = int(out["mel_lengths"][0]) * 256 / 22050
-        print(f"synthesis, {n_steps} steps: {min(times):.2f} s for {seconds:.2f} s of audio = "
-              f"{min(times) / seconds:.3f} s per second of audio ({args.threads} threads)")
+        times, frames = {name: [] for name in systems}, {}
+        for _ in range(args.repeats):  # in turn, so that both see the machine in the same state
+            for name, synthesise in systems.items():
+                frames[name] = int(synthesise(n_steps)[0])
+                times[name] += timed(lambda: synthesise(n_steps), 1, warmup=0)
+        for name in systems:
+            seconds = frames[name] * 256 / 22050
+            print(f"{name} synthesis, {n_steps} steps: {min(times[name]):.2f} s for {seconds:.2f} s of audio = "
+                  f"{min(times[name]) / seconds:.3f} s per second of audio ({args.threads} threads)")
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
     if args.profile:
         print(profile_table(lambda: model.synthesise(x, lengths, n_timesteps=args.steps[0])))
@@ -75,6 +98,7 @@ def main(argv=None):
     modes = {"train": bench_train, "synth": bench_synth}
     parser = mode_parser(__doc__, list(modes))
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--upstream", metavar="DIR", help="upstream's Grad-TTS folder, timed beside ours (synth)")
     run_mode(parser.parse_args(argv), modes)
 
 
