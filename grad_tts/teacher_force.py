@@ -6,9 +6,7 @@
 For every utterance of DATA (a filelist or LJSpeech folder), the text is aligned to its recording's
 mel by monotonic alignment search, as in training, and the decoder generates the mel along that
 alignment: the result has exactly the recording's frame count and timing, so it pairs with the
-recording's samples. Writes DIR/<wav stem>.npy (n_mels x frames, float32). With `--share F` only that
-share of the clips (spread evenly) gets the acoustic model's mel and the others their recording's own, so
-a vocoder fine-tuned on the folder keeps learning real mels too.
+recording's samples. Writes DIR/<wav stem>.npy (n_mels x frames, float32).
 """
 from __future__ import annotations
 
@@ -39,8 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="folder for the .npy mels")
     parser.add_argument("--timesteps", type=int, help="decoder steps, 0: the encoder's mean (default: the checkpoint's)")
     parser.add_argument("--temperature", type=float, help="default: the checkpoint's")
-    parser.add_argument("--share", type=float, default=1.0,
-                        help="share of the clips that get the acoustic model's mel; the rest get their own (1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", help="mel cache of the recordings (keyed by the mel config)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -59,9 +55,6 @@ def main(argv=None) -> int:
     if model.config.n_spks > 1:
         log.error("%s: multi-speaker models are not supported here yet", args.checkpoint)
         return 1
-    if not 0.0 <= args.share <= 1.0:
-        log.error("--share must be between 0 and 1, not %s", args.share)
-        return 1
     own = inference_config(ckpt)
     timesteps = own.timesteps if args.timesteps is None else args.timesteps
     temperature = own.temperature if args.temperature is None else args.temperature
@@ -76,9 +69,6 @@ def main(argv=None) -> int:
         if y.shape[-1] < len(ids):
             log.warning("%s: %d frames are too few for %d tokens; skipped", utt.wav, y.shape[-1], len(ids))
             continue
-        if not taken(index, args.share):
-            np.save(out / f"{Path(utt.wav).stem}.npy", y.cpu().numpy().astype(np.float32))
-            continue
         x = torch.tensor([ids], device=device)
         mel = model.teacher_forced(x, torch.tensor([len(ids)], device=device), y[None],
                                    torch.tensor([y.shape[-1]], device=device), timesteps, temperature,
@@ -86,11 +76,6 @@ def main(argv=None) -> int:
         np.save(out / f"{Path(utt.wav).stem}.npy", mel[0].cpu().numpy().astype(np.float32))
     log.info("wrote %d mels to %s", len(list(out.glob("*.npy"))), out)
     return 0
-
-
-def taken(index: int, share: float) -> bool:
-    """Whether clip `index` is among a `share` of the clips spread evenly (floor(n * share) of the first n)."""
-    return int((index + 1) * share) > int(index * share)
 
 
 if __name__ == "__main__":

@@ -198,9 +198,8 @@ train_diffwave() {
     return
   fi
   # In two phases: the recordings' mels, then (the last share of the minutes) the acoustic model's
-  # teacher-forced mels of half the clips and the recordings' own of the rest: the vocoder learns what it
-  # hears in synthesis and keeps vocoding real mels faithfully (all teacher-forced measured worse in
-  # copy-synthesis, docs/experiments.md). The parallel schedule takes the Grad-TTS checkpoint written last by then.
+  # teacher-forced mels of the same clips, which are what the vocoder hears in synthesis. The parallel
+  # schedule takes the Grad-TTS checkpoint written last by then.
   local first=$(awk -v m="$dw_minutes" -v s="$share" 'BEGIN { printf "%.2f", m * (1 - s) }')
   local second=$(awk -v m="$dw_minutes" -v f="$first" 'BEGIN { printf "%.2f", m - f }')
   trainer diffwave.train "${common[@]}" --out "$exp/diffwave_recordings" ${mel_from[@]+"${mel_from[@]}"} \
@@ -215,7 +214,7 @@ train_diffwave() {
   log "vocoder: $second of its minutes on the teacher-forced mels of $exp/grad_tts/last.pt"
   rm -rf "$exp/teacher_forced"
   "$python" -m grad_tts.teacher_force "$exp/grad_tts/last.pt" "$clips" --out "$exp/teacher_forced" \
-    --cache-dir data/cache --share 0.5
+    --cache-dir data/cache
   trainer diffwave.train "${common[@]}" --out "$exp/diffwave" --mel-from "$exp/grad_tts/last.pt" \
     --mels "$exp/teacher_forced" --init-from "$exp/diffwave_recordings/last.pt" --set "train.max_minutes=$second" "$@"
 }
