@@ -44,7 +44,7 @@ def make_task(corpus, model, **train):
                         compile_targets=[model.decoder.estimator])
 
 
-@pytest.mark.parametrize("shallow_start, objective", [(1.0, "score"), (0.4, "score"), (1.0, "flow")])
+@pytest.mark.parametrize("shallow_start, objective", [(1.0, "score"), (0.4, "flow")])  # both share the t range code
 def test_tiny_model_overfits_fixed_batch(corpus, shallow_start, objective):
     torch.manual_seed(0)
     model = GradTTS(GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
