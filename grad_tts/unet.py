@@ -8,6 +8,7 @@ does not depend on the other items of its batch.
 from __future__ import annotations
 
 import math
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -21,11 +22,18 @@ class Mish(nn.Module):
         return F.mish(x)
 
 
-def masked_group_norm(norm: nn.GroupNorm, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """GroupNorm whose statistics use only the frames where `mask` (B, 1, 1, W) is 1; the fused
-    GroupNorm when `mask` is None."""
-    if mask is None:
+Stats = Union[None, int, torch.Tensor]  # what a group norm's statistics cover: see masked_group_norm
+
+
+def masked_group_norm(norm: nn.GroupNorm, x: torch.Tensor, stats: Stats) -> torch.Tensor:
+    """GroupNorm whose statistics use only the valid frames: every frame when `stats` is None; the first
+    `stats` frames of every item when it is an int (the fused GroupNorm of those, zeros after them: the
+    caller masks the padding anyway); the frames where the mask `stats` (B, 1, 1, W) is 1 otherwise."""
+    if stats is None:
         return norm(x)
+    if isinstance(stats, int):
+        return F.pad(norm(x[..., :stats]), (0, x.shape[-1] - stats))
+    mask = stats
     b, c, h, w = x.shape
     groups = x.view(b, norm.num_groups, c // norm.num_groups, h, w)
     weight = mask.view(b, 1, 1, 1, w)
@@ -41,10 +49,10 @@ class Block(nn.Module):
         super().__init__()
         self.block = nn.Sequential(nn.Conv2d(dim, dim_out, 3, padding=1), nn.GroupNorm(groups, dim_out), Mish())
 
-    def forward(self, x, mask, masked_stats: bool = False):
+    def forward(self, x, mask, stats: Stats = None):
         conv, norm, act = self.block
         x = conv(x * mask)
-        x = masked_group_norm(norm, x, mask if masked_stats else None)
+        x = masked_group_norm(norm, x, stats)
         return act(x) * mask
 
 
@@ -56,10 +64,10 @@ class ResnetBlock(nn.Module):
         self.block2 = Block(dim_out, dim_out, groups)
         self.res_conv = nn.Conv2d(dim, dim_out, 1) if dim != dim_out else nn.Identity()
 
-    def forward(self, x, mask, time_emb, masked_stats: bool = False):
-        h = self.block1(x, mask, masked_stats)
+    def forward(self, x, mask, time_emb, stats: Stats = None):
+        h = self.block1(x, mask, stats)
         h = h + self.mlp(time_emb)[:, :, None, None]
-        h = self.block2(h, mask, masked_stats)
+        h = self.block2(h, mask, stats)
         return h + self.res_conv(x * mask)
 
 
@@ -187,6 +195,26 @@ class GradLogPEstimator2d(nn.Module):
             super()._apply(lambda t: t.contiguous(memory_format=preferred_memory_format(after)) if t.dim() == 4 else t)
         return self
 
+    def padding_statistics(self, mask: torch.Tensor) -> tuple[bool, int | None]:
+        """Whether the group norms must leave padding out (padding_invariant and some padding), and the
+        valid length when every item has the same one (a batch of one always has), whose norms then run
+        fused on the frames before it. Decided once per call: one host sync. An exported graph always masks,
+        so that it holds for every length."""
+        if not self.padding_invariant:
+            return False, None
+        if torch.onnx.is_in_onnx_export():
+            return True, None
+        lengths = mask.sum(dim=-1).flatten()
+        if bool((lengths == mask.shape[-1]).all()):
+            return False, None
+        return True, int(lengths[0]) if bool((lengths == lengths[0]).all()) else None
+
+    @staticmethod
+    def level_stats(mask: torch.Tensor, valid: int | None, masked: bool) -> Stats:
+        if not masked:
+            return None
+        return mask if valid is None else valid
+
     def forward(self, x, mask, mu, t, spk=None):
         t = self.mlp(sinusoidal_embedding(t, self.dim, self.pe_scale))
         if self.n_spks > 1:
@@ -195,29 +223,31 @@ class GradLogPEstimator2d(nn.Module):
         else:
             x = torch.stack([mu, x], 1)
         mask = mask.unsqueeze(1)
-        # Decided once per call (one host sync): without padding, masked statistics equal the fused ones.
-        masked = self.padding_invariant and not bool(mask.all())
+        masked, valid = self.padding_statistics(mask)
         hiddens = []
-        masks = [mask]
+        masks, lengths = [mask], [valid]
         for resnet1, resnet2, attn, downsample in self.downs:
-            level_mask = masks[-1]
-            x = resnet1(x, level_mask, t, masked)
-            x = resnet2(x, level_mask, t, masked)
+            level_mask, stats = masks[-1], self.level_stats(masks[-1], lengths[-1], masked)
+            x = resnet1(x, level_mask, t, stats)
+            x = resnet2(x, level_mask, t, stats)
             x = attn(x, level_mask if masked else None)
             hiddens.append(x)
             x = downsample(x * level_mask)
             masks.append(level_mask[:, :, :, ::2])
+            lengths.append(None if valid is None else -(-lengths[-1] // 2))
         masks.pop()
-        mid_mask = masks[-1]
-        x = self.mid_block1(x, mid_mask, t, masked)
+        lengths.pop()
+        mid_mask, stats = masks[-1], self.level_stats(masks[-1], lengths[-1], masked)
+        x = self.mid_block1(x, mid_mask, t, stats)
         x = self.mid_attn(x, mid_mask if masked else None)
-        x = self.mid_block2(x, mid_mask, t, masked)
+        x = self.mid_block2(x, mid_mask, t, stats)
         for resnet1, resnet2, attn, upsample in self.ups:
-            level_mask = masks.pop()
+            level_mask, length = masks.pop(), lengths.pop()
+            stats = self.level_stats(level_mask, length, masked)
             x = torch.cat((x, hiddens.pop()), dim=1)
-            x = resnet1(x, level_mask, t, masked)
-            x = resnet2(x, level_mask, t, masked)
+            x = resnet1(x, level_mask, t, stats)
+            x = resnet2(x, level_mask, t, stats)
             x = attn(x, level_mask if masked else None)
             x = upsample(x * level_mask)
-        x = self.final_block(x, mask, masked)
+        x = self.final_block(x, mask, self.level_stats(mask, valid, masked))
         return (self.final_conv(x * mask) * mask).squeeze(1)

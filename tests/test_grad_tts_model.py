@@ -166,6 +166,25 @@ def test_batched_equals_item_by_item(stoc, sampler):
         assert batched["mel"][i, :, n:].abs().sum() == 0
 
 
+def test_equal_lengths_take_the_fused_norms_and_answer_as_the_masked_ones():
+    """Items of one valid length (a batch of one always) normalise only the frames before it with the fused
+    GroupNorm; a batch of mixed lengths masks its statistics; both give each item the same score."""
+    from grad_tts.unet import GradLogPEstimator2d
+
+    torch.manual_seed(0)
+    estimator = GradLogPEstimator2d(8, n_feats=20).eval()
+    x, mu = torch.randn(3, 20, 16), torch.randn(3, 20, 16)
+    mask = (torch.arange(16) < torch.tensor([13, 13, 6])[:, None]).float().unsqueeze(1)
+    t = torch.tensor([0.3, 0.7, 0.5])
+    assert estimator.padding_statistics(mask[:2].unsqueeze(1)) == (True, 13)
+    assert estimator.padding_statistics(mask.unsqueeze(1)) == (True, None)
+    with torch.no_grad():
+        equal = estimator(x[:2], mask[:2], mu[:2], t[:2])
+        mixed = estimator(x, mask, mu, t)
+    torch.testing.assert_close(equal, mixed[:2], rtol=1e-5, atol=1e-5)
+    assert equal[:, :, 13:].abs().sum() == 0
+
+
 def test_bf16_decoder_keeps_durations_and_stays_close():
     torch.manual_seed(3)
     model = GradTTS(tiny_config()).eval()
