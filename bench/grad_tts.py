@@ -80,10 +80,10 @@ def bench_synth(args):
         upstream = upstream_model(args.upstream, model)
         systems["upstream"] = lambda n: upstream(x, lengths, n, temperature=1.5)[1].shape[-1:]
     for n_steps in args.steps:
-        times, frames = {name: [] for name in systems}, {}
+        frames = {name: int(synthesise(n_steps)[0]) for name, synthesise in systems.items()}  # and warm-up
+        times = {name: [] for name in systems}
         for _ in range(args.repeats):  # in turn, so that both see the machine in the same state
             for name, synthesise in systems.items():
-                frames[name] = int(synthesise(n_steps)[0])
                 times[name] += timed(lambda: synthesise(n_steps), 1, warmup=0)
         for name in systems:
             seconds = frames[name] * 256 / 22050

@@ -73,10 +73,9 @@ class Diffusion(nn.Module):
         """The flow objective: x_t = (1 - t) x0 + t (mu + z), whose velocity dx_t/dt = mu + z - x0 the network
         learns (Matcha-TTS's OT-CFM with sigma_min = 0, noise around the encoder's mu as Grad-TTS draws it)."""
         z = torch.randn_like(x0) if z is None else z
-        t = t[:, None, None]
-        end = mu + z
-        xt = ((1 - t) * x0 + t * end) * mask
-        velocity = self.estimator(xt, mask, mu, t[:, 0, 0], spk)
+        end, time = mu + z, t[:, None, None]
+        xt = ((1 - time) * x0 + time * end) * mask
+        velocity = self.estimator(xt, mask, mu, t, spk)
         loss = global_mean(torch.sum((velocity - (end - x0) * mask) ** 2), torch.sum(mask) * self.n_feats)
         return loss, xt
 

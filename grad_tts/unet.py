@@ -209,11 +209,15 @@ class GradLogPEstimator2d(nn.Module):
             return False, None
         return True, int(lengths[0]) if bool((lengths == lengths[0]).all()) else None
 
-    @staticmethod
-    def level_stats(mask: torch.Tensor, valid: int | None, masked: bool) -> Stats:
-        if not masked:
-            return None
-        return mask if valid is None else valid
+    def levels(self, mask: torch.Tensor) -> list[tuple[torch.Tensor, Stats]]:
+        """The mask and the group norms' statistics (masked_group_norm) at each resolution of the U-Net, from
+        the full one down: every downsampling keeps every other frame, so a valid length L becomes ceil(L / 2)."""
+        masked, valid = self.padding_statistics(mask)
+        levels = []
+        for k in range(len(self.downs)):
+            level = mask[:, :, :, ::2 ** k]
+            levels.append((level, None if not masked else level if valid is None else -(-valid // 2 ** k)))
+        return levels
 
     def forward(self, x, mask, mu, t, spk=None):
         t = self.mlp(sinusoidal_embedding(t, self.dim, self.pe_scale))
@@ -223,31 +227,23 @@ class GradLogPEstimator2d(nn.Module):
         else:
             x = torch.stack([mu, x], 1)
         mask = mask.unsqueeze(1)
-        masked, valid = self.padding_statistics(mask)
+        levels = self.levels(mask)
         hiddens = []
-        masks, lengths = [mask], [valid]
-        for resnet1, resnet2, attn, downsample in self.downs:
-            level_mask, stats = masks[-1], self.level_stats(masks[-1], lengths[-1], masked)
+        for (level_mask, stats), (resnet1, resnet2, attn, downsample) in zip(levels, self.downs):
             x = resnet1(x, level_mask, t, stats)
             x = resnet2(x, level_mask, t, stats)
-            x = attn(x, level_mask if masked else None)
+            x = attn(x, None if stats is None else level_mask)
             hiddens.append(x)
             x = downsample(x * level_mask)
-            masks.append(level_mask[:, :, :, ::2])
-            lengths.append(None if valid is None else -(-lengths[-1] // 2))
-        masks.pop()
-        lengths.pop()
-        mid_mask, stats = masks[-1], self.level_stats(masks[-1], lengths[-1], masked)
+        mid_mask, stats = levels[-1]
         x = self.mid_block1(x, mid_mask, t, stats)
-        x = self.mid_attn(x, mid_mask if masked else None)
+        x = self.mid_attn(x, None if stats is None else mid_mask)
         x = self.mid_block2(x, mid_mask, t, stats)
-        for resnet1, resnet2, attn, upsample in self.ups:
-            level_mask, length = masks.pop(), lengths.pop()
-            stats = self.level_stats(level_mask, length, masked)
+        for (level_mask, stats), (resnet1, resnet2, attn, upsample) in zip(reversed(levels), self.ups):
             x = torch.cat((x, hiddens.pop()), dim=1)
             x = resnet1(x, level_mask, t, stats)
             x = resnet2(x, level_mask, t, stats)
-            x = attn(x, level_mask if masked else None)
+            x = attn(x, None if stats is None else level_mask)
             x = upsample(x * level_mask)
-        x = self.final_block(x, mask, self.level_stats(mask, valid, masked))
+        x = self.final_block(x, mask, levels[0][1])
         return (self.final_conv(x * mask) * mask).squeeze(1)
