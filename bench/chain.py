@@ -31,7 +31,7 @@ if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 from bench.util import cpu_description, peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
 from common.precision import PRECISIONS  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
-from synthesize import Synthesizer, VoiceSynthesizer  # noqa: E402
+from gradwave.synthesizer import Synthesizer, VoiceSynthesizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIGS = (REPO / "recipes/ljspeech/conf/demo_grad_tts.json", REPO / "recipes/ljspeech/conf/demo_diffwave.json")

@@ -37,7 +37,8 @@ from bench.util import cpu_description  # noqa: E402
 from common.audio import save_wav  # noqa: E402
 from common.checkpoint import read_file, rewind_training  # noqa: E402
 from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
-from synthesize import GRIFFIN_LIM, Synthesizer  # noqa: E402
+from common.griffin_lim import GRIFFIN_LIM  # noqa: E402
+from gradwave.synthesizer import Synthesizer  # noqa: E402
 
 log = logging.getLogger("convergence")
 

@@ -31,7 +31,8 @@ from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
 from common.griffin_lim import griffin_lim  # noqa: E402
 from evaluation.metrics import copy_synthesis_scores  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
-from synthesize import GRIFFIN_LIM, SynthesisError, Synthesizer  # noqa: E402
+from common.griffin_lim import GRIFFIN_LIM  # noqa: E402
+from gradwave.synthesizer import SynthesisError, Synthesizer  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

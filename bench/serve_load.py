@@ -70,7 +70,7 @@ def server_for(args):
     from serve import default_max_batch
     from server.app import ServerConfig, create_app
     from server.background import BackgroundServer
-    from synthesize import Synthesizer
+    from gradwave.synthesizer import Synthesizer
 
     if args.threads:
         torch.set_num_threads(args.threads)

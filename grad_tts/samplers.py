@@ -46,6 +46,22 @@ NoiseFn = Callable[[Array], Array]  # like -> standard normal noise of its shape
 Range = Optional[tuple[float, float]]
 
 
+SETTINGS = ("timesteps", "temperature", "length_scale", "sampler")  # how a caller may sample a trained model
+
+
+def sampling_settings(own, **asked) -> dict:
+    """The sampling settings (SETTINGS): each the caller's where given (not None), else the model's own
+    (`own`: a mapping, or an object with those attributes such as a checkpoint's inference config).
+    ValueError for a sampler that does not exist."""
+    if set(asked) - set(SETTINGS):
+        raise TypeError(f"not sampling settings: {', '.join(sorted(set(asked) - set(SETTINGS)))}")
+    get = own.get if isinstance(own, dict) else (lambda name: getattr(own, name))
+    settings = {name: get(name) if asked.get(name) is None else asked[name] for name in SETTINGS}
+    if settings["sampler"] not in SAMPLERS:
+        raise ValueError(f"unknown sampler {settings['sampler']!r}; one of {', '.join(SAMPLERS)}")
+    return settings
+
+
 class Schedule:
     """beta_t = beta_min + (beta_max - beta_min) t and what follows from it (`beta` and `integral` take
     torch tensors too, as the training loss does)."""

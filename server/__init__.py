@@ -1,1 +1,1 @@
-"""The speech server (serve.py): HTTP endpoints over synthesize.py's Synthesizer."""
+"""The speech server (serve.py): HTTP endpoints over the synthesizer (gradwave.synthesizer)."""

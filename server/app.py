@@ -23,7 +23,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common.audio import pcm16
-from synthesize import Line, SynthesisError, Synthesizer, piece_seed, split_long
+from gradwave.lines import Line, piece_seed, split_long
+from gradwave.synthesizer import BaseSynthesizer, SynthesisError
 
 from .access import AccessControl
 from .batcher import Batcher, Job, QueueFull
@@ -82,22 +83,21 @@ class SentenceAudio:
 class SpeechService:
     """What the endpoints share: request checking, jobs, and joining the sentences' audio."""
 
-    def __init__(self, synth: Synthesizer, config: ServerConfig):
+    def __init__(self, synth: BaseSynthesizer, config: ServerConfig):
         self.synth, self.config = synth, config
         self.batcher = Batcher(self.run_batch, config.max_batch, config.batch_window_ms / 1000, config.queue_size)
-        self.seconds_per_frame = synth.mel_config.hop_length / synth.sample_rate
 
     def run_batch(self, jobs: list[Job]) -> list[SentenceAudio]:
         timesteps, temperature, length_scale = jobs[0].settings
         begin = time.perf_counter()
         spoken = self.synth.acoustic([j.text for j in jobs], [j.speaker for j in jobs], [j.seed for j in jobs],
-                                     timesteps, temperature, length_scale)
+                                     timesteps=timesteps, temperature=temperature, length_scale=length_scale)
         shared = (time.perf_counter() - begin) / len(jobs)
         out = []
         for job, result in zip(jobs, spoken):
             begin = time.perf_counter()
             audio = self.synth.waveform(result.mel, job.seed).numpy()
-            out.append(SentenceAudio(audio, result.word_times(self.seconds_per_frame),
+            out.append(SentenceAudio(audio, result.word_times(self.synth.seconds_per_frame),
                                      shared + time.perf_counter() - begin))
         return out
 
@@ -194,7 +194,7 @@ class SpeechService:
                 future.cancel()
 
 
-def create_app(synth: Synthesizer, config: ServerConfig = ServerConfig(),
+def create_app(synth: BaseSynthesizer, config: ServerConfig = ServerConfig(),
                access: Optional[AccessControl] = None) -> FastAPI:
     """The app; `access` (server.access) guards the `/v1/` routes: keys and a per-client limit."""
     service = SpeechService(synth, config)

@@ -14,7 +14,8 @@ import logging
 import sys
 
 from common.checkpoint import CheckpointError
-from synthesize import SynthesisError, add_model_arguments, synthesizer_from_args
+from gradwave.model_args import add_model_arguments, synthesizer_from_args
+from gradwave.synthesizer import SynthesisError
 
 log = logging.getLogger("server.wyoming")
 

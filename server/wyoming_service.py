@@ -26,7 +26,8 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 from common.audio import pcm16
-from synthesize import _SENTENCE_END, SynthesisError, Synthesizer
+from gradwave.lines import SENTENCE_END
+from gradwave.synthesizer import BaseSynthesizer, SynthesisError
 
 from .app import MODEL_ID, ApiError, ServerConfig, SpeechRequest, SpeechService
 
@@ -46,7 +47,7 @@ class SentenceStream:
 
     def feed(self, text: str) -> list[str]:
         self.pending += text
-        *complete, self.pending = _SENTENCE_END.split(self.pending.lstrip())
+        *complete, self.pending = SENTENCE_END.split(self.pending.lstrip())
         return [s for s in complete if s.strip()]
 
     def finish(self) -> list[str]:
@@ -54,7 +55,7 @@ class SentenceStream:
         return [rest] if rest else []
 
 
-def describe_model(synth: Synthesizer) -> str:
+def describe_model(synth: BaseSynthesizer) -> str:
     """One line on what the voice is made of, from the synthesizer's own description."""
     own = synth.description
     if "voice" in own:
@@ -73,7 +74,7 @@ def toolkit_version() -> str:
         return "unknown"
 
 
-def program_info(synth: Synthesizer, name: str) -> Info:
+def program_info(synth: BaseSynthesizer, name: str) -> Info:
     """What `describe` answers: one program with one voice, `name`, and the model's speakers."""
     version = toolkit_version()
     attribution = Attribution(name="gradwave-tts", url="")
@@ -173,7 +174,7 @@ class SpeakError(Exception):
         self.code = code
 
 
-async def serve(synth: Synthesizer, uri: str, name: str = PROGRAM, queue_size: int = 64,
+async def serve(synth: BaseSynthesizer, uri: str, name: str = PROGRAM, queue_size: int = 64,
                 started: Optional[asyncio.Event] = None) -> None:
     """Run the service on `uri` until cancelled; `started` is set once it listens."""
     service = SpeechService(synth, ServerConfig(max_batch=1, queue_size=queue_size))

@@ -19,7 +19,7 @@ pytest.importorskip("fastapi", reason="the server needs fastapi (pip install -e 
 from serve import default_max_batch, main as serve_main  # noqa: E402
 from server.app import ServerConfig, create_app  # noqa: E402
 from server.background import BackgroundServer  # noqa: E402
-from synthesize import Synthesizer  # noqa: E402
+from gradwave.synthesizer import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 
 RATE = 22050

@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from server.app import create_app  # noqa: E402
 from server.background import BackgroundServer  # noqa: E402
-from synthesize import Synthesizer  # noqa: E402
+from gradwave.synthesizer import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 
 

@@ -6,7 +6,9 @@ import pytest
 import soundfile
 import torch
 
-from synthesize import Synthesizer, SynthesisError, main, parse_lines, split_long
+from gradwave.lines import parse_lines, split_long
+from gradwave.synthesizer import SynthesisError, Synthesizer
+from synthesize import main
 from tiny_checkpoints import write_tiny_checkpoints
 
 
@@ -214,17 +216,17 @@ def test_sampling_defaults_come_from_the_checkpoint(checkpoints, tmp_path):
     from common.checkpoint import load_checkpoint, save_checkpoint
 
     plain = Synthesizer(checkpoints / "acoustic.pt")
-    assert (plain.timesteps, plain.temperature, plain.length_scale, plain.sampler) == (10, 1.5, 1.0, "euler")
+    assert plain.sampling == {"timesteps": 10, "temperature": 1.5, "length_scale": 1.0, "sampler": "euler"}
     ckpt = load_checkpoint(checkpoints / "acoustic.pt", "grad_tts")
     ckpt["inference"] = {"timesteps": 0, "temperature": 1.0, "length_scale": 1.1, "sampler": "ml"}
     save_checkpoint(ckpt, tmp_path / "encoder_only.pt")
     own = Synthesizer(tmp_path / "encoder_only.pt")
-    assert (own.timesteps, own.temperature, own.length_scale, own.sampler) == (0, 1.0, 1.1, "ml")
+    assert own.sampling == {"timesteps": 0, "temperature": 1.0, "length_scale": 1.1, "sampler": "ml"}
     spoken = own.acoustic(["Hello world."], [None], [0])[0]
     encoder = own.model.synthesise(torch.tensor([own.encode("Hello world.").ids]),
                                    torch.tensor([len(own.encode("Hello world.").ids)]), 0, length_scale=1.1)
     assert torch.equal(spoken.mel, encoder["encoder"][0])
-    assert Synthesizer(tmp_path / "encoder_only.pt", timesteps=3).timesteps == 3
+    assert Synthesizer(tmp_path / "encoder_only.pt", timesteps=3).sampling["timesteps"] == 3
     ckpt["inference"] = {"timesteps": -1}
     save_checkpoint(ckpt, tmp_path / "bad.pt")
     with pytest.raises(SynthesisError, match="bad.pt: inference.timesteps"):

@@ -312,7 +312,7 @@ def test_the_server_speaks_a_voice(exported):
 
     from server.app import ServerConfig, create_app
     from server.background import BackgroundServer
-    from synthesize import VoiceSynthesizer
+    from gradwave.synthesizer import VoiceSynthesizer
 
     _, out = exported
     with BackgroundServer(create_app(VoiceSynthesizer(out, timesteps=2), ServerConfig())) as server:

@@ -16,7 +16,7 @@ from wyoming.tts import (Synthesize, SynthesizeChunk, SynthesizeStart, Synthesiz
 
 from server.background import free_port  # noqa: E402
 from server.wyoming_service import SentenceStream, serve  # noqa: E402
-from synthesize import Synthesizer  # noqa: E402
+from gradwave.synthesizer import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 
 

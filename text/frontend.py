@@ -190,5 +190,13 @@ class TextProcessor:
             spans = [(word, 2 * first + 1, 2 * end) for word, first, end in spans]
         return Encoded(ids, "".join(normalized_parts), " ".join(p for p in phoneme_parts if p), unspeakable, spans)
 
+    def encode_speakable(self, text: str) -> Encoded:
+        """`encode`, refusing (ValueError) a text of which nothing would be heard: no ids but blanks and spaces."""
+        encoded = self.encode(text)
+        silent = {self.config.blank_id, self._symbol_to_id.get(" ")}
+        if all(i in silent for i in encoded.ids):
+            raise ValueError(f"nothing speakable in {text!r}")
+        return encoded
+
     def __call__(self, text: str) -> list[int]:
         return self.encode(text).ids

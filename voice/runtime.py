@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from grad_tts.samplers import SAMPLERS, STEP_FIELDS, Schedule, plan_for, start_scale
+from grad_tts.samplers import STEP_FIELDS, Schedule, plan_for, sampling_settings, start_scale
 from text import TextConfig, TextProcessor
 
 from .engines import PRECISIONS, graph_opener
@@ -76,11 +76,10 @@ class Voice:
         return int(self.spec["sample_rate"])
 
     def ids(self, text: str) -> list[int]:
-        encoded = self.text.encode(text)
-        silent = {self.text.config.blank_id, self.text.config.symbols.index(" ")}
-        if all(i in silent for i in encoded.ids):
-            raise VoiceError(f"nothing speakable in {text!r}")
-        return encoded.ids
+        try:
+            return self.text.encode_speakable(text).ids
+        except ValueError as err:
+            raise VoiceError(str(err)) from None
 
     def acoustic(self, ids: list[int], noise: Noise, timesteps: Optional[int] = None,
                  temperature: Optional[float] = None, length_scale: Optional[float] = None,
@@ -88,12 +87,13 @@ class Voice:
         """One sentence's mel (n_feats, frames) and durations (tokens,); settings left at None are the
         voice's own."""
         own = self.spec["acoustic"]
-        timesteps = own["timesteps"] if timesteps is None else timesteps
-        temperature = own["temperature"] if temperature is None else temperature
-        length_scale = own["length_scale"] if length_scale is None else length_scale
-        sampler = sampler or own["sampler"]
-        if sampler not in SAMPLERS:
-            raise VoiceError(f"unknown sampler {sampler!r}; one of {', '.join(SAMPLERS)}")
+        try:
+            settings = sampling_settings(own, timesteps=timesteps, temperature=temperature,
+                                         length_scale=length_scale, sampler=sampler)
+        except ValueError as err:
+            raise VoiceError(str(err)) from None
+        timesteps, temperature, sampler = settings["timesteps"], settings["temperature"], settings["sampler"]
+        length_scale = settings["length_scale"]
         mu_x, x_mask, durations = self.encoder({
             "ids": np.asarray([ids], dtype=np.int64), "lengths": np.asarray([len(ids)], dtype=np.int64),
             "length_scale": np.asarray(length_scale, dtype=np.float32)})
