@@ -19,60 +19,11 @@ from .bands import band_basis, from_bands, to_bands
 from .base import DiffusionModel
 from .bridge import guide_waveform
 from .config import DiffWaveModelConfig, TrainingStatistics
+from .fast_convolutions import Dilated, Pointwise, after, batched_linear, projected_after
 
 
-def plain_convolutions(x: torch.Tensor) -> bool:
-    """Off the CPU, and in an ONNX export, the layers' own convolutions: the CPU forms below are for torch's
-    oneDNN, while ONNX Runtime runs the plain Conv nodes faster (the full-size 6-step vocoder: real-time
-    factor 1.54-1.71 against 1.89-2.15 with the CPU forms traced, 2 threads)."""
-    return x.device.type != "cpu" or torch.onnx.is_in_onnx_export()
-
-
-def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """A 1x1 Conv1d; on CPU as a batched matrix product, about 3x faster than oneDNN's convolution.
-    Elsewhere the convolution itself, which cuDNN runs on TF32 tensor cores by default while fp32
-    matrix products do not use them (torch.backends.cuda.matmul.allow_tf32 is off by default). In an
-    ONNX export the convolution too (see `plain_convolutions`)."""
-    if plain_convolutions(x):
-        return conv(x)
-    return batched_linear(conv.weight.squeeze(-1), conv.bias, x)
-
-
-def batched_linear(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """weight (O, I) @ x (B, I, T) + bias (O,) -> (B, O, T)."""
-    return torch.baddbmm(bias.unsqueeze(-1).expand(x.shape[0], -1, 1), weight.expand(x.shape[0], -1, -1), x)
-
-
-def dilated(conv: nn.Conv1d, x: torch.Tensor, as_2d: bool) -> torch.Tensor:
-    """The dilated Conv1d; with `as_2d` on the CPU, run as a Conv2d of height 1, which oneDNN executed about
-    2x faster on an AMD EPYC with AVX-512 (on AVX2 the Conv1d itself was faster: 14.7 against 17.4 ms
-    forward and backward): `DiffWave.choose_cpu_kernels` times both on the CPU in hand."""
-    if plain_convolutions(x) or not as_2d:
-        return conv(x)
-    out = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]),
-                   dilation=(1, conv.dilation[0]))
-    return out.squeeze(2)
-
-
-def after(x: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-    """`x`, in an ONNX export made to wait for `previous` (see `projected_after`): otherwise ONNX Runtime
-    may leave the skip sum to the end and hold every layer's output until then."""
-    return x + 0 * previous[:, :1, :1].sum() if torch.onnx.is_in_onnx_export() else x
-
-
-def projected_after(conv: nn.Conv1d, conditioner: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The 1x1 `conv` of the conditioner; in an ONNX export made to wait for `y`. Every layer's projection
-    depends on the mel alone, so ONNX Runtime would run them all before the first layer and hold them at
-    once; a zero term from `y` in the bias keeps each one beside its layer. With `after` on the skip sum,
-    this takes the full-size vocoder's peak for 5 s of audio from 5.2 GB to 0.94 GB (ONNX Runtime's
-    default order, which sherpa-onnx uses) and does not slow it."""
-    if not torch.onnx.is_in_onnx_export():
-        return pointwise(conv, conditioner)
-    return F.conv1d(conditioner, conv.weight, conv.bias + 0 * y[:, :1, :1].sum())
-
-
-def conv1d(*args, **kwargs) -> nn.Conv1d:
-    layer = nn.Conv1d(*args, **kwargs)
+def conv1d(*args, kind: type = Pointwise, **kwargs) -> nn.Conv1d:
+    layer = kind(*args, **kwargs)
     nn.init.kaiming_normal_(layer.weight)
     return layer
 
@@ -130,22 +81,22 @@ class SpectrogramUpsampler(nn.Module):
 class ResidualBlock(nn.Module):
     def __init__(self, n_mels: int, residual_channels: int, dilation: int, unconditional: bool = False):
         super().__init__()
-        self.dilated_conv = conv1d(residual_channels, 2 * residual_channels, 3, padding=dilation, dilation=dilation)
+        self.dilated_conv = conv1d(residual_channels, 2 * residual_channels, 3, padding=dilation, dilation=dilation,
+                                   kind=Dilated)
         self.diffusion_projection = nn.Linear(512, residual_channels)
         self.conditioner_projection = None if unconditional else conv1d(n_mels, 2 * residual_channels, 1)
         self.output_projection = conv1d(residual_channels, 2 * residual_channels, 1)
-        self.dilated_as_2d = False  # the CPU form of the dilated convolution (see `dilated`)
 
     def forward(self, x, step_embedding, conditioner=None, projected_conditioner=None):
         """`projected_conditioner` is this layer's `conditioner_projection(conditioner)`, when the
         caller has computed it already (once per utterance instead of once per step)."""
-        y = dilated(self.dilated_conv, x + self.diffusion_projection(step_embedding).unsqueeze(-1), self.dilated_as_2d)
+        y = self.dilated_conv(x + self.diffusion_projection(step_embedding).unsqueeze(-1))
         if projected_conditioner is not None:
             y = y + projected_conditioner
         elif self.conditioner_projection is not None:
             y = y + projected_after(self.conditioner_projection, conditioner, y)
         gate, filter_ = torch.chunk(y, 2, dim=1)
-        y = pointwise(self.output_projection, torch.sigmoid(gate) * torch.tanh(filter_))
+        y = self.output_projection(torch.sigmoid(gate) * torch.tanh(filter_))
         residual, skip = torch.chunk(y, 2, dim=1)
         return (x + residual) / math.sqrt(2.0), skip
 
@@ -184,7 +135,7 @@ class DiffWave(DiffusionModel):
         self.cpu_kernels_chosen = False
 
     def choose_cpu_kernels(self, samples: int) -> None:
-        """On the CPU, the first time: the faster form of the dilated convolutions (see `dilated`) for this
+        """On the CPU, the first time: the faster form of the dilated convolutions (`Dilated.as_2d`) for this
         CPU, timed on this model's layers over up to a second of positions (common.autotune)."""
         if self.cpu_kernels_chosen or self.alpha_bar.device.type != "cpu":
             return
@@ -195,14 +146,18 @@ class DiffWave(DiffusionModel):
                         generator=torch.Generator().manual_seed(0))  # not the training's random stream
 
         def run(as_2d: bool):
-            return lambda: [dilated(layer, x, as_2d) for layer in layers]
+            def forward():
+                for layer in layers:
+                    layer.as_2d = as_2d
+                    layer(x)
+            return forward
 
         with torch.no_grad():
             name = (f"dilated convolutions of {c.residual_channels} channels, cycle {c.dilation_cycle_length}, "
                     f"{x.shape[-1]} positions")
             as_2d = fastest(name, {"conv1d": run(False), "conv2d": run(True)}) == "conv2d"
         for block in self.residual_layers:
-            block.dilated_as_2d = as_2d
+            block.dilated_conv.as_2d = as_2d
 
     def condition(self, spectrogram: Optional[torch.Tensor], hoist: bool = True,
                   guide: Optional[torch.Tensor] = None) -> Conditioning:
@@ -246,7 +201,7 @@ class DiffWave(DiffusionModel):
         x = self.to_bands(audio)
         if cond.guide is not None:
             x = torch.cat([x, cond.guide.to(x.dtype)], dim=1)
-        x = F.relu(pointwise(self.input_projection, x))
+        x = F.relu(self.input_projection(x))
         step_embedding = self.diffusion_embedding(step)
         skip = None
         for index, layer in enumerate(self.residual_layers):
@@ -255,7 +210,7 @@ class DiffWave(DiffusionModel):
             skip = skip_connection if skip is None else skip + skip_connection
             x = after(x, skip)
         x = skip / math.sqrt(len(self.residual_layers))
-        x = pointwise(self.output_projection, F.relu(pointwise(self.skip_projection, x)))
+        x = self.output_projection(F.relu(self.skip_projection(x)))
         if self.config.bridge.guide_residual:
             x = x + cond.guide.to(x.dtype)
         return self.from_bands(x)

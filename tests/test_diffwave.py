@@ -284,18 +284,23 @@ def test_bf16_training_autocast_and_auto_choice():
 
 @pytest.mark.parametrize("as_2d", [True, False])
 def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run(as_2d):
-    from diffwave.model import dilated, pointwise
+    from diffwave.fast_convolutions import Dilated, Pointwise
 
     torch.manual_seed(0)
     one = torch.nn.Conv1d(8, 16, 1)
     wide = torch.nn.Conv1d(8, 8, 3, padding=4, dilation=4)
+    fast_one = Pointwise(8, 16, 1)
+    fast_wide = Dilated(8, 8, 3, padding=4, dilation=4)
+    fast_one.load_state_dict(one.state_dict())  # the same parameters under the same names
+    fast_wide.load_state_dict(wide.state_dict())
+    fast_wide.as_2d = as_2d
     x = torch.randn(3, 8, 50)
-    torch.testing.assert_close(pointwise(one, x), one(x), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(dilated(wide, x, as_2d), wide(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_one(x), one(x), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_wide(x), wide(x), atol=1e-5, rtol=1e-5)
     # off the CPU (here the shape-only meta device) the modules' own convolutions run
     meta = x.to("meta")
-    assert pointwise(one.to("meta"), meta).shape == (3, 16, 50)
-    assert dilated(wide.to("meta"), meta, as_2d).shape == (3, 8, 50)
+    assert fast_one.to("meta")(meta).shape == (3, 16, 50)
+    assert fast_wide.to("meta")(meta).shape == (3, 8, 50)
     model = DiffWave(DiffWaveModelConfig(**TINY))
     mel = torch.randn(1, 80, 4)
     hoisted = [p.shape for p in model.condition(mel).projected]
@@ -312,11 +317,11 @@ def test_the_dilated_convolutions_cpu_form_is_timed_once_and_remembered(monkeypa
     mel = torch.randn(1, 80, 10)
     vocode(mel, model, steps=1)
     (choice,) = json.loads((tmp_path / autotune.CACHE_FILE).read_text()).values()
-    assert [block.dilated_as_2d for block in model.residual_layers] == [choice == "conv2d"] * 4
+    assert [block.dilated_conv.as_2d for block in model.residual_layers] == [choice == "conv2d"] * 4
     monkeypatch.setattr(autotune, "best_time", lambda *args: pytest.fail("timed again"))
     again = DiffWave(model.config).eval()
     vocode(mel, again, steps=1)
-    assert again.residual_layers[0].dilated_as_2d == (choice == "conv2d")
+    assert again.residual_layers[0].dilated_conv.as_2d == (choice == "conv2d")
 
 
 def test_compiled_training_equals_eager(corpus, tmp_path):
