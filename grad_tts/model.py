@@ -81,7 +81,7 @@ class GradTTS(nn.Module):
         dur_loss = duration_loss(logw.float(), logw_target, x_lengths)
         if train_decoder and out_size is not None and out_size > 0:
             y, attn, y_mask = self._random_segments(y, y_lengths, attn, out_size, generators)
-        mu_y = torch.matmul(attn.transpose(1, 2).to(mu_x.dtype), mu_x.transpose(1, 2)).transpose(1, 2)
+        mu_y = self.aligned(attn, mu_x)
         if train_decoder:
             diff_loss, _ = self.decoder.compute_loss(y, y_mask, mu_y, spk, generators=generators)
         else:
@@ -90,6 +90,12 @@ class GradTTS(nn.Module):
         prior_loss = torch.sum(0.5 * ((y32 - mu32) ** 2 + math.log(2 * math.pi)) * mask32)
         prior_loss = global_mean(prior_loss, torch.sum(mask32) * self.n_feats)
         return dur_loss, prior_loss, diff_loss.float()
+
+    @staticmethod
+    def aligned(attn: torch.Tensor, mu_x: torch.Tensor) -> torch.Tensor:
+        """Each frame's mean along an alignment path: (B, T_text, T_mel) and (B, n_feats, T_text) ->
+        (B, n_feats, T_mel)."""
+        return torch.matmul(attn.transpose(1, 2).to(mu_x.dtype), mu_x.transpose(1, 2)).transpose(1, 2)
 
     def align(self, mu_x, x_mask, y, y_mask) -> torch.Tensor:
         """Monotonic alignment search of text (B, T_text) to mel frames: (B, T_text, T_mel), fp32.
@@ -112,7 +118,7 @@ class GradTTS(nn.Module):
         y = nn.functional.pad(y, (0, frames - y.shape[-1]))
         y_mask = sequence_mask(y_lengths, frames).unsqueeze(1).to(x_mask.dtype)
         attn = self.align(mu_x, x_mask, y, y_mask)
-        mu_y = torch.matmul(attn.transpose(1, 2), mu_x.transpose(1, 2)).transpose(1, 2)
+        mu_y = self.aligned(attn, mu_x)
         if n_timesteps == 0:
             return mu_y[:, :, :int(y_lengths.max())]
         noise = torch.randn_like(mu_y) if generators is None else per_item_randn(mu_y.shape[1:], generators, mu_y)
@@ -168,7 +174,7 @@ class GradTTS(nn.Module):
         y_max = int(y_lengths.max())
         y_mask = sequence_mask(y_lengths, round_up_frames(y_max)).unsqueeze(1).to(x_mask.dtype)
         attn = durations_to_path(durations.squeeze(1), x_mask.squeeze(1).unsqueeze(-1) * y_mask)
-        mu_y = torch.matmul(attn.transpose(1, 2), mu_x.transpose(1, 2)).transpose(1, 2)
+        mu_y = self.aligned(attn, mu_x)
         if n_timesteps == 0:
             return {"mel": mu_y[:, :, :y_max], "encoder": mu_y[:, :, :y_max], "mel_lengths": y_lengths,
                     "attn": attn[:, :, :y_max].unsqueeze(1), "durations": durations.squeeze(1)}
