@@ -57,11 +57,11 @@ setup(
     version="0.1.0",
     description="Text-to-speech toolkit: text frontend, Grad-TTS acoustic model, DiffWave vocoder",
     python_requires=">=3.9",
-    packages=find_packages(include=["common", "common.*", "text", "text.*", "grad_tts", "grad_tts.*",
-                                    "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*",
+    packages=find_packages(include=["common", "common.*", "gradwave", "gradwave.*", "text", "text.*", "grad_tts",
+                                    "grad_tts.*", "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*",
                                     "server", "server.*", "evaluation", "evaluation.*", "voice", "voice.*"]),
     package_data={"server": ["static/*.html"]},
-    py_modules=["synthesize", "serve", "commands"],
+    py_modules=["synthesize", "serve"],
     ext_modules=cythonize(extensions, language_level=3),
     cmdclass={"build_ext": BuildExtWithOpenMP},
     install_requires=[
@@ -86,7 +86,6 @@ setup(
                  "requests"],
     },
     entry_points={
-        "console_scripts": [f"{name}={module}:main" for name, module in COMMANDS["COMMANDS"].items()]
-        + [f"{old}=commands:main" for old in COMMANDS["RENAMED"]],
+        "console_scripts": [f"{name}={module}:main" for name, module in COMMANDS["COMMANDS"].items()],
     },
 )

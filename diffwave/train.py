@@ -22,7 +22,7 @@ from common.config import ConfigError, apply_overrides, from_dict, to_dict
 from common.dnsmos import log_quality, training_predictor
 from common.filelists import CorpusError, read_corpus
 from common.images import to_image
-from common.mel import MelConfig, MelSpectrogram, preset
+from common.mel import PRESETS, MelConfig, MelSpectrogram, preset
 from common.sampling import seed_everything
 from common.trainer import TrainingError, TrainingTask
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_arguments(parser, "DiffWaveConfig")
     features = parser.add_mutually_exclusive_group()
     features.add_argument("--mel-from", help="take the mel config from this (acoustic-model) checkpoint")
-    features.add_argument("--mel-preset", choices=["hifigan", "diffwave_lmnt"], help="a named mel config")
+    features.add_argument("--mel-preset", choices=sorted(PRESETS), help="a named mel config")
     parser.add_argument("--unconditional", action="store_true", help="train an unconditional model")
     parser.add_argument("--valid", help="a wav whose copy-synthesis is logged to TensorBoard")
     parser.add_argument("--mels", help="read each clip's mel from MELS/<wav stem>.npy (e.g. teacher-forced "

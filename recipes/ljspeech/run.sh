@@ -1,27 +1,43 @@
 #!/usr/bin/env bash
 # LJSpeech recipe: data -> preparation -> Grad-TTS -> DiffWave -> synthesis -> evaluation.
 #
-#   bash recipes/ljspeech/run.sh [--stage N] [--stop-stage M] [--data DIR] [--split-dir DIR] [--ngpu N]
-#                                [--demo [--minutes N]] [--schedule sequential|parallel]
+#   bash recipes/ljspeech/run.sh [OPTIONS]          (the no-download demo: bash recipes/ljspeech/run.sh --demo)
 #
 # Stages (each is skipped when its .done marker exists; a training stage that was interrupted resumes):
 #   0 data       LJSpeech-1.1 from --data DIR, data/LJSpeech-1.1, or a download when the network allows;
-#                with --demo: --demo-size sentences chosen for phonetic coverage (local/demo_text.py), spoken
-#                by flite (or espeak-ng), and the held-out new_sentences.txt in data/demo/new_sentences
-#   1 prepare    check every wav and text, resample, split (yours with --split-dir, e.g. ../shared/reference/ljspeech_split)
+#                with --demo: 3000 sentences chosen for phonetic coverage (local/demo_text.py), spoken by
+#                flite (or espeak-ng), and the held-out new_sentences.txt in data/demo/new_sentences
+#   1 prepare    check every wav and text, resample, split
 #   2 grad_tts   train the acoustic model            (exp/grad_tts/last.pt)
-#   3 diffwave   train the vocoder on the same mels  (exp/diffwave/last.pt); with --vocoder-finetune F
-#                (the demo's default), its last share F of the minutes on Grad-TTS's teacher-forced mels
+#   3 diffwave   train the vocoder on the same mels  (exp/diffwave/last.pt)
 #   4 synthesize the test sentences, the demo's new_sentences and lines.txt (exp/synth/, and out/ for the demo)
 #   5 evaluate   intelligibility, quality, fidelity and speed of each test split (exp/eval/report.md)
-# Everything is written under --work DIR (default: the repository root).
+#
+# Options:
+#   --demo               the no-download demo: its own corpus and configs (conf/demo_*.json), both models
+#                        trained at once on one thread each, the whole run within about 30 minutes
+#   --stage N, --stop-stage M   run stages N..M (0..5)
+#   --data DIR           an LJSpeech-1.1 folder (metadata.csv, wavs/)
+#   --split-dir DIR      your train/valid/test split, e.g. ../shared/reference/ljspeech_split
+#   --new-sentences DIR  LJSpeech-style recordings of sentences apart from the training text: a test split of
+#                        its own, evaluated first (the demo makes data/demo/new_sentences)
+#   --work DIR           where everything is written (default: the repository root)
+#   --no-setup           skip scripts/setup.sh
+#   --ngpu N             train each model on N GPUs through torchrun
+#   --grad-tts-conf FILE, --diffwave-conf FILE   the models' configs (default: conf/, or conf/demo_* with --demo)
+#   --minutes N          training budget of stages 2+3 (0 keeps the configs' own limits; the demo's default:
+#                        what keeps its whole run within 30 minutes after set-up and data, at most 22)
+#   --schedule sequential|parallel   stages 2 and 3 one after the other (Grad-TTS gets --grad-tts-share of the
+#                        budget, 0.5), or both at once with one CPU thread each (the demo's default: the vocoder
+#                        learns from recordings, so it need not wait for the acoustic model)
+#   --grad-tts-share F   see --schedule
+#   --seed N             train.seed of both models: one seed, one model (default: the configs')
+#   --vocoder-clips N    DiffWave trains on the first N training clips (the demo's default: 400)
+#   --vocoder-finetune F the vocoder's last share F of its minutes learns the acoustic model's teacher-forced
+#                        mels of its clips instead of the recordings' own (the demo's default 0.27, else 0)
+#
 # Python: $PYTHON when set, else the active virtualenv ($VIRTUAL_ENV), else the repository's .venv
 #   (what scripts/setup.sh makes), else python3.
-# --minutes N: training budget of stages 2+3 (0 keeps the configs' own limits). The demo's default: what
-#   keeps the whole run within --deadline minutes (30) after set-up, data and a synthesis reserve, at most 22.
-# --schedule: stages 2 and 3 one after the other (Grad-TTS gets --grad-tts-share of the budget), or
-#   both at once with one CPU thread each (the demo's default: the vocoder learns from recordings,
-#   so it need not wait for the acoustic model; on 2 cores this trains both for the whole budget).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,9 +55,7 @@ dw_conf=""
 minutes=""
 schedule=""
 gt_share=0.5
-deadline=30
-demo_reserve=""
-demo_size=3000
+demo_deadline=30  # minutes the demo's whole run should take
 vocoder_clips=""
 new_sentences=""
 seed=""
@@ -63,22 +77,11 @@ while [ $# -gt 0 ]; do
     --minutes) minutes=$2; shift 2 ;;
     --schedule) schedule=$2; shift 2 ;;
     --grad-tts-share) gt_share=$2; shift 2 ;;
-    --deadline) deadline=$2; shift 2 ;;
-    --demo-size) demo_size=$2; shift 2 ;;
     --vocoder-clips) vocoder_clips=$2; shift 2 ;;
     --new-sentences) new_sentences=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --vocoder-finetune) finetune_share=$2; shift 2 ;;
-    -h|--help) usage; echo "Also: --work DIR, --no-setup (skip scripts/setup.sh), --grad-tts-conf FILE, --diffwave-conf FILE,"
-               echo "      --grad-tts-share F (sequential schedule: Grad-TTS's share of --minutes, 0.5),"
-               echo "      --deadline M (demo without --minutes: train so that the whole run takes about M minutes, 30),"
-               echo "      --demo-size N (sentences in the demo corpus, $demo_size),"
-               echo "      --vocoder-clips N (DiffWave trains on the first N training clips; the demo's default 400),"
-               echo "      --new-sentences DIR (LJSpeech-style recordings of sentences apart from the training text: a test"
-               echo "      split of its own, evaluated first; the demo makes data/demo/new_sentences),"
-               echo "      --seed N (train.seed of both models: one seed, one model; default: the configs'),"
-               echo "      --vocoder-finetune F (the vocoder's last share F of its minutes learns the acoustic model's"
-               echo "      teacher-forced mels of its clips instead of the recordings' own; the demo's default 0.27, else 0)"; exit 0 ;;
+    -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -87,20 +90,18 @@ if $demo; then schedule=${schedule:-parallel}; fi
 schedule=${schedule:-sequential}
 case "$schedule" in sequential|parallel) ;; *) echo "run.sh: --schedule must be sequential or parallel" >&2; exit 2 ;; esac
 gt_budget=(); dw_budget=()
-# The training budget of stages 2+3. The demo without --minutes fits the whole run in --deadline
+# The training budget of stages 2+3. The demo without --minutes fits the whole run in $demo_deadline
 # minutes: what set-up and data took so far and a reserve for synthesis and evaluation come off it,
 # and it is capped at 22. The reserve is what stages 4-5 take on 2 cores: about 4 minutes with
 # AVX-512 (5 reserved), 10 on an AVX2-only CPU (a measurement of the earlier, smaller evaluation).
 set_budget() {
   if $demo && [ -z "$minutes" ]; then
-    if [ -z "$demo_reserve" ]; then
-      demo_reserve=10
-      "$python" -c "import sys, torch; sys.exit(not torch.backends.cpu.get_cpu_capability().startswith('AVX512'))" \
-        2>/dev/null && demo_reserve=5
-    fi
-    minutes=$(awk -v d="$deadline" -v e="$(( $(date +%s) - start_time ))" -v r="$demo_reserve" \
+    local demo_reserve=10
+    "$python" -c "import sys, torch; sys.exit(not torch.backends.cpu.get_cpu_capability().startswith('AVX512'))" \
+      2>/dev/null && demo_reserve=5
+    minutes=$(awk -v d="$demo_deadline" -v e="$(( $(date +%s) - start_time ))" -v r="$demo_reserve" \
       'BEGIN { m = d - e / 60 - r; if (m > 22) m = 22; if (m < 5) m = 5; printf "%.1f", m }')
-    log "demo: $minutes minutes of training, so that the run ends within about $deadline minutes"
+    log "demo: $minutes minutes of training, so that the run ends within about $demo_deadline minutes"
   fi
   if [ -n "$minutes" ] && [ "$minutes" != 0 ]; then
     if [ "$schedule" = parallel ]; then
@@ -143,7 +144,7 @@ fi
 
 if run_stage 0 && ! skip_done 0 "data"; then
   if $demo; then
-    "$python" "$here/local/make_demo_corpus.py" "$corpus" --size "$demo_size" --held-out "$new_sentences"
+    "$python" "$here/local/make_demo_corpus.py" "$corpus" --held-out "$new_sentences"
   elif [ ! -f "$corpus/metadata.csv" ]; then
     if [ -n "$data" ]; then
       echo "run.sh: $data has no metadata.csv: --data must point at an LJSpeech-1.1 folder (metadata.csv, wavs/)" >&2
