@@ -2,9 +2,9 @@
 schedules) keep their behaviour: a fixed seed gives the training loss and the sampler output recorded in
 `data/shipped_diffwave_behaviour.pt` (weights initialised from seed 0, then perturbed from seed 1 so that
 the sampler does more than return its start): lmnt's full-size vocoder and the SC09 models by the code
-before the DiffWave clean-up, the demo's frame-rate vocoder (`demo_diffwave.json`) by the code that introduced
-its backbone, the full-size one (`convnext.json`) since its one-frame input and 3 steps (`python tests/data/record_shipped_behaviour.py
-NAME...` records a case anew, for a config whose behaviour changes on purpose).
+before the DiffWave clean-up, the frame-rate vocoders (`demo_diffwave.json`, `convnext.json`) since their
+one-frame inputs (`python tests/data/record_shipped_behaviour.py NAME...` records a case anew, for a config
+whose behaviour changes on purpose).
 
 The recording is fp32 arithmetic of one CPU, and another CPU's kernels round differently; the tolerances
 are the spread measured across kernel sets, with a margin (`python tests/kernel_spread.py` prints it on the
