@@ -74,7 +74,7 @@ def sashimi_sc09(checkpoint: str = RF5_SC09_SASHIMI, device: str = "cpu"):
 def synthesizer(acoustic: str, vocoder: str = "griffin-lim", device: str = "cpu", **settings):
     """Text to speech: gradwave.synthesizer.Synthesizer over the two checkpoints (`vocoder` may be griffin-lim);
     `settings` are its sampling options (timesteps, temperature, sampler, ...)."""
-    from common.griffin_lim import GRIFFIN_LIM
+    from gradwave.common.griffin_lim import GRIFFIN_LIM
     from gradwave.synthesizer import Synthesizer
 
     voc = vocoder if vocoder == GRIFFIN_LIM else _local_file(vocoder)

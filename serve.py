@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from common.checkpoint import CheckpointError
+from gradwave.common.checkpoint import CheckpointError
 from gradwave.model_args import add_model_arguments, synthesizer_from_args
 from gradwave.synthesizer import SynthesisError
 
@@ -52,8 +52,8 @@ def main(argv=None) -> int:
     try:
         import uvicorn
 
-        from server.access import AccessControl, exposed_without_key, read_keys
-        from server.app import ServerConfig, create_app
+        from gradwave.server.access import AccessControl, exposed_without_key, read_keys
+        from gradwave.server.app import ServerConfig, create_app
     except ImportError as err:
         log.error("the server needs FastAPI and uvicorn (%s): pip install -e .[serve]", err)
         return 2

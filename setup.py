@@ -11,9 +11,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
-COMMANDS = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands.py"))
-MIN_TORCH = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "common", "requirements.py"))[
-    "MIN_TORCH"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMMANDS = runpy.run_path(os.path.join(HERE, "commands.py"))
+MIN_TORCH = runpy.run_path(os.path.join(HERE, "gradwave", "common", "requirements.py"))["MIN_TORCH"]
 
 
 def _compiler_has_openmp(compiler_cmd: list) -> bool:
@@ -57,10 +57,9 @@ setup(
     version="0.1.0",
     description="Text-to-speech toolkit: text frontend, Grad-TTS acoustic model, DiffWave vocoder",
     python_requires=">=3.9",
-    packages=find_packages(include=["common", "common.*", "gradwave", "gradwave.*", "text", "text.*", "grad_tts",
-                                    "grad_tts.*", "diffwave", "diffwave.*", "monotonic_align", "monotonic_align.*",
-                                    "server", "server.*", "evaluation", "evaluation.*", "voice", "voice.*"]),
-    package_data={"server": ["static/*.html"]},
+    packages=find_packages(include=["gradwave", "gradwave.*", "text", "text.*", "grad_tts", "grad_tts.*", "diffwave",
+                                    "diffwave.*", "monotonic_align", "monotonic_align.*"]),
+    package_data={"gradwave.server": ["static/*.html"]},
     py_modules=["synthesize", "serve"],
     ext_modules=cythonize(extensions, language_level=3),
     cmdclass={"build_ext": BuildExtWithOpenMP},

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.audio import pcm16, save_wav
-from common.checkpoint import CheckpointError
-from common.progress import progress_bar
+from gradwave.common.audio import pcm16, save_wav
+from gradwave.common.checkpoint import CheckpointError
+from gradwave.common.progress import progress_bar
 from gradwave.lines import Piece, parse_lines, pieces_of
 from gradwave.model_args import add_model_arguments, synthesizer_from_args
 from gradwave.synthesizer import BaseSynthesizer, SynthesisError, speak_pieces

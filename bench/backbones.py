@@ -18,7 +18,7 @@ import torch
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import cpu_description, peak_rss_mib, timed  # noqa: E402
-from common.config import load_json  # noqa: E402
+from gradwave.common.config import load_json  # noqa: E402
 from diffwave.build import build_model  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.seed_projects import SC09, config_from_upstream  # noqa: E402

@@ -29,7 +29,7 @@ import torch
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import cpu_description, peak_rss_mib, timed, write_random_checkpoints  # noqa: E402
-from common.precision import PRECISIONS  # noqa: E402
+from gradwave.common.precision import PRECISIONS  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
 from gradwave.synthesizer import Synthesizer, VoiceSynthesizer  # noqa: E402
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         if args.backend in ("onnx", "openvino"):
             # exported in another process, so that the peak memory is the runtime's, not the tracer's
             steps = ["--vocoder-steps", str(args.vocoder_steps)] if args.vocoder_steps else []
-            subprocess.run([sys.executable, "-m", "voice.export", "--acoustic", str(acoustic), "--vocoder",
+            subprocess.run([sys.executable, "-m", "gradwave.voice.export", "--acoustic", str(acoustic), "--vocoder",
                             str(vocoder), "-o", str(folder / "voice"), *steps], check=True, cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             engine = "onnxruntime" if args.backend == "onnx" else "openvino"

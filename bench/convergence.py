@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.util import cpu_description  # noqa: E402
-from common.audio import save_wav  # noqa: E402
-from common.checkpoint import read_file, rewind_training  # noqa: E402
-from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
-from common.griffin_lim import GRIFFIN_LIM  # noqa: E402
+from gradwave.common.audio import save_wav  # noqa: E402
+from gradwave.common.checkpoint import read_file, rewind_training  # noqa: E402
+from gradwave.evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
+from gradwave.common.griffin_lim import GRIFFIN_LIM  # noqa: E402
 from gradwave.synthesizer import Synthesizer  # noqa: E402
 
 log = logging.getLogger("convergence")

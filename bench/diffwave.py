@@ -19,7 +19,7 @@ import torch
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import mode_parser, peak_rss_mib, profile_table, report_train_step, run_mode, timed  # noqa: E402
-from common.config import load_json  # noqa: E402
+from gradwave.common.config import load_json  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
 from diffwave.bridge import guide_waveform  # noqa: E402

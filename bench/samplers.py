@@ -26,12 +26,12 @@ import torch
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 from bench.util import cpu_description  # noqa: E402
-from common.audio import load_wav, save_wav  # noqa: E402
-from evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
-from common.griffin_lim import griffin_lim  # noqa: E402
-from evaluation.metrics import copy_synthesis_scores  # noqa: E402
+from gradwave.common.audio import load_wav, save_wav  # noqa: E402
+from gradwave.evaluation.evaluate import Entry, Evaluator, read_entries  # noqa: E402
+from gradwave.common.griffin_lim import griffin_lim  # noqa: E402
+from gradwave.evaluation.metrics import copy_synthesis_scores  # noqa: E402
 from grad_tts.samplers import SAMPLERS  # noqa: E402
-from common.griffin_lim import GRIFFIN_LIM  # noqa: E402
+from gradwave.common.griffin_lim import GRIFFIN_LIM  # noqa: E402
 from gradwave.synthesizer import SynthesisError, Synthesizer  # noqa: E402
 
 
@@ -98,7 +98,7 @@ def grad_tts_rows(args, entries: list[Entry], out: Path, evaluator) -> list[dict
 
 
 def diffwave_rows(args, entries: list[Entry]) -> list[dict]:
-    from common.mel import MelSpectrogram
+    from gradwave.common.mel import MelSpectrogram
     from diffwave.checkpoint import load_diffwave, mel_config
     from diffwave.inference import vocode
 

@@ -68,8 +68,8 @@ def server_for(args):
 
     from bench.util import write_random_checkpoints
     from serve import default_max_batch
-    from server.app import ServerConfig, create_app
-    from server.background import BackgroundServer
+    from gradwave.server.app import ServerConfig, create_app
+    from gradwave.server.background import BackgroundServer
     from gradwave.synthesizer import Synthesizer
 
     if args.threads:

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import torch
 
-from common.autotune import cpu_model
+from gradwave.common.autotune import cpu_model
 
 
 def peak_rss_mib() -> float:
@@ -81,8 +81,8 @@ def write_random_checkpoints(folder: Path, grad_tts_config: Optional[str] = None
                              diffwave_config: Optional[str] = None, seed: int = 0) -> tuple[Path, Path]:
     """Grad-TTS and DiffWave checkpoints of random weights: full size, or the models of the given
     JSON configs (e.g. the demo's). For speed measurements and load tests, never for listening."""
-    from common.checkpoint import make_checkpoint, save_checkpoint
-    from common.config import load_json, to_dict
+    from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+    from gradwave.common.config import load_json, to_dict
     from diffwave.build import build_model
     from diffwave.config import DiffWaveConfig
     from grad_tts.config import GradTTSConfig

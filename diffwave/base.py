@@ -13,7 +13,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from common.mel import MelConfig, MelSpectrogram
+from gradwave.common.mel import MelConfig, MelSpectrogram
 
 from . import bridge, ddpm, prior
 from .config import DiffWaveModelConfig, TrainingStatistics

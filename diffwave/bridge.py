@@ -8,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from common.sampling import Draw, generator_draws
+from gradwave.common.sampling import Draw, generator_draws
 
 from .config import DiffWaveModelConfig
 from .guide import guide_audio

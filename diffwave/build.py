@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from common.mel import MelConfig
+from gradwave.common.mel import MelConfig
 
 from .base import DiffusionModel, check_config
 from .config import DiffWaveModelConfig, TrainingStatistics

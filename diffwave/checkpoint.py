@@ -8,9 +8,9 @@ from typing import Any, Optional
 
 import torch
 
-from common.checkpoint import CheckpointError, inference_state, load_checkpoint, make_checkpoint
-from common.config import ConfigError, from_dict, to_dict
-from common.mel import MelConfig, preset
+from gradwave.common.checkpoint import CheckpointError, inference_state, load_checkpoint, make_checkpoint
+from gradwave.common.config import ConfigError, from_dict, to_dict
+from gradwave.common.mel import MelConfig, preset
 
 from .base import DiffusionModel
 from .build import build_model

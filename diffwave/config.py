@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from common.config import ConfigError, drop_retired, move_into_sections
-from common.mel import MelConfig
-from common.train_config import TrainConfig
+from gradwave.common.config import ConfigError, drop_retired, move_into_sections
+from gradwave.common.mel import MelConfig
+from gradwave.common.train_config import TrainConfig
 
 
 KIND = "diffwave"  # the `kind` of this model's checkpoints, whatever the backbone

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.mel import MelConfig
-from common.stft import ConvSTFT
+from gradwave.common.mel import MelConfig
+from gradwave.common.stft import ConvSTFT
 
 from .base import DiffusionModel
 from .bridge import guide_waveform

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from common.sampling import Draw, generator_draws
+from gradwave.common.sampling import Draw, generator_draws
 
 from .config import BridgeConfig, DiffWaveModelConfig
 from .prior import NoisePrior

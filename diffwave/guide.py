@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from common.griffin_lim import griffin_lim
-from common.mel import MelSpectrogram
+from gradwave.common.griffin_lim import griffin_lim
+from gradwave.common.mel import MelSpectrogram
 
 
 def guide_audio(mel: torch.Tensor, extractor: MelSpectrogram, iterations: int) -> torch.Tensor:

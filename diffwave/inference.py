@@ -13,12 +13,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from common.audio import AudioError, load_wav, save_wav
-from common.checkpoint import CheckpointError
-from common.autotune import digest
-from common.config import to_dict
-from common.precision import PRECISIONS, choose_precision
-from common.mel import MelSpectrogram
+from gradwave.common.audio import AudioError, load_wav, save_wav
+from gradwave.common.checkpoint import CheckpointError
+from gradwave.common.autotune import digest
+from gradwave.common.config import to_dict
+from gradwave.common.precision import PRECISIONS, choose_precision
+from gradwave.common.mel import MelSpectrogram
 
 from .base import DiffusionModel
 from .checkpoint import load_diffwave, mel_config

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.mel import MelConfig
-from common.autotune import fastest
+from gradwave.common.mel import MelConfig
+from gradwave.common.autotune import fastest
 
 from .bands import band_basis, from_bands, to_bands
 from .base import DiffusionModel
@@ -136,7 +136,7 @@ class DiffWave(DiffusionModel):
 
     def choose_cpu_kernels(self, samples: int) -> None:
         """On the CPU, the first time: the faster form of the dilated convolutions (`Dilated.as_2d`) for this
-        CPU, timed on this model's layers over up to a second of positions (common.autotune)."""
+        CPU, timed on this model's layers over up to a second of positions (gradwave.common.autotune)."""
         if self.cpu_kernels_chosen or self.alpha_bar.device.type != "cpu":
             return
         self.cpu_kernels_chosen = True

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from common.mel import MelConfig
+from gradwave.common.mel import MelConfig
 
 from .bands import band_basis, from_bands, to_bands
 from .config import DiffWaveModelConfig

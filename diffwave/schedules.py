@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from common.sampling import generators_from_seeds, per_item_randint, per_item_randn
+from gradwave.common.sampling import generators_from_seeds, per_item_randint, per_item_randn
 
 from .config import DiffWaveModelConfig
 

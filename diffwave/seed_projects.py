@@ -18,9 +18,9 @@ from typing import Any, Optional
 
 import torch
 
-from common.checkpoint import CheckpointError, make_checkpoint
-from common.config import to_dict
-from common.mel import preset
+from gradwave.common.checkpoint import CheckpointError, make_checkpoint
+from gradwave.common.config import to_dict
+from gradwave.common.mel import preset
 
 from .config import KIND, DiffWaveModelConfig, SashimiConfig, linear
 

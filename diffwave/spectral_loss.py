@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from common.mel import MelConfig, MelSpectrogram
+from gradwave.common.mel import MelConfig, MelSpectrogram
 
 
 def resolution(config: MelConfig, fft_size: int) -> MelConfig:

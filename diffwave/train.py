@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 
-from common.audio import AudioError
-from common.checkpoint import CheckpointError, read_file
-from common.cli import add_training_arguments, base_config, run_training
-from common.config import ConfigError, apply_overrides, from_dict, to_dict
-from common.dnsmos import log_quality, training_predictor
-from common.filelists import CorpusError, read_corpus
-from common.images import to_image
-from common.mel import PRESETS, MelConfig, MelSpectrogram, preset
-from common.sampling import seed_everything
-from common.trainer import TrainingError, TrainingTask
+from gradwave.common.audio import AudioError
+from gradwave.common.checkpoint import CheckpointError, read_file
+from gradwave.common.cli import add_training_arguments, base_config, run_training
+from gradwave.common.config import ConfigError, apply_overrides, from_dict, to_dict
+from gradwave.common.dnsmos import log_quality, training_predictor
+from gradwave.common.filelists import CorpusError, read_corpus
+from gradwave.common.images import to_image
+from gradwave.common.mel import PRESETS, MelConfig, MelSpectrogram, preset
+from gradwave.common.sampling import seed_everything
+from gradwave.common.trainer import TrainingError, TrainingTask
 
 from .base import DiffusionModel
 from .build import build_model

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from common.mel import MelConfig
+from gradwave.common.mel import MelConfig
 
 from .config import DiffWaveModelConfig, TrainingStatistics
 from .layers import (BlockwiseMelModel, Conv, MelConditioning, WeightNormConv1d, ZeroConv1d, embed_steps, mel_upsampler,

@@ -7,9 +7,9 @@ from typing import Any, Optional
 
 import torch
 
-from common.checkpoint import inference_state, load_checkpoint, make_checkpoint
-from common.config import from_dict, to_dict
-from common.mel import MelConfig
+from gradwave.common.checkpoint import inference_state, load_checkpoint, make_checkpoint
+from gradwave.common.config import from_dict, to_dict
+from gradwave.common.mel import MelConfig
 from text import TextConfig
 
 from .config import GradTTSInferenceConfig, GradTTSModelConfig

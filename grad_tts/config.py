@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from common.config import ConfigError, drop_retired
-from common.mel import MelConfig
-from common.train_config import TrainConfig
+from gradwave.common.config import ConfigError, drop_retired
+from gradwave.common.mel import MelConfig
+from gradwave.common.train_config import TrainConfig
 from text import TextConfig
 
 

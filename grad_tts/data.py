@@ -8,10 +8,10 @@ from typing import Optional
 import torch
 from torch.utils.data import Dataset
 
-from common.audio import AudioError, audio_info
-from common.features import FeatureLoader
-from common.filelists import Utterance, screen
-from common.mel import MelConfig
+from gradwave.common.audio import AudioError, audio_info
+from gradwave.common.features import FeatureLoader
+from gradwave.common.filelists import Utterance, screen
+from gradwave.common.mel import MelConfig
 from text import TextProcessor
 
 from .model import round_up_frames

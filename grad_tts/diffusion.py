@@ -8,8 +8,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from common.distributed import global_mean
-from common.sampling import per_item_rand, per_item_randn
+from gradwave.common.distributed import global_mean
+from gradwave.common.sampling import per_item_rand, per_item_randn
 
 from .samplers import NoiseFn, Schedule, solve, start_scale
 from .unet import GradLogPEstimator2d

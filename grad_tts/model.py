@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import monotonic_align
-from common.distributed import global_mean
-from common.sampling import generators_from_seeds, per_item_rand, per_item_randn
+from gradwave.common.distributed import global_mean
+from gradwave.common.sampling import generators_from_seeds, per_item_rand, per_item_randn
 
 from .config import GradTTSModelConfig
 from .diffusion import Diffusion

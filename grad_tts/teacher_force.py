@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.checkpoint import CheckpointError
-from common.features import FeatureLoader
-from common.filelists import CorpusError, read_corpus
-from common.progress import progress_bar
+from gradwave.common.checkpoint import CheckpointError
+from gradwave.common.features import FeatureLoader
+from gradwave.common.filelists import CorpusError, read_corpus
+from gradwave.common.progress import progress_bar
 from text import TextProcessor
 
 from .checkpoint import inference_config, load_grad_tts, mel_config, text_config

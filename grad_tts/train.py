@@ -12,16 +12,16 @@ from typing import Optional
 
 import torch
 
-from common.checkpoint import CheckpointError, load_checkpoint
-from common.cli import add_training_arguments, base_config, run_training
-from common.config import ConfigError, apply_overrides, to_dict
-from common.dnsmos import log_quality, training_predictor
-from common.filelists import CorpusError, read_corpus, speaker_order
-from common.griffin_lim import griffin_lim
-from common.images import to_image
-from common.mel import MelConfig, MelSpectrogram
-from common.sampling import seed_everything
-from common.trainer import TrainingError, TrainingTask
+from gradwave.common.checkpoint import CheckpointError, load_checkpoint
+from gradwave.common.cli import add_training_arguments, base_config, run_training
+from gradwave.common.config import ConfigError, apply_overrides, to_dict
+from gradwave.common.dnsmos import log_quality, training_predictor
+from gradwave.common.filelists import CorpusError, read_corpus, speaker_order
+from gradwave.common.griffin_lim import griffin_lim
+from gradwave.common.images import to_image
+from gradwave.common.mel import MelConfig, MelSpectrogram
+from gradwave.common.sampling import seed_everything
+from gradwave.common.trainer import TrainingError, TrainingTask
 from text import TextProcessor
 
 from .checkpoint import adapt_upstream

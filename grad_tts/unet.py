@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.precision import avx512_cpu
+from gradwave.common.precision import avx512_cpu
 
 
 class Mish(nn.Module):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from common.griffin_lim import GRIFFIN_LIM
-from common.precision import PRECISIONS
+from gradwave.common.griffin_lim import GRIFFIN_LIM
+from gradwave.common.precision import PRECISIONS
 from grad_tts.samplers import SAMPLERS
-from voice.engines import ENGINES
+from gradwave.voice.engines import ENGINES
 
 from .synthesizer import BaseSynthesizer, SynthesisError, Synthesizer, VoiceSynthesizer
 

@@ -19,17 +19,17 @@ from typing import Optional
 import numpy as np
 import torch
 
-from common.autotune import digest
-from common.griffin_lim import GRIFFIN_LIM, griffin_lim
-from common.mel import MelConfig, MelSpectrogram
-from common.precision import PRECISIONS, choose_precision
+from gradwave.common.autotune import digest
+from gradwave.common.griffin_lim import GRIFFIN_LIM, griffin_lim
+from gradwave.common.mel import MelConfig, MelSpectrogram
+from gradwave.common.precision import PRECISIONS, choose_precision
 from diffwave.checkpoint import load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
 from diffwave.inference import resolve_precision, vocode
 from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, text_config
 from grad_tts.samplers import sampling_settings
 from text import Encoded, TextProcessor
-from voice.files import VoiceError
+from gradwave.voice.files import VoiceError
 
 from .lines import Piece
 
@@ -224,13 +224,13 @@ class Synthesizer(BaseSynthesizer):
 
 
 class VoiceSynthesizer(BaseSynthesizer):
-    """An exported ONNX voice (gradwave-export): onnxruntime or OpenVINO runs its graphs (voice.engines)
+    """An exported ONNX voice (gradwave-export): onnxruntime or OpenVINO runs its graphs (gradwave.voice.engines)
     and the noise comes from numpy, so a seed gives its own audio, not the checkpoints' audio."""
 
     def __init__(self, folder: str | Path, timesteps: Optional[int] = None, temperature: Optional[float] = None,
                  length_scale: Optional[float] = None, sampler: Optional[str] = None, pause: float = 0.25,
                  engine: str = "onnxruntime", acoustic_precision: str = "fp32", vocoder_precision: str = "auto"):
-        from voice.runtime import Voice  # onnxruntime only when a voice is asked for
+        from gradwave.voice.runtime import Voice  # onnxruntime only when a voice is asked for
 
         try:
             self.voice = Voice(folder, engine, acoustic_precision, vocoder_precision)

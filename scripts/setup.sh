@@ -26,7 +26,7 @@ if python -c "import torch" 2>/dev/null; then
   log "torch $(python -c 'import torch; print(torch.__version__)') already installed"
 elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   log "NVIDIA GPU found: installing a CUDA build of torch"
-  pip install -q "torch>=$(python -c 'import runpy; print(runpy.run_path("common/requirements.py")["MIN_TORCH"])')"
+  pip install -q "torch>=$(python -c 'import runpy; print(runpy.run_path("gradwave/common/requirements.py")["MIN_TORCH"])')"
 else
   log "no NVIDIA GPU: installing the CPU build torch==${TORCH_CPU_VERSION}+cpu"
   # Only torch itself comes from PyTorch's CPU index (pip may warn when it is unreachable and a
@@ -36,7 +36,7 @@ else
   pip install -q "torch==${TORCH_CPU_VERSION}+cpu"
 fi
 
-python -m common.requirements || exit 1
+python -m gradwave.common.requirements || exit 1
 
 # Reinstall the toolkit only when its build inputs changed or the extension does not import.
 stamp="$VENV/.toolkit-build-stamp"

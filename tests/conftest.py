@@ -36,7 +36,7 @@ def _seed():
 
 @pytest.fixture(autouse=True, scope="session")
 def _autotune_cache(tmp_path_factory):
-    """The measured CPU choices (common.autotune) go to a folder of the test run, not the user's cache."""
+    """The measured CPU choices (gradwave.common.autotune) go to a folder of the test run, not the user's cache."""
     os.environ["GRADWAVE_CACHE_DIR"] = str(tmp_path_factory.mktemp("autotune"))
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from common.filelists import read_corpus
-from common.mel import MelConfig
-from common.trainer import Trainer, TrainingError, TrainingTask
+from gradwave.common.filelists import read_corpus
+from gradwave.common.mel import MelConfig
+from gradwave.common.trainer import Trainer, TrainingError, TrainingTask
 
 
 def grad_tts_task(data: str, batch_size: int, train_decoder: bool = True) -> TrainingTask:

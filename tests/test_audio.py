@@ -3,7 +3,7 @@ import pytest
 import soundfile
 import torch
 
-from common.audio import AudioError, load_wav, save_wav
+from gradwave.common.audio import AudioError, load_wav, save_wav
 
 
 def test_round_trip(tmp_path):

@@ -6,8 +6,8 @@ import time
 import pytest
 import torch
 
-from common import autotune, precision
-from common.precision import choose_precision
+from gradwave.common import autotune, precision
+from gradwave.common.precision import choose_precision
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_training_amp_auto_is_measured_where_bf16_is_native(cache, monkeypatch, 
     from corpus import make_ljspeech
     from test_reproducible import TRAINERS
 
-    from common import trainer
+    from gradwave.common import trainer
 
     monkeypatch.setattr(trainer, "native_bf16", lambda device: True)
     main, arguments = TRAINERS["diffwave"]

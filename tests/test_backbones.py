@@ -9,8 +9,8 @@ import soundfile
 import torch
 from corpus import make_ljspeech, make_wav
 
-from common.checkpoint import CheckpointError
-from common.trainer import Trainer, TrainingTask
+from gradwave.common.checkpoint import CheckpointError
+from gradwave.common.trainer import Trainer, TrainingTask
 from diffwave.build import build_model
 from diffwave.checkpoint import load_diffwave
 from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig, SashimiConfig
@@ -21,8 +21,8 @@ from diffwave.schedules import training_betas
 from diffwave.s4 import NPLRKernel, as_complex, cauchy, with_conjugates
 from diffwave.seed_projects import RF5_SASHIMI_PREFIX, SC09, adapt_seed, config_from_upstream, sashimi_config, wavenet_config
 from diffwave.train import main as train_main
-from common.filelists import read_corpus
-from common.mel import MelConfig
+from gradwave.common.filelists import read_corpus
+from gradwave.common.mel import MelConfig
 
 CASES = ["wavenet_uncond", "wavenet_cond", "sashimi_uncond", "sashimi_cond"]
 TINY_SASHIMI = SashimiConfig(d_model=8, n_layers=1, pool=[2, 2], expand=2, ff=2, l_max=1024)
@@ -320,7 +320,7 @@ def test_mel_terms_computed_once_per_batch_equal_the_per_step_ones(load_referenc
 
 
 def test_host_draws_reach_cuda_through_pinned_non_blocking_copies(monkeypatch):
-    from common.sampling import host_to_device
+    from gradwave.common.sampling import host_to_device
 
     calls = []
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)

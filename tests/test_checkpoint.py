@@ -4,11 +4,11 @@ from unittest import mock
 import pytest
 import torch
 
-from common.checkpoint import (LAST, CheckpointError, capture_rng, list_step_checkpoints, load_checkpoint,
+from gradwave.common.checkpoint import (LAST, CheckpointError, capture_rng, list_step_checkpoints, load_checkpoint,
                                make_checkpoint, restore_rng, rewind_training, save_checkpoint,
                                save_training_checkpoint)
-from common.config import to_dict
-from common.mel import MelConfig
+from gradwave.common.config import to_dict
+from gradwave.common.mel import MelConfig
 
 
 def _checkpoint(step=0, value=1.0):
@@ -49,7 +49,7 @@ def test_interrupted_save_keeps_previous(tmp_path):
         handle.write(b"partial")
         raise KeyboardInterrupt
 
-    with mock.patch("common.checkpoint.torch.save", side_effect=crash):
+    with mock.patch("gradwave.common.checkpoint.torch.save", side_effect=crash):
         with pytest.raises(KeyboardInterrupt):
             save_checkpoint(_checkpoint(step=2), path)
     assert load_checkpoint(path, "grad_tts")["step"] == 1

@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from common.config import ConfigError, apply_overrides, from_dict, load_json, save_json
+from gradwave.common.config import ConfigError, apply_overrides, from_dict, load_json, save_json
 
 
 @dataclass

@@ -62,7 +62,7 @@ def test_tiny_curve_writes_csv_and_plot(tmp_path):
 
 
 def test_continue_rewinds_to_the_last_point(tmp_path):
-    from common.checkpoint import list_step_checkpoints, make_checkpoint, read_file, save_training_checkpoint
+    from gradwave.common.checkpoint import list_step_checkpoints, make_checkpoint, read_file, save_training_checkpoint
 
     for step in (1, 2, 3):
         save_training_checkpoint(make_checkpoint("diffwave", {}, {}, None, step=step), tmp_path / "diffwave")

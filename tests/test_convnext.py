@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from common.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
-from common.config import ConfigError, from_dict, to_dict
-from common.mel import MelConfig, MelSpectrogram
-from common.stft import ConvSTFT
+from gradwave.common.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
+from gradwave.common.config import ConfigError, from_dict, to_dict
+from gradwave.common.mel import MelConfig, MelSpectrogram
+from gradwave.common.stft import ConvSTFT
 from diffwave.bridge import guide_waveform
 from diffwave.build import build_model
 from diffwave.checkpoint import load_diffwave

@@ -6,11 +6,11 @@ import soundfile
 import torch
 from corpus import make_ljspeech, make_wav
 
-from common.checkpoint import save_checkpoint
-from common.config import to_dict
-from common.filelists import read_corpus
-from common.mel import MelConfig, MelSpectrogram, preset
-from common.trainer import Trainer, TrainingTask
+from gradwave.common.checkpoint import save_checkpoint
+from gradwave.common.config import to_dict
+from gradwave.common.filelists import read_corpus
+from gradwave.common.mel import MelConfig, MelSpectrogram, preset
+from gradwave.common.trainer import Trainer, TrainingTask
 from diffwave.checkpoint import load_diffwave
 from diffwave.config import BridgeConfig, DiffWaveModelConfig, DiffWaveTrainConfig
 from diffwave.data import AudioMelDataset, collate
@@ -164,7 +164,7 @@ def test_bridge_trains_on_crops_of_the_clips_guide_and_vocodes(corpus, tmp_path)
     """The bridge's guide inverts the checkpoint's own mel; each training crop's guide is its part of the
     whole clip's Griffin-Lim audio (what the vocoder computes from the whole mel), and the trained file
     vocodes."""
-    from common.griffin_lim import griffin_lim
+    from gradwave.common.griffin_lim import griffin_lim
 
     out = tmp_path / "exp"
     assert train_main([str(corpus / "wavs"), "--out", str(out), *TINY_ARGS, "--set", "model.bands=4",
@@ -262,7 +262,7 @@ def test_bf16_vocoding_matches_fp32_within_tolerance():
 
 
 def test_bf16_training_autocast_and_auto_choice():
-    from common.trainer import autocast_dtype
+    from gradwave.common.trainer import autocast_dtype
 
     cpu = torch.device("cpu")
     assert autocast_dtype("auto", cpu) is None  # until the trainer has timed both (where bf16 is native)
@@ -310,7 +310,7 @@ def test_cpu_convolution_tricks_equal_the_convolutions_other_devices_run(as_2d):
 def test_the_dilated_convolutions_cpu_form_is_timed_once_and_remembered(monkeypatch, tmp_path):
     import json
 
-    from common import autotune
+    from gradwave.common import autotune
 
     monkeypatch.setenv("GRADWAVE_CACHE_DIR", str(tmp_path))
     model = DiffWave(DiffWaveModelConfig(residual_layers=4, residual_channels=8, dilation_cycle_length=2)).eval()

@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from common.mel import MelConfig
-from common.sampling import generator_draws
+from gradwave.common.mel import MelConfig
+from gradwave.common.sampling import generator_draws
 from diffwave.bridge import bridge_point, bridge_time, guide_waveform, reverse, training_loss
 from diffwave.config import BridgeConfig, DiffWaveModelConfig
 from diffwave.inference import vocode

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from common.mel import MelConfig
+from gradwave.common.mel import MelConfig
 from diffwave.bands import band_basis, to_bands
 from diffwave.config import DiffWaveModelConfig, PriorConfig, TrainingStatistics
 from diffwave.inference import vocode

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from common.audio import load_wav, save_wav
-from common.checkpoint import make_checkpoint, save_checkpoint
-from common.config import to_dict
-from common.mel import MelConfig, MelSpectrogram
-from evaluation.metrics import copy_synthesis_scores, error_rates
+from gradwave.common.audio import load_wav, save_wav
+from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+from gradwave.common.config import to_dict
+from gradwave.common.mel import MelConfig, MelSpectrogram
+from gradwave.evaluation.metrics import copy_synthesis_scores, error_rates
 from diffwave.config import DiffWaveModelConfig
 from diffwave.model import DiffWave
 
@@ -60,13 +60,13 @@ def spoken(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluator():
-    from evaluation.evaluate import Evaluator
+    from gradwave.evaluation.evaluate import Evaluator
 
     return Evaluator()
 
 
 def test_recognizer_understands_engine_speech(spoken, evaluator):
-    from evaluation.evaluate import read_entries
+    from gradwave.evaluation.evaluate import read_entries
 
     root, _ = spoken
     scores = evaluator.intelligibility(read_entries(root / "list.txt"))
@@ -74,7 +74,7 @@ def test_recognizer_understands_engine_speech(spoken, evaluator):
 
 
 def test_recognizer_rejects_noise_and_silence(spoken, evaluator, tmp_path):
-    from evaluation.evaluate import Entry
+    from gradwave.evaluation.evaluate import Entry
 
     rng = np.random.default_rng(0)
     save_wav(tmp_path / "noise.wav", rng.normal(0, 0.1, 22050 * 3), 22050)
@@ -103,7 +103,7 @@ def test_copy_synthesis_scores_self_and_noise(spoken):
 
 
 def test_report_on_tiny_run(spoken, tmp_path):
-    from evaluation.evaluate import main
+    from gradwave.evaluation.evaluate import main
 
     root, entries = spoken
     synth = tmp_path / "synth"
@@ -139,7 +139,7 @@ def test_report_on_tiny_run(spoken, tmp_path):
 
 
 def test_dnsmos_scores_speech_above_noise(spoken):
-    from common.dnsmos import QualityPredictor
+    from gradwave.common.dnsmos import QualityPredictor
 
     _, entries = spoken
     predict = QualityPredictor()
@@ -155,7 +155,7 @@ def test_dnsmos_scores_speech_above_noise(spoken):
 
 
 def test_steady_tones_are_found_and_those_the_recordings_share_are_left_out():
-    from evaluation.metrics import average_spectrum, new_tones, tones
+    from gradwave.evaluation.metrics import average_spectrum, new_tones, tones
 
     rate = 22050
     t = torch.arange(2 * rate) / rate

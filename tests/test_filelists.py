@@ -2,7 +2,7 @@
 (wav|text|speaker), told apart or refused; speaker ids in an order that keeps their meaning."""
 import pytest
 
-from common.filelists import CorpusError, read_filelist, speaker_order
+from gradwave.common.filelists import CorpusError, read_filelist, speaker_order
 
 
 def write(tmp_path, lines):

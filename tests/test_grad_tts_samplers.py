@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from common.mel import MelConfig, MelSpectrogram
+from gradwave.common.mel import MelConfig, MelSpectrogram
 from grad_tts.samplers import (DENOISED_SLACK, Schedule, Step, denoised_estimate, flow_plan, ml_coefficients, plan_for,
                                run, solve, start_scale)
 

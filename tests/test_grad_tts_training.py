@@ -3,13 +3,13 @@ import pytest
 import torch
 from corpus import make_ljspeech, make_wav
 
-from common.checkpoint import load_checkpoint
-from common.config import ConfigError
-from common.filelists import read_corpus
-from common.audio import load_wav
-from common.mel import MelConfig, MelSpectrogram
+from gradwave.common.checkpoint import load_checkpoint
+from gradwave.common.config import ConfigError
+from gradwave.common.filelists import read_corpus
+from gradwave.common.audio import load_wav
+from gradwave.common.mel import MelConfig, MelSpectrogram
 from diffwave.train import main as dw_train_main
-from common.trainer import Trainer, TrainingTask
+from gradwave.common.trainer import Trainer, TrainingTask
 from grad_tts.checkpoint import load_grad_tts
 from grad_tts.config import GradTTSConfig, GradTTSInferenceConfig, GradTTSModelConfig, GradTTSTrainConfig
 from grad_tts.data import TextMelCollate, TextMelDataset, check_utterances

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from common.config import from_dict, to_dict
-from common.mel import PRESETS, MelConfig, MelSpectrogram, preset
+from gradwave.common.config import from_dict, to_dict
+from gradwave.common.mel import PRESETS, MelConfig, MelSpectrogram, preset
 
 
 @pytest.mark.parametrize("name,file,key", [("hifigan", "mel_hifigan.pt", "hifigan_mel"),
@@ -60,7 +60,7 @@ def test_decompress_inverts_compress():
 
 
 def test_griffin_lim_round_trip_is_close():
-    from common.griffin_lim import griffin_lim
+    from gradwave.common.griffin_lim import griffin_lim
 
     extractor = MelSpectrogram(preset("hifigan"))
     t = torch.arange(22050) / 22050
@@ -72,7 +72,7 @@ def test_griffin_lim_round_trip_is_close():
 
 
 def test_griffin_lim_of_a_mel_beyond_full_scale_stays_finite():
-    from common.griffin_lim import griffin_lim
+    from gradwave.common.griffin_lim import griffin_lim
 
     extractor = MelSpectrogram(preset("hifigan"))
     audio = griffin_lim(torch.full((80, 20), 150.0), extractor, n_iter=2, generator=torch.Generator().manual_seed(0))
@@ -80,7 +80,7 @@ def test_griffin_lim_of_a_mel_beyond_full_scale_stays_finite():
 
 
 def test_griffin_lim_of_a_batch_is_each_mel_alone():
-    from common.griffin_lim import griffin_lim
+    from gradwave.common.griffin_lim import griffin_lim
 
     extractor = MelSpectrogram(preset("hifigan"))
     t = torch.arange(8192) / 22050
@@ -97,7 +97,7 @@ def test_feature_cache_follows_rewritten_audio(tmp_path):
     import numpy as np
     import soundfile
 
-    from common.features import FeatureLoader
+    from gradwave.common.features import FeatureLoader
 
     wav = tmp_path / "a.wav"
     rate = MelConfig().sample_rate
@@ -117,7 +117,7 @@ def test_feature_cache_writes_through_its_own_temporary_file(tmp_path):
     import numpy as np
     import soundfile
 
-    from common.features import FeatureLoader
+    from gradwave.common.features import FeatureLoader
 
     wav = tmp_path / "a.wav"
     soundfile.write(wav, np.zeros(22050), 22050)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from evaluation.metrics import detail_ratios, detail_statistics
+from gradwave.evaluation.metrics import detail_ratios, detail_statistics
 
 
 def speech_like_mels(count=3, frames=120, seed=0):

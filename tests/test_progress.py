@@ -1,6 +1,6 @@
 import io
 
-from common.progress import progress_bar
+from gradwave.common.progress import progress_bar
 
 
 def test_progress_in_a_log_is_a_few_whole_lines():

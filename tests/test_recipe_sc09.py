@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from common.audio import save_wav
+from gradwave.common.audio import save_wav
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / "recipes" / "sc09" / "run.sh"
@@ -66,7 +66,7 @@ def test_sc09_recipe_trains_and_generates_with_sashimi(tmp_path):
 
 
 def test_digit_scores_count_recognised_clips_and_spread(tmp_path, monkeypatch):
-    from evaluation import digits
+    from gradwave.evaluation import digits
 
     heard = {"a": "three", "b": "three", "c": "", "d": "seven"}
 
@@ -91,8 +91,8 @@ def test_digit_recognizer_hears_a_spoken_digit_and_not_noise(tmp_path):
     pytest.importorskip("pocketsphinx", reason="the digit recognizer needs the eval extra")
     if not shutil.which("flite"):
         pytest.skip("speaking a digit needs flite (scripts/setup.sh installs it)")
-    from evaluation.asr import DigitRecognizer
-    from common.audio import load_wav
+    from gradwave.evaluation.asr import DigitRecognizer
+    from gradwave.common.audio import load_wav
 
     subprocess.run(["flite", "-voice", "slt", "-t", "seven", "-o", str(tmp_path / "seven.wav")], check=True)
     recognizer = DigitRecognizer()

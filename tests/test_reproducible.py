@@ -5,7 +5,7 @@ import torch
 from corpus import make_ljspeech
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from common.checkpoint import load_checkpoint
+from gradwave.common.checkpoint import load_checkpoint
 from diffwave.train import main as diffwave_train
 from grad_tts.train import main as grad_tts_train
 

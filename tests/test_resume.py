@@ -4,11 +4,11 @@ import pytest
 import torch
 from corpus import make_ljspeech
 
-from common.checkpoint import restore_cuda_rng
-from common.config import ConfigError, to_dict
-from common.filelists import read_corpus
-from common.mel import MelConfig
-from common.trainer import Trainer, TrainingTask
+from gradwave.common.checkpoint import restore_cuda_rng
+from gradwave.common.config import ConfigError, to_dict
+from gradwave.common.filelists import read_corpus
+from gradwave.common.mel import MelConfig
+from gradwave.common.trainer import Trainer, TrainingTask
 from diffwave.checkpoint import load_diffwave
 from diffwave.config import DiffWaveModelConfig, DiffWaveTrainConfig
 from diffwave.data import AudioMelDataset, collate

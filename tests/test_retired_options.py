@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from common.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
-from common.config import ConfigError, from_dict, to_dict
-from common.mel import MelConfig
+from gradwave.common.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
+from gradwave.common.config import ConfigError, from_dict, to_dict
+from gradwave.common.mel import MelConfig
 from diffwave.checkpoint import load_diffwave
 from diffwave.config import (MOVED_FIELDS, BridgeConfig, DiffWaveConfig, DiffWaveModelConfig, PriorConfig,
                              TrainingStatistics)

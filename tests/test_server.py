@@ -17,8 +17,8 @@ uvicorn = pytest.importorskip("uvicorn", reason="the server needs uvicorn (pip i
 pytest.importorskip("fastapi", reason="the server needs fastapi (pip install -e .[serve])")
 
 from serve import default_max_batch, main as serve_main  # noqa: E402
-from server.app import ServerConfig, create_app  # noqa: E402
-from server.background import BackgroundServer  # noqa: E402
+from gradwave.server.app import ServerConfig, create_app  # noqa: E402
+from gradwave.server.background import BackgroundServer  # noqa: E402
 from gradwave.synthesizer import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 
@@ -260,7 +260,7 @@ def test_a_server_fault_is_a_500_with_an_id_in_the_log(synth, caplog):
 
 
 def test_keys_guard_every_v1_route_and_openai_clients_with_the_key_get_in(synth):
-    from server.access import AccessControl
+    from gradwave.server.access import AccessControl
 
     openai = pytest.importorskip("openai", reason="the official client is not installed (pip install openai)")
     with BackgroundServer(create_app(synth, access=AccessControl(("first-key", "second-key")))) as guarded:
@@ -281,7 +281,7 @@ def test_keys_guard_every_v1_route_and_openai_clients_with_the_key_get_in(synth)
 
 
 def test_a_client_past_its_limit_gets_429_with_retry_after(synth):
-    from server.access import AccessControl
+    from gradwave.server.access import AccessControl
 
     with BackgroundServer(create_app(synth, access=AccessControl(requests_per_minute=2))) as limited:
         assert [httpx.get(f"{limited.url}/v1/models").status_code for _ in range(2)] == [200, 200]
@@ -292,7 +292,7 @@ def test_a_client_past_its_limit_gets_429_with_retry_after(synth):
 
 
 def test_the_limit_window_slides_and_counts_each_key_apart():
-    from server.access import AccessControl
+    from gradwave.server.access import AccessControl
 
     now = [0.0]
     access = AccessControl(("a", "b"), requests_per_minute=1, clock=lambda: now[0])
@@ -306,7 +306,7 @@ def test_the_limit_window_slides_and_counts_each_key_apart():
 
 
 def test_keys_come_from_options_a_file_and_the_environment(tmp_path):
-    from server.access import exposed_without_key, read_keys
+    from gradwave.server.access import exposed_without_key, read_keys
 
     key_file = tmp_path / "keys.txt"
     key_file.write_text("# the house\nkitchen\n\n  hall  \nkitchen\n")

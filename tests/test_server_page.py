@@ -12,8 +12,8 @@ if not (shutil.which("chromium") and shutil.which("chromedriver")):
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from server.app import create_app  # noqa: E402
-from server.background import BackgroundServer  # noqa: E402
+from gradwave.server.app import create_app  # noqa: E402
+from gradwave.server.background import BackgroundServer  # noqa: E402
 from gradwave.synthesizer import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 
@@ -55,7 +55,7 @@ def test_page_speaks_and_shows_errors(tmp_path, browser):
 
 
 def test_the_page_asks_for_the_key_when_the_server_has_one(tmp_path, browser):
-    from server.access import AccessControl
+    from gradwave.server.access import AccessControl
 
     root = write_tiny_checkpoints(tmp_path)
     synth = Synthesizer(root / "acoustic.pt", "griffin-lim", timesteps=2)

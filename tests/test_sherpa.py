@@ -9,15 +9,15 @@ import torch
 pytest.importorskip("onnx", reason="the voice export needs onnx (pip install -e .[onnx])")
 pytest.importorskip("sherpa_onnx", reason="the round trip needs sherpa-onnx (pip install -e .[test])")
 
-from common.mel import MelConfig, MelSpectrogram  # noqa: E402
+from gradwave.common.mel import MelConfig, MelSpectrogram  # noqa: E402
 from text import TextConfig, TextProcessor  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
-from voice.export import export_voice, main as export_main  # noqa: E402
-from voice.files import VoiceError, read_voice  # noqa: E402
-from voice.engines import session  # noqa: E402
-from voice.runtime import Voice  # noqa: E402
-from voice.sherpa import SUBFOLDER, SherpaAcousticGraph, sherpa_tts  # noqa: E402
-from voice.tracing import export_graph  # noqa: E402
+from gradwave.voice.export import export_voice, main as export_main  # noqa: E402
+from gradwave.voice.files import VoiceError, read_voice  # noqa: E402
+from gradwave.voice.engines import session  # noqa: E402
+from gradwave.voice.runtime import Voice  # noqa: E402
+from gradwave.voice.sherpa import SUBFOLDER, SherpaAcousticGraph, sherpa_tts  # noqa: E402
+from gradwave.voice.tracing import export_graph  # noqa: E402
 
 SENTENCES = ["Hello, world. This is a test!", "The birch canoe slid on the smooth planks; glue the sheet to it."]
 
@@ -26,8 +26,8 @@ SENTENCES = ["Hello, world. This is a test!", "The birch canoe slid on the smoot
 def exported(built_once):
     """root/two.pt, a tiny Grad-TTS with two speakers (root also has write_tiny_checkpoints' files), exported
     with Griffin-Lim and sherpa-onnx graphs of 0 and 2 steps as root/voice."""
-    from common.checkpoint import make_checkpoint, save_checkpoint
-    from common.config import to_dict
+    from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+    from gradwave.common.config import to_dict
     from grad_tts.config import GradTTSModelConfig
     from grad_tts.model import GradTTS
 
@@ -114,8 +114,8 @@ def fixed_phase(exported, tmp_path_factory):
     """(steps) -> a sherpa_onnx.OfflineTts of the exported voice whose vocoder starts from a zero phase."""
     import shutil
 
-    from voice.export import vocoder_graph
-    from voice.tracing import add_metadata
+    from gradwave.voice.export import vocoder_graph
+    from gradwave.voice.tracing import add_metadata
 
     out = exported[1]
     spec = read_voice(out)
@@ -175,7 +175,7 @@ def test_the_vocoder_draws_what_it_is_not_given(exported, tmp_path):
 
 
 def test_an_ipa_voice_is_refused_before_anything_is_written(exported, tmp_path):
-    from common.checkpoint import read_file, save_checkpoint
+    from gradwave.common.checkpoint import read_file, save_checkpoint
 
     root, _ = exported
     ckpt = read_file(root / "acoustic.pt")

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.config import apply_overrides, from_dict, to_dict
-from common.mel import MelSpectrogram
+from gradwave.common.config import apply_overrides, from_dict, to_dict
+from gradwave.common.mel import MelSpectrogram
 from diffwave.build import build_model
 from diffwave.config import DiffWaveConfig, DiffWaveModelConfig, TrainingStatistics
 from diffwave.inference import vocode

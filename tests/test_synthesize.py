@@ -213,7 +213,7 @@ def test_compiled_vocoder_matches_eager(checkpoints):
 def test_sampling_defaults_come_from_the_checkpoint(checkpoints, tmp_path):
     """A checkpoint's `inference` config sets the defaults (an encoder-only voice speaks its mean);
     files without one sample as upstream did; arguments still win."""
-    from common.checkpoint import load_checkpoint, save_checkpoint
+    from gradwave.common.checkpoint import load_checkpoint, save_checkpoint
 
     plain = Synthesizer(checkpoints / "acoustic.pt")
     assert plain.sampling == {"timesteps": 10, "temperature": 1.5, "length_scale": 1.0, "sampler": "euler"}

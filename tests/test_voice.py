@@ -15,9 +15,9 @@ from diffwave.checkpoint import load_diffwave  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
 from grad_tts.checkpoint import load_grad_tts  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
-from voice.export import export_voice, main as export_main  # noqa: E402
-from voice.files import VoiceError, read_voice  # noqa: E402
-from voice.runtime import Voice  # noqa: E402
+from gradwave.voice.export import export_voice, main as export_main  # noqa: E402
+from gradwave.voice.files import VoiceError, read_voice  # noqa: E402
+from gradwave.voice.runtime import Voice  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "Dr. Smith paid $3.50 for two books."
@@ -62,7 +62,7 @@ def test_onnx_equals_pytorch_for_a_fixed_noise(exported):
     """Durations identical, encoder and score within 1e-4 relative; the whole mel within 2e-4 relative
     (ml and dpm divide the score's float error by a_t, 0.0067 at t=1) and the waveform within 1e-4."""
     from grad_tts.samplers import Step
-    from voice.runtime import expand
+    from gradwave.voice.runtime import expand
 
     root, out = exported
     voice = Voice(out)
@@ -146,7 +146,7 @@ def test_openvino_runs_the_same_voice(exported):
     """OpenVINO reads the same files: in fp32 it gives ONNX Runtime's durations, mel and audio; in bf16 (its
     `auto` where the CPU computes bf16 natively) it stays close. ONNX Runtime refuses bf16 in one line."""
     openvino = pytest.importorskip("openvino", reason="the OpenVINO engine needs openvino (pip install openvino)")
-    from voice.engines import graph_opener, native_bf16
+    from gradwave.voice.engines import graph_opener, native_bf16
 
     _, out = exported
     ours, theirs = Voice(out), Voice(out, "openvino", "fp32", "fp32")
@@ -180,7 +180,7 @@ def test_the_runtime_speaks_without_torch(exported):
                "        if name == 'torch' or name.startswith('torch.'):\n"
                "            raise ImportError('torch is blocked in this test')\n"
                "sys.meta_path.insert(0, Block())\n"
-               "from voice.runtime import Voice\n"
+               "from gradwave.voice.runtime import Voice\n"
                f"audio = Voice({str(out)!r}).speak({TEXT!r}, timesteps=2)\n"
                "assert audio.ndim == 1 and len(audio) > 0 and abs(audio).max() <= 1.0\n"
                "import importlib.util\n"
@@ -225,10 +225,10 @@ def test_the_bridge_and_griffin_lim_vocoders_equal_pytorch(exported, tmp_path):
     """The bridge vocoder (the demo's kind: 8 bands, PriorGrad's banded prior, its Griffin-Lim guide computed
     in the graph) and Griffin-Lim alone: within 1e-3 of PyTorch (32 Griffin-Lim iterations carry the
     convolutional STFT's float error, about 3e-4)."""
-    from common.checkpoint import make_checkpoint, save_checkpoint
-    from common.config import to_dict
-    from common.griffin_lim import griffin_lim
-    from common.mel import MelConfig, MelSpectrogram
+    from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+    from gradwave.common.config import to_dict
+    from gradwave.common.griffin_lim import griffin_lim
+    from gradwave.common.mel import MelConfig, MelSpectrogram
     from diffwave.config import BridgeConfig, DiffWaveModelConfig, PriorConfig, TrainingStatistics
     from diffwave.model import DiffWave
 
@@ -310,8 +310,8 @@ def test_the_server_speaks_a_voice(exported):
     pytest.importorskip("uvicorn", reason="the server needs uvicorn (pip install -e .[serve])")
     import httpx
 
-    from server.app import ServerConfig, create_app
-    from server.background import BackgroundServer
+    from gradwave.server.app import ServerConfig, create_app
+    from gradwave.server.background import BackgroundServer
     from gradwave.synthesizer import VoiceSynthesizer
 
     _, out = exported
@@ -328,9 +328,9 @@ def test_the_server_speaks_a_voice(exported):
 def test_the_frame_rate_vocoder_equals_pytorch(exported, tmp_path):
     """The convnext backbone under the bridge (its STFT pair as DFT convolutions, the complex gain on the
     guide's spectrum) on ONNX Runtime and OpenVINO: within Griffin-Lim's 1e-3 of PyTorch."""
-    from common.checkpoint import make_checkpoint, save_checkpoint
-    from common.config import to_dict
-    from common.mel import MelConfig, MelSpectrogram
+    from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+    from gradwave.common.config import to_dict
+    from gradwave.common.mel import MelConfig, MelSpectrogram
     from diffwave.build import build_model
     from diffwave.config import BridgeConfig, ConvNeXtConfig, DiffWaveModelConfig, PriorConfig, TrainingStatistics
 

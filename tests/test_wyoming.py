@@ -14,8 +14,8 @@ from wyoming.info import Describe, Info  # noqa: E402
 from wyoming.tts import (Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop,  # noqa: E402
                          SynthesizeStopped, SynthesizeVoice)
 
-from server.background import free_port  # noqa: E402
-from server.wyoming_service import SentenceStream, serve  # noqa: E402
+from gradwave.server.background import free_port  # noqa: E402
+from gradwave.server.wyoming_service import SentenceStream, serve  # noqa: E402
 from gradwave.synthesizer import Synthesizer  # noqa: E402
 from tiny_checkpoints import write_tiny_checkpoints  # noqa: E402
 

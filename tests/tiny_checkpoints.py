@@ -3,9 +3,9 @@ from pathlib import Path
 
 import torch
 
-from common.checkpoint import make_checkpoint, save_checkpoint
-from common.config import to_dict
-from common.mel import MelConfig
+from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+from gradwave.common.config import to_dict
+from gradwave.common.mel import MelConfig
 from diffwave.config import DiffWaveModelConfig
 from diffwave.model import DiffWave
 from grad_tts.config import GradTTSModelConfig

@@ -280,7 +280,7 @@ if run_stage 5 && ! skip_done 5 "evaluate"; then
       title=$([ "$split" = test ] && echo "the corpus's test split" ||
               echo "$split (sentences written apart from the training text; none of their content words is in it)")
       copy=(); [ "$split" = test ] && copy=(--vocoder "$exp/diffwave/last.pt")
-      "$python" -m evaluation.evaluate --out "$exp/eval/$split" --truth "$prepared/$split.txt" --title "$title" \
+      "$python" -m gradwave.evaluation.evaluate --out "$exp/eval/$split" --truth "$prepared/$split.txt" --title "$title" \
         --synth "grad_tts+griffin_lim=$exp/synth/${split}_griffin_lim" --synth "grad_tts+diffwave=$exp/synth/${split}_diffwave" \
         ${copy[@]+"${copy[@]}"} > "$exp/eval_$split.log" 2>&1 &
       pids+=($!)

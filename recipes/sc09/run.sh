@@ -92,14 +92,14 @@ if run_stage 3 && ! skip_done 3 "evaluate"; then
     exit 0
   fi
   mkdir -p "$exp/eval"
-  "$python" -m evaluation.digits "$exp/generated" --out "$exp/eval/generated.json" > /dev/null
+  "$python" -m gradwave.evaluation.digits "$exp/generated" --out "$exp/eval/generated.json" > /dev/null
   if $demo; then
     for split in train test; do
-      "$python" -m evaluation.digits "$corpus/$split" --labels "$corpus/$split/labels.txt" \
+      "$python" -m gradwave.evaluation.digits "$corpus/$split" --labels "$corpus/$split/labels.txt" \
         --out "$exp/eval/reference_$split.json" > /dev/null
     done
   else
-    "$python" -m evaluation.digits "$train_clips" --out "$exp/eval/reference_train.json" > /dev/null
+    "$python" -m gradwave.evaluation.digits "$train_clips" --out "$exp/eval/reference_train.json" > /dev/null
   fi
   "$python" "$here/local/report.py" "$exp/eval" "$exp/last.pt" > "$exp/eval/report.md"
   cat "$exp/eval/report.md"

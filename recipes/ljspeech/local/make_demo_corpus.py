@@ -20,7 +20,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common.audio import load_wav, save_wav
+from gradwave.common.audio import load_wav, save_wav
 from text.cleaners import EnglishCleaner
 
 HERE = Path(__file__).resolve().parent

@@ -18,8 +18,8 @@ import random
 import sys
 from pathlib import Path
 
-from common.audio import AudioError, audio_info, load_wav, save_wav
-from common.filelists import CorpusError, read_ljspeech
+from gradwave.common.audio import AudioError, audio_info, load_wav, save_wav
+from gradwave.common.filelists import CorpusError, read_ljspeech
 
 
 def split_ids(ids: list[str], valid: float, test: float, seed: int) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.audio import load_wav, save_wav
+from gradwave.common.audio import load_wav, save_wav
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 SAMPLE_RATE = 16000

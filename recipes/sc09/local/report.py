@@ -1,5 +1,5 @@
 """The SC09 recipe's report: `python local/report.py EVAL_DIR CHECKPOINT` prints a Markdown table of
-the digit figures (evaluation.digits JSON files in EVAL_DIR) for the generated and the reference clips."""
+the digit figures (gradwave.evaluation.digits JSON files in EVAL_DIR) for the generated and the reference clips."""
 from __future__ import annotations
 
 import json

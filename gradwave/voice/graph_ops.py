@@ -1,19 +1,19 @@
 """Griffin-Lim in operations that ONNX exports: the STFT and its inverse as the DFT convolutions of
-`common.stft`, where torch.istft and complex tensors do not export. The same arithmetic as
-`common.griffin_lim` (tested against it), so an exported voice hears the guide its bridge vocoder was
+`gradwave.common.stft`, where torch.istft and complex tensors do not export. The same arithmetic as
+`gradwave.common.griffin_lim` (tested against it), so an exported voice hears the guide its bridge vocoder was
 trained on."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from common.mel import MelSpectrogram
-from common.stft import ConvSTFT
+from gradwave.common.mel import MelSpectrogram
+from gradwave.common.stft import ConvSTFT
 
 
 class GriffinLim(nn.Module):
     """Log-mel (B, n_mels, frames) and the initial phase (bins, frames) -> waveform (B, frames * hop), as
-    `common.griffin_lim.griffin_lim` computes it (momentum, the magnitudes' ceiling, the final scaling)."""
+    `gradwave.common.griffin_lim.griffin_lim` computes it (momentum, the magnitudes' ceiling, the final scaling)."""
 
     def __init__(self, extractor: MelSpectrogram, iterations: int, momentum: float = 0.99):
         super().__init__()

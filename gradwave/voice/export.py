@@ -23,10 +23,10 @@ import onnx
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_checkpoint
-from common.config import to_dict
-from common.griffin_lim import GRIFFIN_LIM, ITERATIONS
-from common.mel import MelConfig, MelSpectrogram
+from gradwave.common.checkpoint import CheckpointError, load_checkpoint
+from gradwave.common.config import to_dict
+from gradwave.common.griffin_lim import GRIFFIN_LIM, ITERATIONS
+from gradwave.common.mel import MelConfig, MelSpectrogram
 from diffwave import bridge, ddpm
 from diffwave.checkpoint import adapt_published, load_diffwave
 from diffwave.checkpoint import mel_config as vocoder_mel_config
@@ -43,7 +43,7 @@ from .sampler_graph import sampler_graph
 from .sherpa import SUBFOLDER, check_text, export_sherpa
 from .tracing import OPSET, export_graph
 
-log = logging.getLogger("voice.export")
+log = logging.getLogger("gradwave.voice.export")
 VERSION = "0.1.0"
 
 
@@ -184,7 +184,7 @@ def check_mels(acoustic_mel: MelConfig, vocoder: str | Path) -> None:
 def export_voice(acoustic: str | Path, vocoder: str | Path, out: str | Path, vocoder_steps: int | None = None,
                  sherpa: bool = False, sherpa_steps: Sequence[int] = ()) -> dict:
     """Write the voice folder `out` (into a temporary folder first, so a failed export leaves nothing
-    half-written) and return its voice.json. `sherpa` also writes the files sherpa-onnx loads (voice.sherpa),
+    half-written) and return its voice.json. `sherpa` also writes the files sherpa-onnx loads (gradwave.voice.sherpa),
     one acoustic graph per count of `sherpa_steps` (default: the acoustic model's own step count)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):

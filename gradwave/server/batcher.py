@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-log = logging.getLogger("server.batcher")
+log = logging.getLogger("gradwave.server.batcher")
 
 
 class QueueFull(RuntimeError):

@@ -1,14 +1,14 @@
 """Speak an exported voice without torch: numpy, onnxruntime (or openvino), soundfile and this toolkit's
 `text/`.
 
-    from voice.runtime import Voice
+    from gradwave.voice.runtime import Voice
     audio = Voice("VOICE_DIR").speak("Hello there.")   # float32 waveform at voice.sample_rate
     fast = Voice("VOICE_DIR", engine="openvino")         # bf16 vocoder where the CPU has it natively
 
 The sampler's table of steps is made here (grad_tts.samplers) and the decoder graph runs all of them in
 one call, so the number of steps, the solver, the temperature and the length scale are chosen at run time
 and nothing is copied between the host and the device from one step to the next. The graphs run on
-ONNX Runtime (CUDA where present, else the CPU) or OpenVINO (voice.engines).
+ONNX Runtime (CUDA where present, else the CPU) or OpenVINO (gradwave.voice.engines).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class Voice:
 
     def __init__(self, folder: str | Path, engine: str = "onnxruntime", acoustic_precision: str = "fp32",
                  vocoder_precision: str = "auto", providers: Optional[list[str]] = None):
-        """`engine` and the precisions: see voice.engines (the acoustic precision is the decoder's, as
+        """`engine` and the precisions: see gradwave.voice.engines (the acoustic precision is the decoder's, as
         synthesize.py's: the encoder stays fp32); `providers`: ONNX Runtime's execution providers (default:
         CUDA where available, else the CPU)."""
         for precision in (acoustic_precision, vocoder_precision):

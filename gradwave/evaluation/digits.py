@@ -1,4 +1,4 @@
-"""Are these clips spoken digits? `python -m evaluation.digits CLIPS [--labels FILE] [--out results.json]`.
+"""Are these clips spoken digits? `python -m gradwave.evaluation.digits CLIPS [--labels FILE] [--out results.json]`.
 
 Each wav under CLIPS is recognised by pocketsphinx restricted to the ten digit words. Reported: the
 share of clips recognised as a digit, how the recognised digits spread over the ten classes (counts
@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from common.audio import load_wav
+from gradwave.common.audio import load_wav
 
 from .asr import ASR_RATE, DIGITS, DigitRecognizer
 

@@ -9,7 +9,7 @@ written) speaks each sentence as soon as its end arrives, one audio stream per s
 synthesize-stopped. Sentences go through the speech server's batcher and seeding, so clients at once
 share the model and an answer does not depend on the others. Bad input (nothing speakable, an unknown
 voice or speaker) answers an `error` event and the service keeps running.
-The protocol is the `wyoming` package's (pip install -e .[serve]); the command is server/wyoming_cli.py.
+The protocol is the `wyoming` package's (pip install -e .[serve]); the command is gradwave/server/wyoming_cli.py.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice, TtsV
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from common.audio import pcm16
+from gradwave.common.audio import pcm16
 from gradwave.lines import SENTENCE_END
 from gradwave.synthesizer import BaseSynthesizer, SynthesisError
 

@@ -12,7 +12,7 @@ import struct
 import numpy as np
 import soundfile
 
-from common.audio import pcm16
+from gradwave.common.audio import pcm16
 
 PCM_RATE = 24000
 FORMATS = {  # name: (soundfile format, subtype, content type)

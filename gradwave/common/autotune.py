@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-log = logging.getLogger("common.autotune")
+log = logging.getLogger("gradwave.common.autotune")
 CACHE_FILE = "autotune.json"
 
 

@@ -317,7 +317,7 @@ class Trainer:
     def measured_amp(self, batch: dict) -> Optional[torch.dtype]:
         """`train.amp = "auto"` where the CPU computes bf16 natively: the faster of fp32 and bf16 for a forward
         and backward pass of this model on this batch (timed once per model config, batch shape and CPU; see
-        common.autotune), bf16 only if every process chose it. The timing leaves no gradient and no trace in
+        gradwave.common.autotune), bf16 only if every process chose it. The timing leaves no gradient and no trace in
         the random stream."""
         def run(dtype: Optional[torch.dtype]):
             def once():

@@ -8,7 +8,7 @@
   bf16 (README, "Benchmarks").
 
 Precisions are named as synthesize.py's: "fp32", "bf16", or "auto" (bf16 where native, else fp32; the
-runtime keeps Griffin-Lim vocoders in fp32, voice.runtime.Voice).
+runtime keeps Griffin-Lim vocoders in fp32, gradwave.voice.runtime.Voice).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class OnnxRuntimeGraph:
     def __init__(self, path: Path, providers: Optional[list[str]] = None):
         self.session = session(path, providers or default_providers())
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-        # inputs with a default (voice.random_inputs) are listed as overridable initializers, not as inputs
+        # inputs with a default (gradwave.voice.random_inputs) are listed as overridable initializers, not as inputs
         self.inputs = {i.name for i in self.session.get_inputs() + self.session.get_overridable_initializers()}
         self.outputs = [output.name for output in self.session.get_outputs()]
 
@@ -77,7 +77,7 @@ class OpenVinoGraph:
         import openvino
 
         model = core.read_model(str(path))
-        free = {}  # an input with a default (voice.random_inputs) reads as fixed to the default's empty shape
+        free = {}  # an input with a default (gradwave.voice.random_inputs) reads as fixed to the default's empty shape
         for port in model.inputs:
             shape = port.get_partial_shape()
             if any(d.is_static and d.get_length() == 0 for d in shape):

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from common.audio import pcm16
+from gradwave.common.audio import pcm16
 from gradwave.lines import Line, piece_seed, split_long
 from gradwave.synthesizer import BaseSynthesizer, SynthesisError
 
@@ -196,7 +196,7 @@ class SpeechService:
 
 def create_app(synth: BaseSynthesizer, config: ServerConfig = ServerConfig(),
                access: Optional[AccessControl] = None) -> FastAPI:
-    """The app; `access` (server.access) guards the `/v1/` routes: keys and a per-client limit."""
+    """The app; `access` (gradwave.server.access) guards the `/v1/` routes: keys and a per-client limit."""
     service = SpeechService(synth, config)
     access = access or AccessControl()
 

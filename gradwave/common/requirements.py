@@ -1,7 +1,7 @@
 """The oldest torch this toolkit runs on, in one place for setup.py, scripts/setup.sh and the code.
 
 2.3 is the first release with `torch.amp.GradScaler(device_type)`, which the trainer uses.
-Run as `python -m common.requirements` it checks the installed torch (exit status 1 when too old).
+Run as `python -m gradwave.common.requirements` it checks the installed torch (exit status 1 when too old).
 """
 from __future__ import annotations
 

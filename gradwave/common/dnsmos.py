@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-log = logging.getLogger("common.dnsmos")
+log = logging.getLogger("gradwave.common.dnsmos")
 
 DNSMOS_RATE = 16000
 SCORES = {"p808_mos": "p808", "sig_mos": "sig", "bak_mos": "bak", "ovrl_mos": "ovrl"}

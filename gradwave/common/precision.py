@@ -1,7 +1,7 @@
 """What the CPU computes fast. bfloat16 can pay only on a CPU that computes it natively (AVX512-BF16 or AMX;
 elsewhere it is emulated and slower), and even there it depends on the work: DiffWave's convolutions ran
 about twice as fast in bf16 on an AMD EPYC and slower than fp32 on an Intel Xeon with AMX. So "auto"
-times both on the real model the first time (common.autotune) where bf16 is native, and is fp32 elsewhere."""
+times both on the real model the first time (gradwave.common.autotune) where bf16 is native, and is fp32 elsewhere."""
 from __future__ import annotations
 
 from typing import Callable, Optional

@@ -1,4 +1,4 @@
-"""Griffin-Lim's initial phase as `common.griffin_lim` draws it, computed without torch."""
+"""Griffin-Lim's initial phase as `gradwave.common.griffin_lim` draws it, computed without torch."""
 from __future__ import annotations
 
 import math

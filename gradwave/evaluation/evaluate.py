@@ -1,4 +1,4 @@
-"""Objective evaluation of synthesized speech: `python -m evaluation.evaluate --out DIR ...`.
+"""Objective evaluation of synthesized speech: `python -m gradwave.evaluation.evaluate --out DIR ...`.
 
     --synth NAME=PATH   a synthesis folder (with synthesize.py's manifest.tsv) or a `wav|text` filelist;
                         repeat for several systems
@@ -24,18 +24,18 @@ from typing import Optional
 import numpy as np
 import torch
 
-from common.audio import load_wav, save_wav
-from common.filelists import read_filelist
-from common.mel import MelConfig, MelSpectrogram
+from gradwave.common.audio import load_wav, save_wav
+from gradwave.common.filelists import read_filelist
+from gradwave.common.mel import MelConfig, MelSpectrogram
 
-from common.dnsmos import QualityPredictor
-from common.griffin_lim import GRIFFIN_LIM, griffin_lim
+from gradwave.common.dnsmos import QualityPredictor
+from gradwave.common.griffin_lim import GRIFFIN_LIM, griffin_lim
 
 from .asr import Recognizer, ScoringNormalizer
 from .metrics import (average_spectrum, copy_synthesis_scores, detail_ratios, dtw_log_mel_distance, error_rates,
                       new_tones, tones)
 
-log = logging.getLogger("evaluation.evaluate")
+log = logging.getLogger("gradwave.evaluation.evaluate")
 
 
 @dataclass
@@ -219,7 +219,7 @@ def write_report(out: Path, results: dict, plots: list[Path]) -> Path:
     detailed = {name: r["detail"] for name, r in results["systems"].items() if r.get("detail")}
     if detailed:
         lines += ["", "Detail kept, against the recordings (1: as much as they have; `detail_statistics` in "
-                  "evaluation/metrics.py): fine structure along frequency and frame-to-frame change, of the "
+                  "gradwave/evaluation/metrics.py): fine structure along frequency and frame-to-frame change, of the "
                   "acoustic model's own mels and of the audio's:", "",
                   "| system | fine structure (model mel) | frame change (model mel) | fine structure (audio) | "
                   "frame change (audio) |", "|---|---|---|---|---|"]

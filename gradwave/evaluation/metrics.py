@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from common.mel import MelSpectrogram
+from gradwave.common.mel import MelSpectrogram
 
 
 def error_rates(references: list[str], hypotheses: list[str]) -> dict[str, float]:

@@ -3,7 +3,7 @@
     gradwave-wyoming --uri tcp://0.0.0.0:10200 [--acoustic CKPT --vocoder CKPT | --voice DIR]
 
 Then, in Home Assistant: Settings > Devices & services > Add integration > Wyoming Protocol, with this
-machine's address and the port. See server/wyoming_service.py for what the service answers.
+machine's address and the port. See gradwave/server/wyoming_service.py for what the service answers.
 Needs the serve extra: `pip install -e .[serve]`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sys
 
-from common.checkpoint import CheckpointError
+from gradwave.common.checkpoint import CheckpointError
 from gradwave.model_args import add_model_arguments, synthesizer_from_args
 from gradwave.synthesizer import SynthesisError
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
-        from server.wyoming_service import describe_model, serve
+        from gradwave.server.wyoming_service import describe_model, serve
     except ImportError as err:
         log.error("the Wyoming service needs the wyoming package and FastAPI (%s): pip install -e .[serve]", err)
         return 2

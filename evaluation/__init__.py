@@ -1,2 +1,0 @@
-"""Objective evaluation of synthesized speech (ASR error rates, STOI, PESQ, mel distances): an
-application on top of the models, so it lives outside `common/`, which the models share."""
