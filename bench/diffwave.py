@@ -1,17 +1,21 @@
 """DiffWave benchmark (full-size lmnt base model unless --config, CPU threads as given).
 
     python bench/diffwave.py train [--threads 2] [--repeats 3] [--profile] [--config demo.json]
-    python bench/diffwave.py vocode [--threads 2] [--seconds 2] [--config demo.json]
+    python bench/diffwave.py vocode [--threads 2] [--seconds 2] [--config demo.json] [--upstream lmnt-diffwave]
 
 train: one optimizer step at batch 16 x 62 mel frames, or the config's batch and crop (the shared
 loop's step: forward, loss, backward, Adam; a bridge's guides given, as the training data holds them).
 vocode: seconds of compute per second of audio with the fast (6-step; the bridge's own) and full (50-step)
 schedules, in fp32 and bf16 autocast, with the conditioner hoisted out of the step loop and, for
-comparison, not.
+comparison, not. With --upstream DIR (a checkout of lmnt-com/diffwave, the folder holding src/): lmnt's own
+`predict` (fast sampling, fp32) on the same random weights, timed in turn with ours at the default
+precision and in fp32.
 """
 from __future__ import annotations
 
 import sys
+import tempfile
+import types
 from pathlib import Path
 
 import torch
@@ -45,12 +49,58 @@ def bench_train(args):
                       lambda best: f"{size * frames * 256 / best / 1e3:.0f}k samples/s")
 
 
+def upstream_predict(folder: str):
+    """lmnt's `predict` from its checkout. Its package is also named diffwave, so ours steps out of
+    sys.modules while theirs imports, and comes back after."""
+    def ours_or_theirs(name: str) -> bool:
+        return name == "diffwave" or name.startswith("diffwave.")
+
+    ours = {name: module for name, module in sys.modules.items() if ours_or_theirs(name)}
+    for name in ours:
+        del sys.modules[name]
+    stub = "torchaudio" not in sys.modules  # imported there, unused by predict
+    if stub:
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+    sys.path.insert(0, str(Path(folder).resolve() / "src"))
+    try:
+        from diffwave.inference import predict
+    finally:
+        sys.path.pop(0)
+        if stub:
+            del sys.modules["torchaudio"]
+        for name in [name for name in sys.modules if ours_or_theirs(name)]:
+            del sys.modules[name]
+        sys.modules.update(ours)
+    return predict
+
+
+def compare_upstream(args, model, mel: torch.Tensor, seconds: float) -> None:
+    predict = upstream_predict(args.upstream)
+    folder = tempfile.mkdtemp()
+    torch.save({"model": model.state_dict()}, f"{folder}/weights.pt")
+    systems = {"upstream (lmnt predict, fast, fp32)": lambda: predict(mel, model_dir=folder, device=torch.device("cpu"),
+                                                                     fast_sampling=True),
+               "ours, fast, default precision": lambda: vocode(mel, model, precision="auto"),
+               "ours, fast, fp32": lambda: vocode(mel, model, precision="fp32")}
+    for run in systems.values():  # warm-up, and lmnt's first call loads its model
+        run()
+    times = {name: [] for name in systems}
+    for _ in range(args.repeats):  # in turn, so that each sees the machine in the same state
+        for name, run in systems.items():
+            times[name] += timed(run, 1, warmup=0)
+    for name in systems:
+        print(f"{name}: {min(times[name]) / seconds:.3f} s per second of audio ({args.threads} threads)")
+
+
 def bench_vocode(args):
     config = load_json(DiffWaveConfig, args.config) if args.config else DiffWaveConfig()
     model = build_model(config.model, config.mel).eval()
     frames = int(args.seconds * 22050 / 256)
     mel = torch.randn(1, 80, frames) - 5
     seconds = frames * 256 / 22050
+    if args.upstream:
+        compare_upstream(args, model, mel, seconds)
+        return
     for fast, label in [(True, "fast schedule"), (False, "every training step")]:
         for hoist, precision in [(True, "fp32"), (True, "bf16"), (False, "fp32")]:
             if precision == "bf16" and not fast:
@@ -70,6 +120,7 @@ def main(argv=None):
     parser = mode_parser(__doc__, list(modes))
     parser.add_argument("--seconds", type=float, default=2.0, help="audio length to vocode")
     parser.add_argument("--config", help="DiffWave JSON config (e.g. recipes/ljspeech/conf/demo_diffwave.json)")
+    parser.add_argument("--upstream", metavar="DIR", help="a checkout of lmnt-com/diffwave, timed beside ours (vocode)")
     run_mode(parser.parse_args(argv), modes)
 
 
