@@ -75,6 +75,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pieces = pieces_of(lines, args.max_chars, args.seed)
+    by_line: list[list[Piece]] = [[] for _ in lines]
+    for piece in pieces:
+        by_line[piece.line].append(piece)
     errors: dict[int, str] = {}  # line index -> why it could not be spoken
 
     def speak(batch: list[Piece]) -> None:
@@ -100,13 +103,14 @@ def main(argv=None) -> int:
         ordered = sorted(pieces, key=lambda p: len(p.text))
         bar = progress_bar(total=len(pieces), desc="acoustic model", unit="sentence")
         for start in range(0, len(ordered), args.batch_size):
-            speak(ordered[start:start + args.batch_size])
-            bar.update(len(ordered[start:start + args.batch_size]))
+            batch = ordered[start:start + args.batch_size]
+            speak(batch)
+            bar.update(len(batch))
         bar.close()
     rows, total_audio, total_time = [], 0.0, 0.0
     bar = progress_bar(total=len(lines), desc="speaking" if args.stream else "vocoder", unit="line")
     for index, line in enumerate(lines):
-        own = [p for p in pieces if p.line == index]
+        own = by_line[index]
         if args.stream:  # line by line, in order, each sentence sent as soon as it is vocoded
             speak(own)
         if index in errors:

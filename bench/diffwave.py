@@ -22,7 +22,8 @@ import torch
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import mode_parser, peak_rss_mib, profile_table, report_train_step, run_mode, timed  # noqa: E402
+from bench.util import (best_in_turn, mode_parser, peak_rss_mib, profile_table, report_train_step,  # noqa: E402
+                        run_mode, timed)
 from gradwave.common.config import load_json  # noqa: E402
 from diffwave.config import DiffWaveConfig  # noqa: E402
 from diffwave.inference import vocode  # noqa: E402
@@ -76,20 +77,15 @@ def upstream_predict(folder: str):
 
 def compare_upstream(args, model, mel: torch.Tensor, seconds: float) -> None:
     predict = upstream_predict(args.upstream)
-    folder = tempfile.mkdtemp()
-    torch.save({"model": model.state_dict()}, f"{folder}/weights.pt")
-    systems = {"upstream (lmnt predict, fast, fp32)": lambda: predict(mel, model_dir=folder, device=torch.device("cpu"),
-                                                                     fast_sampling=True),
-               "ours, fast, default precision": lambda: vocode(mel, model, precision="auto"),
-               "ours, fast, fp32": lambda: vocode(mel, model, precision="fp32")}
-    for run in systems.values():  # warm-up, and lmnt's first call loads its model
-        run()
-    times = {name: [] for name in systems}
-    for _ in range(args.repeats):  # in turn, so that each sees the machine in the same state
-        for name, run in systems.items():
-            times[name] += timed(run, 1, warmup=0)
-    for name in systems:
-        print(f"{name}: {min(times[name]) / seconds:.3f} s per second of audio ({args.threads} threads)")
+    with tempfile.TemporaryDirectory() as folder:  # lmnt's predict loads its weights from a folder
+        torch.save({"model": model.state_dict()}, f"{folder}/weights.pt")
+        best = best_in_turn({
+            "upstream (lmnt predict, fast, fp32)": lambda: predict(mel, model_dir=folder, device=torch.device("cpu"),
+                                                                   fast_sampling=True),
+            "ours, fast, default precision": lambda: vocode(mel, model, precision="auto"),
+            "ours, fast, fp32": lambda: vocode(mel, model, precision="fp32")}, args.repeats)
+    for name, seconds_taken in best.items():
+        print(f"{name}: {seconds_taken / seconds:.3f} s per second of audio ({args.threads} threads)")
 
 
 def bench_vocode(args):

@@ -20,7 +20,7 @@ import torch
 
 # Run as a script, bench/ would come first on sys.path and this file would shadow the package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
-from bench.util import mode_parser, peak_rss_mib, profile_table, report_train_step, run_mode, timed  # noqa: E402
+from bench.util import best_in_turn, mode_parser, peak_rss_mib, profile_table, report_train_step, run_mode  # noqa: E402
 from grad_tts.config import GradTTSModelConfig  # noqa: E402
 from grad_tts.model import GradTTS  # noqa: E402
 
@@ -81,14 +81,12 @@ def bench_synth(args):
         systems["upstream"] = lambda n: upstream(x, lengths, n, temperature=1.5)[1].shape[-1:]
     for n_steps in args.steps:
         frames = {name: int(synthesise(n_steps)[0]) for name, synthesise in systems.items()}  # and warm-up
-        times = {name: [] for name in systems}
-        for _ in range(args.repeats):  # in turn, so that both see the machine in the same state
-            for name, synthesise in systems.items():
-                times[name] += timed(lambda: synthesise(n_steps), 1, warmup=0)
-        for name in systems:
+        best = best_in_turn({name: lambda run=synthesise: run(n_steps) for name, synthesise in systems.items()},
+                            args.repeats, warmup=False)
+        for name, taken in best.items():
             seconds = frames[name] * 256 / 22050
-            print(f"{name} synthesis, {n_steps} steps: {min(times[name]):.2f} s for {seconds:.2f} s of audio = "
-                  f"{min(times[name]) / seconds:.3f} s per second of audio ({args.threads} threads)")
+            print(f"{name} synthesis, {n_steps} steps: {taken:.2f} s for {seconds:.2f} s of audio = "
+                  f"{taken / seconds:.3f} s per second of audio ({args.threads} threads)")
     print(f"peak RSS {peak_rss_mib():.0f} MiB")
     if args.profile:
         print(profile_table(lambda: model.synthesise(x, lengths, n_timesteps=args.steps[0])))

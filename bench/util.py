@@ -40,6 +40,18 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float
     return times
 
 
+def best_in_turn(systems: dict[str, Callable[[], object]], repeats: int, warmup: bool = True) -> dict[str, float]:
+    """The best time of each system over `repeats` rounds, each round running every system once in turn, so
+    that all see the machine in the same state (after one warm-up call each unless the caller made it)."""
+    for run in systems.values() if warmup else ():
+        run()
+    times = {name: [] for name in systems}
+    for _ in range(repeats):
+        for name, run in systems.items():
+            times[name] += timed(run, 1, warmup=0)
+    return {name: min(values) for name, values in times.items()}
+
+
 def profile_table(fn: Callable[[], object], rows: int = 12) -> str:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         fn()

@@ -25,6 +25,7 @@ from gradwave.common.progress import progress_bar
 from text import TextProcessor
 
 from .checkpoint import inference_config, load_grad_tts, mel_config, text_config
+from .samplers import sampling_settings
 
 log = logging.getLogger("grad_tts.teacher_force")
 
@@ -55,9 +56,8 @@ def main(argv=None) -> int:
     if model.config.n_spks > 1:
         log.error("%s: multi-speaker models are not supported here yet", args.checkpoint)
         return 1
-    own = inference_config(ckpt)
-    timesteps = own.timesteps if args.timesteps is None else args.timesteps
-    temperature = own.temperature if args.temperature is None else args.temperature
+    settings = sampling_settings(inference_config(ckpt), timesteps=args.timesteps, temperature=args.temperature)
+    timesteps, temperature = settings["timesteps"], settings["temperature"]
     processor = TextProcessor(text_config(ckpt))
     features = FeatureLoader(mel_config(ckpt), args.cache_dir)
     out = Path(args.out)
