@@ -13,6 +13,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from gradwave.common.griffin_lim import GriffinLim
 from gradwave.common.mel import MelConfig, MelSpectrogram
 
 from . import bridge, ddpm, prior
@@ -59,6 +60,7 @@ class DiffusionModel(nn.Module):
             if mel is None:
                 raise ValueError("process 'bridge' inverts the mel for its guide: the model needs its mel config")
             self.guide_extractor = MelSpectrogram(mel)
+            self.guide_griffin_lim = GriffinLim(self.guide_extractor, config.bridge.guide_iterations, persistent=False)
             self.loss_extractors = nn.ModuleList(loss_extractors(mel, config.bridge.mel_loss_fft_sizes))
 
     @property

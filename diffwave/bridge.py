@@ -38,7 +38,7 @@ def check(c: DiffWaveModelConfig) -> None:
 
 def guide_waveform(model, mel: torch.Tensor) -> torch.Tensor:
     """The guide audio (B, samples) of a mel (B, n_mels, frames)."""
-    return guide_audio(mel, model.guide_extractor, model.config.bridge.guide_iterations)
+    return guide_audio(mel, model.guide_griffin_lim)
 
 
 def bridge_time(step: torch.Tensor, steps: int) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from gradwave.common.audio import AudioError, audio_info
 from gradwave.common.features import FeatureLoader
 from gradwave.common.filelists import Utterance, screen
+from gradwave.common.griffin_lim import GriffinLim
 from gradwave.common.mel import MelConfig
 
 from .guide import guide_audio
@@ -43,12 +44,13 @@ class AudioMelDataset(Dataset):
                  audio_len: int = 0, cache_dir: Optional[str | Path] = None, mel_dir: Optional[str | Path] = None,
                  guide_iterations: int = 0):
         self.utterances = utterances
-        self.guide_iterations = guide_iterations
         self.guides: dict[int, torch.Tensor] = {}
         self.hop = mel.hop_length
         self.crop_frames = crop_frames
         self.audio_len = audio_len
         self.features = FeatureLoader(mel, cache_dir)
+        self.griffin_lim = (GriffinLim(self.features.extractor, guide_iterations, persistent=False)
+                            if guide_iterations else None)
         self.mel_dir = Path(mel_dir) if mel_dir else None
 
     def mel(self, utt: Utterance, audio: torch.Tensor) -> torch.Tensor:
@@ -78,14 +80,14 @@ class AudioMelDataset(Dataset):
         clip = audio[start * self.hop:(start + self.crop_frames) * self.hop]
         clip = torch.nn.functional.pad(clip, (0, self.crop_frames * self.hop - len(clip)))
         item = {"audio": clip, "spectrogram": mel[:, start:start + self.crop_frames], "seed": seed}
-        if self.guide_iterations:
+        if self.griffin_lim is not None:
             item["guide"] = self.guide(index, mel)[start * self.hop:(start + self.crop_frames) * self.hop]
         return item
 
     def guide(self, index: int, mel: torch.Tensor) -> torch.Tensor:
         """The guide audio of clip `index`'s whole mel, as the vocoder makes it."""
         if index not in self.guides:
-            self.guides[index] = guide_audio(mel, self.features.extractor, self.guide_iterations)
+            self.guides[index] = guide_audio(mel, self.griffin_lim)
         return self.guides[index]
 
 

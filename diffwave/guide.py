@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from gradwave.common.griffin_lim import griffin_lim
-from gradwave.common.mel import MelSpectrogram
+from gradwave.common.griffin_lim import GriffinLim
 
 
-def guide_audio(mel: torch.Tensor, extractor: MelSpectrogram, iterations: int) -> torch.Tensor:
+def guide_audio(mel: torch.Tensor, griffin_lim: GriffinLim) -> torch.Tensor:
     """Griffin-Lim of the mel (..., n_mels, frames) in fp32, from a fixed phase seed, so that one mel always
     gives one guide (in training crops and in the vocoder)."""
     with torch.autocast(mel.device.type, enabled=False):
-        return griffin_lim(mel.float(), extractor, n_iter=iterations, generator=torch.Generator().manual_seed(0))
+        return griffin_lim.reconstruct(mel.float(), torch.Generator().manual_seed(0))

@@ -67,7 +67,10 @@ def vocode(mel: Optional[torch.Tensor], model: DiffusionModel, fast: bool = True
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; one of {', '.join(PRECISIONS)}")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    return model.process.sample(model, mel, (batch, length), fast, steps, generator, hoist, autocast)
+    # autocast keeps its bf16 copies of the weights until the outermost autocast context closes: this one,
+    # disabled, spans the steps, so that the weights are cast once per call instead of once per step
+    with torch.autocast(device.type, enabled=False):
+        return model.process.sample(model, mel, (batch, length), fast, steps, generator, hoist, autocast)
 
 
 def build_parser() -> argparse.ArgumentParser:

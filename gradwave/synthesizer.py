@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from gradwave.common.autotune import digest
-from gradwave.common.griffin_lim import GRIFFIN_LIM, griffin_lim
+from gradwave.common.griffin_lim import GRIFFIN_LIM, ITERATIONS, GriffinLim
 from gradwave.common.mel import MelConfig, MelSpectrogram
 from gradwave.common.precision import PRECISIONS, choose_precision
 from diffwave.checkpoint import load_diffwave
@@ -142,6 +142,7 @@ class Synthesizer(BaseSynthesizer):
         self.vocoder_steps = vocoder_steps
         self.pause = pause
         self.vocoder = None
+        self.griffin_lim = GriffinLim(self.extractor, ITERATIONS, persistent=False)
         self.vocoder_precision = "fp32"  # Griffin-Lim's
         try:
             self.acoustic_precision = self.decoder_precision(acoustic_precision, ckpt)
@@ -215,7 +216,7 @@ class Synthesizer(BaseSynthesizer):
         is not finite)."""
         generator = torch.Generator().manual_seed(seed)
         if self.vocoder is None:
-            audio = griffin_lim(mel.cpu(), self.extractor, generator=generator)
+            audio = self.griffin_lim.reconstruct(mel.cpu(), generator)
         else:
             audio = vocode(mel.unsqueeze(0), self.vocoder, steps=self.vocoder_steps, generator=generator,
                            precision=self.vocoder_precision)[0].cpu()

@@ -129,3 +129,19 @@ def test_tiny_model_learns_one_clip():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.15 * losses[0], (losses[0], losses[-1])
+
+
+
+def test_stft_in_a_graph_is_the_stft_in_torch(monkeypatch):
+    """The DFT convolutions an exported graph runs and the FFTs torch runs give the same spectra and audio; a
+    transform built for torch alone keeps its bases out of the state dict."""
+    transform = ConvSTFT(256, 64, torch.hann_window(256), pad=96)
+    assert set(transform.state_dict()) == {"forward_basis", "inverse_basis", "window_power"}
+    assert not ConvSTFT(256, 64, torch.hann_window(256), persistent=False).state_dict()
+    audio = torch.randn(2, 64 * 12)
+    spectrum = transform.stft(audio)
+    rebuilt = transform.istft(*spectrum, audio.shape[-1])
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    graph_spectrum = transform.stft(audio)
+    torch.testing.assert_close(torch.stack(graph_spectrum), torch.stack(spectrum), atol=1e-4, rtol=0)
+    torch.testing.assert_close(transform.istft(*spectrum, audio.shape[-1]), rebuilt, atol=1e-5, rtol=0)

@@ -150,3 +150,16 @@ def test_mel_loss_is_zero_for_the_recording_and_checked():
     assert shapes == [(128, 32, 8), (512, 128, 32)]
     each = [mel_loss([extractor], audio * 0.5, audio) for extractor in extractors]
     torch.testing.assert_close(mel_loss(extractors, audio * 0.5, audio), (each[0] + each[1]) / 2)
+
+
+def test_the_guide_is_the_griffin_lim_of_the_mel_and_not_in_the_weights():
+    """The model keeps its Griffin-Lim (bases built once) outside its state dict, so checkpoints written before
+    load unchanged, and its guide is `griffin_lim` of the mel from phase seed 0."""
+    from gradwave.common.griffin_lim import griffin_lim
+    from gradwave.common.mel import MelSpectrogram
+
+    model = bridge()
+    assert not [key for key in model.state_dict() if "griffin_lim" in key or "guide_extractor" in key]
+    mel = torch.randn(2, 16, 6) - 3
+    expected = griffin_lim(mel, MelSpectrogram(MEL), n_iter=4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(guide_waveform(model, mel), expected, atol=0, rtol=0)

@@ -1,44 +1,70 @@
-"""Griffin-Lim reconstruction from a log-mel, so an acoustic model can be heard without a vocoder."""
+"""Griffin-Lim reconstruction from a log-mel, so an acoustic model can be heard without a vocoder. One
+module for torch and for ONNX graphs (the STFT pair of `stft.ConvSTFT`, real and imaginary parts apart), so
+an exported voice hears the guide its bridge vocoder was trained on."""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from .mel import MelSpectrogram
+from .stft import ConvSTFT
 
 GRIFFIN_LIM = "griffin-lim"  # how the command lines and voice files name Griffin-Lim as a vocoder
 ITERATIONS = 32  # the Griffin-Lim vocoder's (a bridge's guide has its own count)
 
 
-def unit_phasor(spec: torch.Tensor) -> torch.Tensor:
-    """exp(i angle(spec)) as spec / |spec| (1 where spec is 0): several times faster on CPU."""
-    size = spec.abs()
-    return torch.where(size > 0, spec / size.clamp_min(torch.finfo(size.dtype).tiny), torch.ones_like(spec))
+class GriffinLim(nn.Module):
+    """Log-mel (B, n_mels, frames) in the extractor's definition and the initial phase (bins, frames) ->
+    waveform (B, frames * hop), with momentum, each scaled down to [-1, 1] when it exceeds it. Built once
+    and kept by whoever reconstructs many mels (the bases cost more than a short reconstruction);
+    `persistent=False` keeps its tensors out of the state dict of a model that holds it."""
+
+    def __init__(self, extractor: MelSpectrogram, iterations: int, momentum: float = 0.99, persistent: bool = True):
+        super().__init__()
+        cfg = extractor.config
+        self.extractor = extractor
+        self.iterations, self.momentum, self.hop = iterations, momentum, cfg.hop_length
+        self.transform = ConvSTFT(cfg.n_fft, cfg.hop_length, extractor.window, persistent=persistent)
+        self.register_buffer("inverse_mel", torch.linalg.pinv(extractor.mel_basis), persistent=persistent)
+        # no louder than a full-scale waveform can be: an untrained model's mel would overflow the magnitudes
+        self.ceiling = extractor.value_range()[1]
+        self.gain = float(extractor.window.pow(2).sum().sqrt()) if cfg.stft_normalized else 1.0
+
+    def forward(self, mel: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        linear = self.extractor.decompress(mel.float().clamp(max=self.ceiling))
+        magnitude = (self.inverse_mel @ linear).clamp_min(0.0) * self.gain
+        length = mel.shape[-1] * self.hop
+        real, imag = magnitude * torch.cos(phase), magnitude * torch.sin(phase)
+        previous_real, previous_imag = torch.zeros_like(real), torch.zeros_like(imag)
+        envelope = self.transform.envelope(real)  # the same for every iteration
+        factor = self.momentum / (1 + self.momentum)
+        for _ in range(self.iterations):
+            audio = self.transform.istft(real, imag, length, envelope)
+            rebuilt_real, rebuilt_imag = self.transform.stft(audio)
+            rebuilt_real, rebuilt_imag = rebuilt_real[..., :mel.shape[-1]], rebuilt_imag[..., :mel.shape[-1]]
+            accelerated_real = rebuilt_real - factor * previous_real
+            accelerated_imag = rebuilt_imag - factor * previous_imag
+            previous_real, previous_imag = rebuilt_real, rebuilt_imag
+            # the unit phasor times the magnitude; phase 0 where the rebuilt bin is exactly 0
+            power = accelerated_real ** 2 + accelerated_imag ** 2
+            scale = magnitude * torch.rsqrt(power.clamp_min(torch.finfo(power.dtype).tiny))
+            zero = power <= 0
+            real = torch.where(zero, magnitude, accelerated_real * scale)
+            imag = torch.where(zero, torch.zeros_like(scale), accelerated_imag * scale)
+        audio = self.transform.istft(real, imag, length, envelope)
+        return audio / audio.abs().amax(-1, keepdim=True).clamp_min(1.0)
+
+    @torch.no_grad()
+    def reconstruct(self, mel: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Log-mel (..., n_mels, frames) -> waveform (..., frames * hop), every mel of a batch from the same
+        random initial phase, drawn from `generator`."""
+        bins, frames = self.transform.bins, mel.shape[-1]
+        phase = torch.rand(bins, frames, generator=generator).to(mel.device) * 2 * torch.pi
+        audio = self(mel.reshape(-1, *mel.shape[-2:]), phase)
+        return audio.reshape(*mel.shape[:-2], audio.shape[-1])
 
 
-@torch.no_grad()
 def griffin_lim(mel: torch.Tensor, extractor: MelSpectrogram, n_iter: int = ITERATIONS, momentum: float = 0.99,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Log-mel (..., n_mels, frames) in the extractor's definition -> waveform (..., frames * hop), each
-    scaled down to [-1, 1] when it exceeds it. Every mel of a batch starts from the same random phase."""
-    cfg = extractor.config
-    basis = extractor.mel_basis.to(mel.device)
-    # no louder than a full-scale waveform can be: an untrained model's mel would overflow the magnitudes
-    linear_mel = extractor.decompress(mel.float().clamp(max=extractor.value_range()[1]))
-    magnitude = (torch.linalg.pinv(basis) @ linear_mel).clamp_min(0.0)
-    if cfg.stft_normalized:
-        magnitude = magnitude * extractor.window.pow(2).sum().sqrt()
-    window = extractor.window.to(mel.device)
-    length = mel.shape[-1] * cfg.hop_length
-    # one initial phase (bins, frames) for every mel of a batch
-    phase = torch.rand(magnitude.shape[-2:], generator=generator).to(mel.device) * 2 * torch.pi
-    spec = magnitude * torch.exp(1j * phase)
-    previous = torch.zeros_like(spec)
-    stft = dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length, window=window, center=True)
-    for _ in range(n_iter):
-        audio = torch.istft(spec, length=length, **stft)
-        rebuilt = torch.stft(audio, return_complex=True, **stft)[..., :magnitude.shape[-1]]
-        accelerated = rebuilt - (momentum / (1 + momentum)) * previous
-        previous = rebuilt
-        spec = magnitude * unit_phasor(accelerated)
-    audio = torch.istft(spec, length=length, **stft)
-    return audio / audio.abs().amax(-1, keepdim=True).clamp_min(1.0)
+    """One reconstruction (`GriffinLim.reconstruct`) with a module built for it."""
+    return GriffinLim(extractor, n_iter, momentum, persistent=False).to(mel.device).reconstruct(mel, generator)

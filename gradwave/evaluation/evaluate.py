@@ -29,7 +29,7 @@ from gradwave.common.filelists import read_filelist
 from gradwave.common.mel import MelConfig, MelSpectrogram
 
 from gradwave.common.dnsmos import QualityPredictor
-from gradwave.common.griffin_lim import GRIFFIN_LIM, griffin_lim
+from gradwave.common.griffin_lim import GRIFFIN_LIM, ITERATIONS, GriffinLim
 
 from .asr import Recognizer, ScoringNormalizer
 from .metrics import (average_spectrum, copy_synthesis_scores, detail_ratios, dtw_log_mel_distance, error_rates,
@@ -143,9 +143,10 @@ class Evaluator:
 
         if str(vocoder_path) == GRIFFIN_LIM:
             vocoder_mel = self.extractor
+            inverse = GriffinLim(self.extractor, ITERATIONS, persistent=False)
 
             def vocoder(mel):
-                return griffin_lim(mel, self.extractor, generator=torch.Generator().manual_seed(0))
+                return inverse.reconstruct(mel, torch.Generator().manual_seed(0))
         else:
             model, ckpt = load_diffwave(vocoder_path)
             vocoder_mel = MelSpectrogram(mel_config(ckpt))

@@ -25,7 +25,7 @@ from torch import nn
 
 from gradwave.common.checkpoint import CheckpointError, load_checkpoint
 from gradwave.common.config import to_dict
-from gradwave.common.griffin_lim import GRIFFIN_LIM, ITERATIONS
+from gradwave.common.griffin_lim import GRIFFIN_LIM, ITERATIONS, GriffinLim
 from gradwave.common.mel import MelConfig, MelSpectrogram
 from diffwave import bridge, ddpm
 from diffwave.checkpoint import adapt_published, load_diffwave
@@ -36,7 +36,6 @@ from grad_tts.checkpoint import inference_config, load_grad_tts, mel_config, tex
 from grad_tts.samplers import widened
 
 from .files import FORMAT, MANIFEST, VoiceError, sha256
-from .graph_ops import GriffinLim
 from .phase import initial_phase
 from .random_inputs import draw_when_missing
 from .sampler_graph import sampler_graph
