@@ -42,15 +42,15 @@ class GriffinLim(nn.Module):
             audio = self.transform.istft(real, imag, length, envelope)
             rebuilt_real, rebuilt_imag = self.transform.stft(audio)
             rebuilt_real, rebuilt_imag = rebuilt_real[..., :mel.shape[-1]], rebuilt_imag[..., :mel.shape[-1]]
-            accelerated_real = rebuilt_real - factor * previous_real
-            accelerated_imag = rebuilt_imag - factor * previous_imag
+            accelerated_real = torch.add(rebuilt_real, previous_real, alpha=-factor)
+            accelerated_imag = torch.add(rebuilt_imag, previous_imag, alpha=-factor)
             previous_real, previous_imag = rebuilt_real, rebuilt_imag
             # the unit phasor times the magnitude; phase 0 where the rebuilt bin is exactly 0
-            power = accelerated_real ** 2 + accelerated_imag ** 2
+            power = torch.addcmul(accelerated_real * accelerated_real, accelerated_imag, accelerated_imag)
             scale = magnitude * torch.rsqrt(power.clamp_min(torch.finfo(power.dtype).tiny))
             zero = power <= 0
             real = torch.where(zero, magnitude, accelerated_real * scale)
-            imag = torch.where(zero, torch.zeros_like(scale), accelerated_imag * scale)
+            imag = torch.where(zero, 0.0, accelerated_imag * scale)
         audio = self.transform.istft(real, imag, length, envelope)
         return audio / audio.abs().amax(-1, keepdim=True).clamp_min(1.0)
 
