@@ -151,7 +151,9 @@ class Trainer:
         self.wrapped = LossModule(self.model)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids)
+            # the models' buffers are constants (DFT bases, mel filters, noise levels): none to broadcast per step
+            self.wrapped = torch.nn.parallel.DistributedDataParallel(self.wrapped, device_ids=ids,
+                                                                     broadcast_buffers=False)
         if self.config.batch_size % self.dist.world_size:
             raise TrainingError(f"train.batch_size {self.config.batch_size} is the global batch and must divide "
                                 f"among {self.dist.world_size} processes")
