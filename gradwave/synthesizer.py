@@ -142,7 +142,8 @@ class Synthesizer(BaseSynthesizer):
         self.vocoder_steps = vocoder_steps
         self.pause = pause
         self.vocoder = None
-        self.griffin_lim = GriffinLim(self.extractor, ITERATIONS, persistent=False)
+        self.griffin_lim = (GriffinLim(self.extractor, ITERATIONS, persistent=False) if str(vocoder) == GRIFFIN_LIM
+                            else None)
         self.vocoder_precision = "fp32"  # Griffin-Lim's
         try:
             self.acoustic_precision = self.decoder_precision(acoustic_precision, ckpt)
