@@ -3,16 +3,17 @@ schedules) keep their behaviour: a fixed seed gives the training loss and the sa
 `data/shipped_diffwave_behaviour.pt` (weights initialised from seed 0, then perturbed from seed 1 so that
 the sampler does more than return its start): lmnt's full-size vocoder and the SC09 models by the code
 before the DiffWave clean-up, the frame-rate vocoders (`demo_diffwave.json`, `convnext.json`) since their
-one-frame inputs (`python tests/data/record_shipped_behaviour.py NAME...` records a case anew, for a config
-whose behaviour changes on purpose).
+one-frame inputs, the demo's since its 64-iteration guide (`python tests/data/record_shipped_behaviour.py
+NAME...` records a case anew, for a config whose behaviour changes on purpose).
 
 The recording is fp32 arithmetic of one CPU, and another CPU's kernels round differently; the tolerances
 are the spread measured across kernel sets, with a margin (`python tests/kernel_spread.py` prints it on the
 CPU in hand). Largest deviation from the recording seen (2-core AMD EPYC with AVX-512, under each of torch's
-ATen kernel sets and oneDNN capped at AVX2; 2-core Intel Xeon with AMX): the bridge vocoders, whose 32
+ATen kernel sets and oneDNN capped at AVX2; 2-core Intel Xeon with AMX): the bridge vocoders, whose
 Griffin-Lim iterations with momentum amplify rounding, up to 2.7e-4 (scalar kernels; the earlier demo
-vocoder on AMX 4.1e-5), and their training loss by 5.3e-6 of itself; every other case 3.4e-6 and 1e-7. A
-change of behaviour moves the audio by 1e-2 or more."""
+vocoder on AMX 4.1e-5), and their training loss by 1.2e-4 of itself (the demo's 64-iteration guide, scalar
+kernels; 32 iterations 1.1e-5); every other case 3.4e-6 and 1e-7. A change of behaviour moves the audio by
+1e-2 or more and the loss by 5e-3 of itself or more (the demo's guide at 32 iterations instead of 64)."""
 import json
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def perturbed(config: DiffWaveModelConfig, scale: float, mel=None, statistics=No
 
 AUDIO_TOLERANCE = {"ljspeech_demo": 1e-3, "ljspeech_convnext": 1e-3}  # the bridges: 4x the spread seen
 DEFAULT_AUDIO_TOLERANCE = 2e-5  # 6x
+LOSS_TOLERANCE = {"ljspeech_demo": 5e-4}  # relative; 4x the spread seen
+DEFAULT_LOSS_TOLERANCE = 2e-5
 
 
 def behaviour(model, batch: dict, mel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,7 +72,8 @@ def behaviour(model, batch: dict, mel) -> tuple[torch.Tensor, torch.Tensor]:
 
 def check(name: str, model, batch: dict, mel) -> None:
     loss, audio = behaviour(model, batch, mel)
-    torch.testing.assert_close(loss, RECORDED[name]["loss"], rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(loss, RECORDED[name]["loss"], rtol=LOSS_TOLERANCE.get(name, DEFAULT_LOSS_TOLERANCE),
+                               atol=1e-6)
     tolerance = AUDIO_TOLERANCE.get(name, DEFAULT_AUDIO_TOLERANCE)
     torch.testing.assert_close(audio, RECORDED[name]["audio"], rtol=0, atol=tolerance)
 
