@@ -58,7 +58,9 @@ def perturbed(config: DiffWaveModelConfig, scale: float, mel=None, statistics=No
 
 AUDIO_TOLERANCE = {"ljspeech_demo": 1e-3, "ljspeech_convnext": 1e-3}  # the bridges: 4x the spread seen
 DEFAULT_AUDIO_TOLERANCE = 2e-5  # 6x
-LOSS_TOLERANCE = {"ljspeech_demo": 5e-4}  # relative; 4x the spread seen
+# relative; the bridges' losses hear their Griffin-Lim guide: 4x the demo's spread seen (the full-size
+# bridge's 32-iteration guide spread 1.1e-5 on this recording's own CPU, half the default)
+LOSS_TOLERANCE = {"ljspeech_demo": 5e-4, "ljspeech_convnext": 5e-4}
 DEFAULT_LOSS_TOLERANCE = 2e-5
 
 
