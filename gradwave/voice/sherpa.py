@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
 from torch import nn
@@ -96,7 +96,7 @@ def tokens_file(symbols: list[str]) -> str:
     return "".join(f"{i}\n" if s == " " else f"{s} {i}\n" for i, s in enumerate(symbols))
 
 
-def lexicon_file(dictionary: dict) -> str:
+def lexicon_file(dictionary: Mapping[str, list]) -> str:
     """lexicon.txt: every dictionary word that sherpa-onnx can isolate (no digit, no mark it splits at) and
     its first pronunciation, the phones named as our symbols."""
     return "".join(" ".join([word] + ["@" + phone for phone in dictionary[word][0]]) + "\n"
