@@ -39,7 +39,7 @@ def bench_train(args):
     batch = {"audio": torch.randn(size, frames * 256).clamp(-1, 1) * 0.3,
              "spectrogram": torch.randn(size, 80, frames) - 5, "seeds": torch.arange(size)}
     if config.model.process == "bridge":  # the training data holds each clip's guide, made once
-        batch["guide"] = guide_waveform(model, batch["spectrogram"])
+        batch["guide"] = guide_waveform(model, batch["spectrogram"], model.config.bridge.guide_iterations)
 
     def step():
         optimizer.zero_grad(set_to_none=True)

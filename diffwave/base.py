@@ -60,7 +60,9 @@ class DiffusionModel(nn.Module):
             if mel is None:
                 raise ValueError("process 'bridge' inverts the mel for its guide: the model needs its mel config")
             self.guide_extractor = MelSpectrogram(mel)
-            self.guide_griffin_lim = GriffinLim(self.guide_extractor, config.bridge.guide_iterations, persistent=False)
+            # the sampler's guide; training's crops bring theirs (data.py) at `bridge.guide_iterations`
+            self.guide_griffin_lim = GriffinLim(self.guide_extractor, bridge.sampling_iterations(config),
+                                                persistent=False)
             self.loss_extractors = nn.ModuleList(loss_extractors(mel, config.bridge.mel_loss_fft_sizes))
 
     @property

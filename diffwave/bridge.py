@@ -21,9 +21,9 @@ GUIDED_BACKBONES = ("diffwave", "convnext")  # the networks that take the guide 
 
 def check(c: DiffWaveModelConfig) -> None:
     b = c.bridge
-    if b.guide_iterations <= 0:
+    if b.guide_iterations <= 0 or b.sampling_guide_iterations < 0:
         raise ValueError("process 'bridge' starts at the guide: bridge.guide_iterations must count its "
-                         "Griffin-Lim iterations (> 0)")
+                         "Griffin-Lim iterations (> 0), and bridge.sampling_guide_iterations be >= 0")
     if c.backbone not in GUIDED_BACKBONES or c.unconditional:
         raise ValueError(f"process 'bridge' is an option of the conditional {' and '.join(GUIDED_BACKBONES)} "
                          "backbones")
@@ -36,9 +36,14 @@ def check(c: DiffWaveModelConfig) -> None:
                          f"({b.mel_loss_weight}) must be >= 0 and not both 0")
 
 
-def guide_waveform(model, mel: torch.Tensor) -> torch.Tensor:
-    """The guide audio (B, samples) of a mel (B, n_mels, frames)."""
-    return guide_audio(mel, model.guide_griffin_lim)
+def sampling_iterations(c: DiffWaveModelConfig) -> int:
+    """The Griffin-Lim iterations of the guide the sampler starts from."""
+    return c.bridge.sampling_guide_iterations or c.bridge.guide_iterations
+
+
+def guide_waveform(model, mel: torch.Tensor, iterations: Optional[int] = None) -> torch.Tensor:
+    """The guide audio (B, samples) of a mel (B, n_mels, frames): the sampler's, or of `iterations`."""
+    return guide_audio(mel, model.guide_griffin_lim, iterations)
 
 
 def bridge_time(step: torch.Tensor, steps: int) -> torch.Tensor:
@@ -60,7 +65,7 @@ def training_loss(model, batch: dict) -> dict:
     audio, mel = batch["audio"], batch["spectrogram"]
     guide = batch.get("guide")
     if guide is None:
-        guide = guide_waveform(model, mel)
+        guide = guide_waveform(model, mel, c.bridge.guide_iterations)
     step, white = training_draws(audio, batch.get("seeds"), len(model.alpha_bar))
     prior = model.noise_prior(mel)
     time = bridge_time(step, len(model.alpha_bar)).unsqueeze(1)

@@ -52,11 +52,13 @@ class PriorConfig:
 
 @dataclass
 class BridgeConfig:
-    """The bridge process (bridge.py): Griffin-Lim iterations of the guide, whether the network's output is
-    a correction of the guide, the bridge's noise scale and its fast sampler's steps, and the loss: the
-    squared error's weight and a log-mel L1 term's (at the mel's own FFT size, or at each of
-    `mel_loss_fft_sizes`)."""
+    """The bridge process (bridge.py): Griffin-Lim iterations of the guide in training and in sampling (0:
+    as in training; more cost sampling a little and training nothing, and bring the guide's phase closer
+    to the recording's), whether the network's output is a correction of the guide, the bridge's noise
+    scale and its fast sampler's steps, and the loss: the squared error's weight and a log-mel L1 term's
+    (at the mel's own FFT size, or at each of `mel_loss_fft_sizes`)."""
     guide_iterations: int = 0
+    sampling_guide_iterations: int = 0
     guide_residual: bool = False
     noise: float = 0.5
     steps: int = 5

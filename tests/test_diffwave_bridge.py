@@ -163,3 +163,25 @@ def test_the_guide_is_the_griffin_lim_of_the_mel_and_not_in_the_weights():
     mel = torch.randn(2, 16, 6) - 3
     expected = griffin_lim(mel, MelSpectrogram(MEL), n_iter=4, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(guide_waveform(model, mel), expected, atol=0, rtol=0)
+
+
+def test_the_sampler_can_start_from_a_guide_of_more_iterations_than_training_had(monkeypatch):
+    """`bridge.sampling_guide_iterations` sets the guide the sampler (and the network's conditioning) starts
+    from; training's guide keeps `bridge.guide_iterations`."""
+    from gradwave.common.griffin_lim import griffin_lim
+    from gradwave.common.mel import MelSpectrogram
+
+    with pytest.raises(ValueError, match="sampling_guide_iterations"):
+        bridge(sampling_guide_iterations=-1)
+    model = bridge(sampling_guide_iterations=9, mel_loss_weight=1.0)
+    mel = torch.randn(1, 16, 6) - 3
+    reference = {n: griffin_lim(mel, MelSpectrogram(MEL), n_iter=n, generator=torch.Generator().manual_seed(0))
+                 for n in (4, 9)}
+    assert not torch.allclose(reference[4], reference[9])
+    torch.testing.assert_close(guide_waveform(model, mel), reference[9], atol=0, rtol=0)
+    torch.testing.assert_close(model.condition(mel).guide, model.to_bands(reference[9]), atol=0, rtol=0)
+    seen = []
+    monkeypatch.setattr(model, "forward", lambda noisy, step, mel, guide: seen.append(guide) or noisy.unsqueeze(1))
+    training_loss(model, {"audio": torch.randn(1, 6 * 64), "spectrogram": mel})
+    torch.testing.assert_close(seen[0], reference[4], atol=0, rtol=0)
+    assert bridge().guide_griffin_lim.iterations == 4  # 0: the sampler's guide is training's

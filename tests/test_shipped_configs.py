@@ -3,7 +3,7 @@ schedules) keep their behaviour: a fixed seed gives the training loss and the sa
 `data/shipped_diffwave_behaviour.pt` (weights initialised from seed 0, then perturbed from seed 1 so that
 the sampler does more than return its start): lmnt's full-size vocoder and the SC09 models by the code
 before the DiffWave clean-up, the frame-rate vocoders (`demo_diffwave.json`, `convnext.json`) since their
-one-frame inputs, the demo's since its 64-iteration guide (`python tests/data/record_shipped_behaviour.py
+one-frame inputs, the demo's since it samples from a 128-iteration guide (`python tests/data/record_shipped_behaviour.py
 NAME...` records a case anew, for a config whose behaviour changes on purpose).
 
 The recording is fp32 arithmetic of one CPU, and another CPU's kernels round differently; the tolerances

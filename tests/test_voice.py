@@ -338,7 +338,8 @@ def test_the_frame_rate_vocoder_equals_pytorch(exported, tmp_path):
     torch.manual_seed(0)
     config = DiffWaveModelConfig(backbone="convnext", convnext=ConvNeXtConfig(dim=16, intermediate_dim=32, layers=2),
                                  prior=PriorConfig(enabled=True, bands=32), process="bridge",
-                                 bridge=BridgeConfig(guide_iterations=8, guide_residual=True))
+                                 bridge=BridgeConfig(guide_iterations=8, sampling_guide_iterations=12,
+                                                     guide_residual=True))
     model = build_model(config, MelConfig(), TrainingStatistics(prior_energy_min=0.01))
     torch.nn.init.normal_(model.output.weight, std=0.05)
     save_checkpoint(make_checkpoint("diffwave", model.state_dict(), to_dict(config), to_dict(MelConfig()),

@@ -30,7 +30,7 @@ class GriffinLim(nn.Module):
         self.ceiling = extractor.value_range()[1]
         self.gain = float(extractor.window.pow(2).sum().sqrt()) if cfg.stft_normalized else 1.0
 
-    def forward(self, mel: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor, phase: torch.Tensor, iterations: int | None = None) -> torch.Tensor:
         linear = self.extractor.decompress(mel.float().clamp(max=self.ceiling))
         magnitude = (self.inverse_mel @ linear).clamp_min(0.0) * self.gain
         length = mel.shape[-1] * self.hop
@@ -38,7 +38,7 @@ class GriffinLim(nn.Module):
         previous_real, previous_imag = torch.zeros_like(real), torch.zeros_like(imag)
         envelope = self.transform.envelope(real)  # the same for every iteration
         factor = self.momentum / (1 + self.momentum)
-        for _ in range(self.iterations):
+        for _ in range(self.iterations if iterations is None else iterations):
             audio = self.transform.istft(real, imag, length, envelope)
             rebuilt_real, rebuilt_imag = self.transform.stft(audio)
             rebuilt_real, rebuilt_imag = rebuilt_real[..., :mel.shape[-1]], rebuilt_imag[..., :mel.shape[-1]]
@@ -55,12 +55,13 @@ class GriffinLim(nn.Module):
         return audio / audio.abs().amax(-1, keepdim=True).clamp_min(1.0)
 
     @torch.no_grad()
-    def reconstruct(self, mel: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reconstruct(self, mel: torch.Tensor, generator: torch.Generator | None = None,
+                    iterations: int | None = None) -> torch.Tensor:
         """Log-mel (..., n_mels, frames) -> waveform (..., frames * hop), every mel of a batch from the same
-        random initial phase, drawn from `generator`."""
+        random initial phase, drawn from `generator`, in the module's iterations or `iterations`."""
         bins, frames = self.transform.bins, mel.shape[-1]
         phase = torch.rand(bins, frames, generator=generator).to(mel.device) * 2 * torch.pi
-        audio = self(mel.reshape(-1, *mel.shape[-2:]), phase)
+        audio = self(mel.reshape(-1, *mel.shape[-2:]), phase, iterations)
         return audio.reshape(*mel.shape[:-2], audio.shape[-1])
 
 

@@ -82,7 +82,7 @@ class VocoderGraph(nn.Module):
         self.model = model
         if model.config.process == "bridge":
             # not the model's own Griffin-Lim: this one's bases are persistent, so the graph holds each once
-            self.guide = GriffinLim(model.guide_extractor, model.config.bridge.guide_iterations)
+            self.guide = GriffinLim(model.guide_extractor, bridge.sampling_iterations(model.config))
             self.steps = bridge.step_count(model.config, fast=steps is None, steps=steps)
         else:
             self.schedule = schedule_for(model.config, fast=steps is None, steps=steps)
