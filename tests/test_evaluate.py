@@ -154,6 +154,17 @@ def test_dnsmos_scores_speech_above_noise(spoken):
         predict(np.full(16000, np.nan), 16000)
 
 
+def test_dnsmos_runs_on_torchs_threads_or_those_it_is_given_and_they_do_not_spin(monkeypatch):
+    from gradwave.common.dnsmos import QualityPredictor
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    for predict, threads in ((QualityPredictor(), 3), (QualityPredictor(threads=1), 1)):
+        for session in (predict._model.onnx_sess, predict._model.p808_onnx_sess):
+            options = session.get_session_options()
+            assert options.intra_op_num_threads == threads
+            assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_steady_tones_are_found_and_those_the_recordings_share_are_left_out():
     from gradwave.evaluation.metrics import average_spectrum, new_tones, tones
 

@@ -8,6 +8,7 @@ test sentences with it, and the trainers their validation samples (TensorBoard's
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -20,15 +21,28 @@ SCORES = {"p808_mos": "p808", "sig_mos": "sig", "bak_mos": "bak", "ovrl_mos": "o
 
 
 class QualityPredictor:
-    """Callable waveform (at `sample_rate`) -> {"p808", "sig", "bak", "ovrl"}."""
+    """Callable waveform (at `sample_rate`) -> {"p808", "sig", "bak", "ovrl"}, running the models on
+    `threads` threads (torch's count when not given) that sleep rather than spin while they wait:
+    onnxruntime's default, a spinning thread per core, slowed two evaluations at once by a third (stage 5
+    of the recipe runs two; the trainers score their samples beside the other model's training)."""
 
-    def __init__(self):
+    def __init__(self, threads: Optional[int] = None):
         try:
+            import onnxruntime
             from speechmos import dnsmos
         except ImportError as err:
             raise RuntimeError("DNSMOS needs speechmos, onnxruntime and requests: "
                                "`pip install speechmos onnxruntime requests` (or `pip install -e .[eval]`)") from err
-        self._run = dnsmos.run
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        models = Path(dnsmos.__file__).parent / "dnsmos_models"
+        # speechmos's own sessions take no options: its scorer, given sessions of ours
+        self._model = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)
+        self._model.primary_model_path = str(models / "sig_bak_ovr.onnx")
+        self._model.onnx_sess = onnxruntime.InferenceSession(self._model.primary_model_path, options)
+        self._model.p808_onnx_sess = onnxruntime.InferenceSession(str(models / "model_v8.onnx"), options)
 
     def __call__(self, wav: torch.Tensor | np.ndarray, sample_rate: int) -> dict[str, float]:
         import librosa
@@ -39,7 +53,7 @@ class QualityPredictor:
             audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=DNSMOS_RATE)
         if not len(audio) or not np.isfinite(audio).all():
             raise ValueError("DNSMOS: the audio is empty or not finite")
-        scores = self._run(np.clip(audio, -1.0, 1.0), DNSMOS_RATE)
+        scores = self._model(np.clip(audio, -1.0, 1.0), DNSMOS_RATE, False)  # not the personalised model
         return {name: float(scores[key]) for key, name in SCORES.items()}
 
 
