@@ -38,10 +38,9 @@ class QualityPredictor:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         models = Path(dnsmos.__file__).parent / "dnsmos_models"
-        # speechmos's own sessions take no options: its scorer, given sessions of ours
+        # speechmos's own sessions take no options: its scorer (which reads only these two), given ours
         self._model = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)
-        self._model.primary_model_path = str(models / "sig_bak_ovr.onnx")
-        self._model.onnx_sess = onnxruntime.InferenceSession(self._model.primary_model_path, options)
+        self._model.onnx_sess = onnxruntime.InferenceSession(str(models / "sig_bak_ovr.onnx"), options)
         self._model.p808_onnx_sess = onnxruntime.InferenceSession(str(models / "model_v8.onnx"), options)
 
     def __call__(self, wav: torch.Tensor | np.ndarray, sample_rate: int) -> dict[str, float]:
