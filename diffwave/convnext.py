@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gradwave.common.convnext import ConvNeXtBlock
 from gradwave.common.mel import MelConfig
 from gradwave.common.stft import ConvSTFT
 
@@ -49,25 +50,6 @@ def polar(real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.log(size), real / size, imag / size], dim=1)
 
 
-class ConvNeXtBlock(nn.Module):
-    """Depthwise convolution over frames, LayerNorm, an inverted bottleneck, layer scale; the diffusion step
-    enters as a per-channel offset before the convolution, as in DiffWave's residual blocks."""
-
-    def __init__(self, dim: int, intermediate_dim: int, kernel_size: int, layer_scale: float):
-        super().__init__()
-        self.step_projection = nn.Linear(512, dim)
-        self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
-        self.norm = nn.LayerNorm(dim)
-        self.expand = nn.Linear(dim, intermediate_dim)
-        self.contract = nn.Linear(intermediate_dim, dim)
-        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
-
-    def forward(self, x: torch.Tensor, step_embedding: torch.Tensor) -> torch.Tensor:
-        h = self.depthwise(x + self.step_projection(step_embedding).unsqueeze(-1))
-        h = self.contract(F.gelu(self.expand(self.norm(h.transpose(1, 2)))))
-        return x + (self.gamma * h).transpose(1, 2)
-
-
 @dataclass
 class FrameConditioning:
     """What stays the same across the sampling steps: the input convolution's share of the mel and, under the
@@ -96,7 +78,8 @@ class ConvNeXtVocoder(DiffusionModel):
         self.input_conv = nn.Conv1d(inputs, c.dim, c.input_width(), padding=c.input_width() // 2)
         self.input_norm = nn.LayerNorm(c.dim)
         self.diffusion_embedding = DiffusionEmbedding(len(self.alpha_bar))
-        self.blocks = nn.ModuleList([ConvNeXtBlock(c.dim, c.intermediate_dim, c.kernel_size, c.layer_scale)
+        self.blocks = nn.ModuleList([ConvNeXtBlock(c.dim, c.intermediate_dim, c.kernel_size, c.layer_scale,
+                                                   self.diffusion_embedding.projection2.out_features)
                                      for _ in range(c.layers)])
         self.output_norm = nn.LayerNorm(c.dim)
         self.output = nn.Linear(c.dim, 2 * bins)

@@ -10,6 +10,24 @@ from text import TextConfig
 
 
 @dataclass
+class DecoderConvNeXtConfig:
+    """The `convnext` decoder network's shape (grad_tts/convnext_decoder.py): ConvNeXt blocks of width `dim`
+    over frames, the mel bins as channels."""
+    dim: int = 256
+    intermediate_dim: int = 768
+    layers: int = 6
+    kernel_size: int = 7
+    layer_scale: float = 0.1  # each block's residual branch starts at this gain
+
+    def __post_init__(self):
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ConfigError(f"model.decoder_convnext.kernel_size: {self.kernel_size} is not an odd width >= 1")
+
+
+DECODER_NETWORKS = ("unet", "convnext")
+
+
+@dataclass
 class GradTTSModelConfig:
     """Field names are the upstream `GradTTS.__init__` arguments, so upstream configs load as they are."""
 
@@ -40,6 +58,11 @@ class GradTTSModelConfig:
     # "flow", Matcha-TTS's optimal-transport conditional flow matching on the straight path from the mel to
     # mu + noise (the same U-Net and prior; it samples with euler steps only).
     decoder_objective: str = "score"
+    # The network that objective trains: "unet", upstream's 2-D U-Net of width dec_dim over (mel bins,
+    # frames); or "convnext", ConvNeXt blocks over frames with the mel bins as channels (decoder_convnext),
+    # which costs a fraction of the U-Net's arithmetic per frame.
+    decoder_network: str = "unet"
+    decoder_convnext: DecoderConvNeXtConfig = field(default_factory=DecoderConvNeXtConfig)
 
     def __post_init__(self):
         from .samplers import OBJECTIVES
@@ -49,6 +72,9 @@ class GradTTSModelConfig:
         if self.decoder_objective not in OBJECTIVES:
             raise ConfigError(f"model.decoder_objective: {self.decoder_objective!r} is not one of "
                               f"{', '.join(OBJECTIVES)}")
+        if self.decoder_network not in DECODER_NETWORKS:
+            raise ConfigError(f"model.decoder_network: {self.decoder_network!r} is not one of "
+                              f"{', '.join(DECODER_NETWORKS)}")
 
 
 @dataclass

@@ -17,15 +17,16 @@ from .unet import GradLogPEstimator2d
 
 class Diffusion(nn.Module):
     def __init__(self, n_feats, dim, n_spks=1, spk_emb_dim=64, beta_min=0.05, beta_max=20.0, pe_scale=1000,
-                 padding_invariant=True, t_start=1.0, objective="score"):
+                 padding_invariant=True, t_start=1.0, objective="score", network: Optional[nn.Module] = None):
         super().__init__()
         self.n_feats = n_feats
         self.t_start = t_start
         self.objective = objective
         self.beta_min = beta_min
         self.beta_max = beta_max
-        self.estimator = GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
-                                             pe_scale=pe_scale, padding_invariant=padding_invariant)
+        # `network`: another estimator with the U-Net's call (grad_tts.convnext_decoder); by default upstream's
+        self.estimator = network or GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
+                                                        pe_scale=pe_scale, padding_invariant=padding_invariant)
 
     def forward_diffusion(self, x0, mask, mu, t, z=None):
         cum = self.schedule().integral(t[:, None, None])

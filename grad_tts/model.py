@@ -12,6 +12,7 @@ from gradwave.common.distributed import global_mean
 from gradwave.common.sampling import generators_from_seeds, per_item_rand, per_item_randn
 
 from .config import GradTTSModelConfig
+from .convnext_decoder import ConvNeXtEstimator
 from .diffusion import Diffusion
 from .text_encoder import TextEncoder, sequence_mask
 
@@ -45,8 +46,11 @@ class GradTTS(nn.Module):
             self.spk_emb = nn.Embedding(c.n_spks, c.spk_emb_dim)
         self.encoder = TextEncoder(c.n_vocab, c.n_feats, c.n_enc_channels, c.filter_channels, c.filter_channels_dp,
                                    c.n_heads, c.n_enc_layers, c.enc_kernel, c.enc_dropout, c.window_size)
+        network = None
+        if c.decoder_network == "convnext":
+            network = ConvNeXtEstimator(c.decoder_convnext, c.n_feats, c.n_spks, c.spk_emb_dim, c.pe_scale)
         self.decoder = Diffusion(c.n_feats, c.dec_dim, c.n_spks, c.spk_emb_dim, c.beta_min, c.beta_max, c.pe_scale,
-                                 c.padding_invariant, c.shallow_start, c.decoder_objective)
+                                 c.padding_invariant, c.shallow_start, c.decoder_objective, network)
 
     def speaker_embedding(self, spk: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         if self.config.n_spks <= 1:

@@ -354,3 +354,33 @@ def test_the_frame_rate_vocoder_equals_pytorch(exported, tmp_path):
     for engine in engines:
         voice = Voice(tmp_path / "convnext_voice", engine)
         np.testing.assert_allclose(voice.vocode(mel.numpy(), torch_noise(3)), expected, atol=1e-3)
+
+
+def test_the_convnext_decoder_equals_pytorch(exported, tmp_path):
+    """Grad-TTS with the frame-rate decoder network (flow objective) in decoder.onnx: the same mel as PyTorch."""
+    from gradwave.common.checkpoint import make_checkpoint, save_checkpoint
+    from gradwave.common.config import to_dict
+    from gradwave.common.mel import MelConfig
+    from grad_tts.config import DecoderConvNeXtConfig, GradTTSModelConfig
+    from grad_tts.model import GradTTS
+    from text import TextConfig
+
+    root, _ = exported
+    torch.manual_seed(0)
+    config = GradTTSModelConfig(n_enc_channels=16, filter_channels=32, filter_channels_dp=16, n_enc_layers=1,
+                                decoder_network="convnext", decoder_objective="flow",
+                                decoder_convnext=DecoderConvNeXtConfig(dim=16, intermediate_dim=32, layers=2))
+    model = GradTTS(config)
+    for p in model.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    model.encoder.proj_w.proj.bias.data.fill_(1.4)
+    save_checkpoint(make_checkpoint("grad_tts", model.state_dict(), to_dict(config), to_dict(MelConfig()),
+                                    text=to_dict(TextConfig())), tmp_path / "acoustic.pt")
+    export_voice(tmp_path / "acoustic.pt", root / "vocoder.pt", tmp_path / "voice")
+    voice, model = Voice(tmp_path / "voice"), model.eval()
+    ids = voice.ids(TEXT)
+    mel, _ = voice.acoustic(ids, torch_noise(7), timesteps=3)
+    expected = model.synthesise(torch.tensor([ids]), torch.tensor([len(ids)]), 3, 1.5,
+                                generators=[torch.Generator().manual_seed(7)])["mel"][0].numpy()
+    mean = model.synthesise(torch.tensor([ids]), torch.tensor([len(ids)]), 0)["mel"][0].numpy()
+    assert relative_error(mel, expected) < 2e-4 and relative_error(mel, mean) > 1e-2
