@@ -25,8 +25,10 @@ class Diffusion(nn.Module):
         self.beta_min = beta_min
         self.beta_max = beta_max
         # `network`: another estimator with the U-Net's call (grad_tts.convnext_decoder); by default upstream's
-        self.estimator = network or GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
-                                                        pe_scale=pe_scale, padding_invariant=padding_invariant)
+        if network is None:
+            network = GradLogPEstimator2d(dim, n_spks=n_spks, spk_emb_dim=spk_emb_dim, n_feats=n_feats,
+                                          pe_scale=pe_scale, padding_invariant=padding_invariant)
+        self.estimator = network
 
     def forward_diffusion(self, x0, mask, mu, t, z=None):
         cum = self.schedule().integral(t[:, None, None])
